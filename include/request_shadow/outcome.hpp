@@ -1,0 +1,52 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+#ifndef REQUEST_SHADOW_OUTCOME_HPP
+#define REQUEST_SHADOW_OUTCOME_HPP
+
+#include <cstdint>
+#include <optional>
+#include <request_shadow/divergence.hpp>
+#include <request_shadow/response_record.hpp>
+#include <string>
+
+namespace request_shadow {
+
+/// Why a shadow leg produced no response to compare.
+enum class ShadowFailureKind : std::uint8_t {
+  TimedOut,  ///< The shadow did not answer before its deadline; it was abandoned.
+  Failed,    ///< The shadow backend threw, or the comparison could not be made.
+};
+
+/// A shadow leg that produced no response: whether it timed out or failed, and the error text.
+struct ShadowFailure {
+  /// Timed out or failed.
+  ShadowFailureKind kind = ShadowFailureKind::Failed;
+  /// What went wrong: the exception's `what()`, or the deadline that passed.
+  std::string message;
+
+  /// Whether the shadow missed its deadline.
+  [[nodiscard]] bool timed_out() const noexcept { return kind == ShadowFailureKind::TimedOut; }
+
+  friend bool operator==(const ShadowFailure&, const ShadowFailure&) = default;
+};
+
+/// What one `Shadower::call` produced: the primary's response and what became of the shadow.
+/**
+ * Exactly one of these holds for a completed call: `skipped_by_sampler`; `shadow_failed` is set;
+ * or `shadow` is set (and `divergence` is set when the two responses differ).
+ */
+struct ShadowOutcome {
+  /// The primary's response: what the caller should use.
+  ResponseRecord primary;
+  /// The shadow's response, when it answered in time.
+  std::optional<ResponseRecord> shadow;
+  /// How the shadow's response differs from the primary's, when it does.
+  std::optional<Divergence> divergence;
+  /// Whether the sampler left this request out (the shadow was not called).
+  bool skipped_by_sampler = false;
+  /// Why the shadow produced no response, when it was called and did not.
+  std::optional<ShadowFailure> shadow_failed;
+};
+
+}  // namespace request_shadow
+
+#endif  // REQUEST_SHADOW_OUTCOME_HPP

@@ -1,0 +1,67 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+#ifndef REQUEST_SHADOW_STATS_HPP
+#define REQUEST_SHADOW_STATS_HPP
+
+#include <atomic>
+#include <cstdint>
+
+namespace request_shadow {
+
+/// A snapshot of a `Shadower`'s counters.
+/**
+ * Once every call has completed: `calls == sampled + skipped_by_sampler`,
+ * `sampled == shadow_ok + shadow_timed_out + shadow_failed + shadow_abandoned`, and
+ * `shadow_ok == matched + diverged`. While calls are in flight the counters are read one by one,
+ * so these sums may be briefly off.
+ */
+struct ShadowStats {
+  /// Calls made.
+  std::uint64_t calls = 0;
+  /// Calls whose shadow leg was started.
+  std::uint64_t sampled = 0;
+  /// Calls the sampler left out.
+  std::uint64_t skipped_by_sampler = 0;
+  /// Calls whose primary threw (the caller got the exception).
+  std::uint64_t primary_failed = 0;
+  /// Calls cancelled by their caller.
+  std::uint64_t cancelled = 0;
+  /// Shadow legs that answered in time and were compared.
+  std::uint64_t shadow_ok = 0;
+  /// Shadow legs abandoned at their deadline.
+  std::uint64_t shadow_timed_out = 0;
+  /// Shadow legs that threw (or whose comparison failed).
+  std::uint64_t shadow_failed = 0;
+  /// Shadow legs abandoned because the primary threw or the caller cancelled.
+  std::uint64_t shadow_abandoned = 0;
+  /// Compared calls whose responses matched.
+  std::uint64_t matched = 0;
+  /// Compared calls whose responses diverged.
+  std::uint64_t diverged = 0;
+
+  friend bool operator==(const ShadowStats&, const ShadowStats&) = default;
+};
+
+namespace detail {
+
+// The live counters behind ShadowStats, shared by a Shadower and its copies.
+struct Counters {
+  using Counter = std::atomic<std::uint64_t>;
+  Counter calls{0}, sampled{0}, skipped_by_sampler{0}, primary_failed{0}, cancelled{0},
+      shadow_ok{0}, shadow_timed_out{0}, shadow_failed{0}, shadow_abandoned{0}, matched{0},
+      diverged{0};
+
+  static void bump(Counter& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }
+
+  [[nodiscard]] ShadowStats snapshot() const noexcept {
+    auto get = [](const Counter& c) { return c.load(std::memory_order_relaxed); };
+    return ShadowStats{get(calls),           get(sampled),          get(skipped_by_sampler),
+                       get(primary_failed),  get(cancelled),        get(shadow_ok),
+                       get(shadow_timed_out), get(shadow_failed),   get(shadow_abandoned),
+                       get(matched),         get(diverged)};
+  }
+};
+
+}  // namespace detail
+}  // namespace request_shadow
+
+#endif  // REQUEST_SHADOW_STATS_HPP

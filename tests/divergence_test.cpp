@@ -1,0 +1,167 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+#include <request_shadow/divergence.hpp>
+// The header under test comes first: it must compile on its own.
+
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace rs = request_shadow;
+using rs::Divergence;
+using rs::ResponseRecord;
+
+TEST(Divergence, IdenticalResponsesDoNotDiverge) {
+  const auto a = ResponseRecord::success("hello").with_header("content-type", "text/plain");
+  const auto b = ResponseRecord::success("hello").with_header("Content-Type", "text/plain");
+  EXPECT_FALSE(Divergence::compare(a, b, {}).has_value());
+}
+
+TEST(Divergence, BodyDifferenceReportsLengthsAndSharedPrefix) {
+  const auto d = Divergence::compare(ResponseRecord::success("hello world"),
+                                     ResponseRecord::success("hello earth"), {});
+  ASSERT_TRUE(d.has_value());
+  ASSERT_TRUE(d->body.has_value());
+  EXPECT_EQ(d->body->primary_len, 11U);
+  EXPECT_EQ(d->body->shadow_len, 11U);
+  EXPECT_EQ(d->body->prefix_equal_bytes, 6U);
+  EXPECT_FALSE(d->status.has_value());
+  EXPECT_FALSE(d->headers.has_value());
+}
+
+TEST(Divergence, StatusDifference) {
+  const auto d = Divergence::compare(ResponseRecord::success("x"), ResponseRecord::failure(500, "x"));
+  ASSERT_TRUE(d.has_value());
+  ASSERT_TRUE(d->status.has_value());
+  EXPECT_EQ(d->status->primary, 200);
+  EXPECT_EQ(d->status->shadow, 500);
+  EXPECT_TRUE(d->status->primary_ok);
+  EXPECT_FALSE(d->status->shadow_ok);
+  EXPECT_FALSE(d->body.has_value());
+}
+
+TEST(Divergence, OkFlagAloneIsAStatusDifference) {
+  auto a = ResponseRecord::success("x");
+  auto b = ResponseRecord::success("x");
+  a.status = b.status = 0;  // a non-HTTP backend
+  b.ok = false;
+  const auto d = Divergence::compare(a, b);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_TRUE(d->status.has_value());
+  EXPECT_EQ(d->status->primary, 0);
+  EXPECT_EQ(d->status->shadow, 0);
+  EXPECT_FALSE(d->status->shadow_ok);
+}
+
+TEST(Divergence, HeaderChangedAddedAndRemoved) {
+  const auto a = ResponseRecord::success("x")
+                     .with_header("Content-Type", "text/plain")
+                     .with_header("x-old", "1")
+                     .with_header("x-same", "s");
+  const auto b = ResponseRecord::success("x")
+                     .with_header("content-type", "application/json")
+                     .with_header("X-New", "1")
+                     .with_header("x-same", "s");
+  const auto d = Divergence::compare(a, b);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_TRUE(d->headers.has_value());
+  EXPECT_EQ(d->headers->changed, std::vector<std::string>{"content-type"});
+  EXPECT_EQ(d->headers->added, std::vector<std::string>{"x-new"});
+  EXPECT_EQ(d->headers->removed, std::vector<std::string>{"x-old"});
+  EXPECT_FALSE(d->body.has_value());
+  EXPECT_FALSE(d->status.has_value());
+}
+
+TEST(Divergence, RepeatedHeaderValuesCompareInOrderAndCount) {
+  auto base = [] { return ResponseRecord::success().with_header("set-cookie", "a").with_header("set-cookie", "b"); };
+  EXPECT_FALSE(Divergence::compare(base(), base()).has_value());
+  const auto reordered =
+      ResponseRecord::success().with_header("set-cookie", "b").with_header("set-cookie", "a");
+  const auto fewer = ResponseRecord::success().with_header("set-cookie", "a");
+  for (const auto& other : {reordered, fewer}) {
+    const auto d = Divergence::compare(base(), other);
+    ASSERT_TRUE(d && d->headers);
+    EXPECT_EQ(d->headers->changed, std::vector<std::string>{"set-cookie"});
+  }
+}
+
+TEST(Divergence, IgnoreSilencesEachAspect) {
+  const auto a = ResponseRecord::success("hello world").with_header("x", "1");
+  const auto b = ResponseRecord::failure(500, "hello earth").with_header("x", "2");
+  using rs::IgnoreField;
+  const auto cfg = [](IgnoreField f) { return rs::ShadowConfig::full_sample().ignore(f); };
+
+  const auto no_body = Divergence::compare(a, b, cfg(IgnoreField::Body));
+  ASSERT_TRUE(no_body);
+  EXPECT_FALSE(no_body->body);
+  EXPECT_TRUE(no_body->status);
+  EXPECT_TRUE(no_body->headers);
+
+  const auto no_status = Divergence::compare(a, b, cfg(IgnoreField::Status));
+  ASSERT_TRUE(no_status);
+  EXPECT_FALSE(no_status->status);
+
+  const auto no_headers = Divergence::compare(a, b, cfg(IgnoreField::Headers));
+  ASSERT_TRUE(no_headers);
+  EXPECT_FALSE(no_headers->headers);
+
+  EXPECT_FALSE(Divergence::compare(
+      a, b, cfg(IgnoreField::Body | IgnoreField::Status | IgnoreField::Headers)));
+  EXPECT_FALSE(Divergence::compare(ResponseRecord::success("hello world"),
+                                   ResponseRecord::success("hello earth"), cfg(IgnoreField::Body)));
+}
+
+TEST(Divergence, EmptyBodies) {
+  EXPECT_FALSE(Divergence::compare(ResponseRecord::success(""), ResponseRecord::success("")));
+  const auto d = Divergence::compare(ResponseRecord::success(""), ResponseRecord::success("x"));
+  ASSERT_TRUE(d && d->body);
+  EXPECT_EQ(*d->body, (rs::BodyDiff{0, 1, 0}));
+}
+
+TEST(Divergence, BinaryBodiesWithEveryByteValue) {
+  std::string bytes;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 256; ++i) bytes.push_back(static_cast<char>(i));
+  }
+  EXPECT_FALSE(Divergence::compare(ResponseRecord::success(bytes), ResponseRecord::success(bytes)));
+  // Every position, so the block and the byte paths of the prefix scan are both exercised.
+  for (std::size_t pos = 0; pos < bytes.size(); pos += 13) {
+    std::string other = bytes;
+    other[pos] = static_cast<char>(other[pos] ^ 0x01);
+    const auto d = Divergence::compare(ResponseRecord::success(bytes), ResponseRecord::success(other));
+    ASSERT_TRUE(d && d->body) << pos;
+    EXPECT_EQ(d->body->prefix_equal_bytes, pos);
+  }
+}
+
+TEST(Divergence, TenMegabyteBodies) {
+  const std::size_t size = 10U * 1024U * 1024U;
+  std::string big(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) big[i] = static_cast<char>((i * 31U) & 0xFFU);
+  EXPECT_FALSE(Divergence::compare(ResponseRecord::success(big), ResponseRecord::success(big)));
+
+  std::string last = big;
+  last.back() = static_cast<char>(last.back() ^ 0x80);
+  auto d = Divergence::compare(ResponseRecord::success(big), ResponseRecord::success(last));
+  ASSERT_TRUE(d && d->body);
+  EXPECT_EQ(*d->body, (rs::BodyDiff{size, size, size - 1}));
+
+  const std::string longer = big + "!";
+  d = Divergence::compare(ResponseRecord::success(big), ResponseRecord::success(longer));
+  ASSERT_TRUE(d && d->body);
+  EXPECT_EQ(*d->body, (rs::BodyDiff{size, size + 1, size}));
+
+  d = Divergence::compare(ResponseRecord::success(longer), ResponseRecord::success(big));
+  ASSERT_TRUE(d && d->body);
+  EXPECT_EQ(*d->body, (rs::BodyDiff{size + 1, size, size}));
+}
+
+TEST(Divergence, ToStringNamesEveryPart) {
+  const auto d = Divergence::compare(
+      ResponseRecord::success("hello world").with_header("a", "1"),
+      ResponseRecord::failure(500, "hello earth").with_header("a", "2").with_header("b", "1"));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(rs::to_string(*d),
+            "status 200->500(!ok); headers added [b] changed [a]; body 11 vs 11 bytes, equal for 6");
+}

@@ -1,0 +1,99 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+#include <request_shadow/log.hpp>
+// The header under test comes first: it must compile on its own.
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace rs = request_shadow;
+
+namespace {
+
+rs::Divergence body_divergence(std::size_t n) { return rs::Divergence{{}, {}, rs::BodyDiff{n, n + 1, n}}; }
+
+std::vector<std::string> keys(const std::vector<rs::DivergenceEntry>& entries) {
+  std::vector<std::string> out;
+  for (const auto& e : entries) out.push_back(e.key);
+  return out;
+}
+
+}  // namespace
+
+TEST(DivergenceLog, DefaultCapacity) {
+  rs::DivergenceLog log;
+  EXPECT_EQ(log.capacity(), 128U);
+  EXPECT_EQ(log.size(), 0U);
+  EXPECT_TRUE(log.snapshot().empty());
+}
+
+TEST(DivergenceLog, KeepsEntriesOldestFirst) {
+  rs::DivergenceLog log(4);
+  log.push("a", body_divergence(1));
+  log.push("b", body_divergence(2));
+  const auto snap = log.snapshot();
+  EXPECT_EQ(keys(snap), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(snap[1].divergence, body_divergence(2));
+  EXPECT_EQ(snap[0].key_size, 1U);
+}
+
+TEST(DivergenceLog, DropsTheOldestWhenFull) {
+  rs::DivergenceLog log(3);
+  for (int i = 0; i < 8; ++i) log.push("k" + std::to_string(i), body_divergence(static_cast<std::size_t>(i)));
+  EXPECT_EQ(log.size(), 3U);
+  EXPECT_EQ(log.total_pushed(), 8U);
+  const auto snap = log.snapshot();
+  EXPECT_EQ(keys(snap), (std::vector<std::string>{"k5", "k6", "k7"}));
+  EXPECT_EQ(snap[2].divergence, body_divergence(7));
+}
+
+TEST(DivergenceLog, CapacityZeroKeepsNothing) {
+  rs::DivergenceLog log(0);
+  log.push("a", body_divergence(1));
+  EXPECT_EQ(log.size(), 0U);
+  EXPECT_TRUE(log.snapshot().empty());
+  EXPECT_EQ(log.total_pushed(), 1U);
+}
+
+TEST(DivergenceLog, CapsTheKey) {
+  rs::DivergenceLog log(2);
+  const std::string huge(1'000'000, 'x');
+  log.push(huge, body_divergence(1));
+  const auto snap = log.snapshot();
+  ASSERT_EQ(snap.size(), 1U);
+  EXPECT_EQ(snap[0].key.size(), rs::DivergenceLog::max_key_bytes);
+  EXPECT_EQ(snap[0].key_size, huge.size());
+}
+
+TEST(DivergenceLog, StampsEntries) {
+  rs::DivergenceLog log(2);
+  const auto before = std::chrono::system_clock::now();
+  log.push("a", body_divergence(1));
+  const auto after = std::chrono::system_clock::now();
+  const auto at = log.snapshot().at(0).at;
+  EXPECT_LE(before, at);
+  EXPECT_LE(at, after);
+}
+
+TEST(DivergenceLog, ConcurrentPushAndSnapshot) {
+  rs::DivergenceLog log(64);
+  constexpr int threads = 4;
+  constexpr int per_thread = 2000;
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&log, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        log.push("t" + std::to_string(t), body_divergence(static_cast<std::size_t>(i)));
+        if (i % 100 == 0) {
+          const auto snap = log.snapshot();
+          ASSERT_LE(snap.size(), 64U);
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(log.total_pushed(), static_cast<std::uint64_t>(threads * per_thread));
+  EXPECT_EQ(log.size(), 64U);
+}

@@ -1,0 +1,386 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+#include <request_shadow/shadower.hpp>
+// The header under test comes first: it must compile on its own.
+
+#include <gtest/gtest.h>
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <variant>
+
+#include "test_support.hpp"
+
+namespace rs = request_shadow;
+using namespace std::chrono_literals;
+using rs::ResponseRecord;
+using rs::ShadowConfig;
+using rs::test::ConstantBackend;
+using rs::test::DelayedBackend;
+using rs::test::EchoBackend;
+using rs::test::Probe;
+using rs::test::ThrowingBackend;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// "Promptly", for a call whose slow alternative is an hour: a margin no loaded CI machine misses.
+constexpr auto prompt = 10s;
+
+// Owns its copies, so nothing it uses dies at a suspension.
+template <class P, class S>
+asio::awaitable<rs::ShadowOutcome> call_owned(rs::Shadower<P, S> sh, std::string input) {
+  co_return co_await sh.call(input);
+}
+
+template <class P, class S>
+rs::ShadowOutcome call_once(asio::io_context& ctx, const rs::Shadower<P, S>& shadower,
+                            std::string input) {
+  return rs::test::run(ctx, call_owned(shadower, std::move(input)));
+}
+
+template <class P, class S>
+asio::awaitable<rs::ShadowOutcome> call_bytes(rs::Shadower<P, S> sh, std::string input) {
+  co_return co_await sh.call(std::as_bytes(std::span(input.data(), input.size())));
+}
+
+}  // namespace
+
+TEST(Shadower, IdenticalResponsesGiveNoDivergence) {
+  asio::io_context ctx;
+  rs::Shadower sh(EchoBackend{}, EchoBackend{});
+  const auto out = call_once(ctx, sh, "ping");
+  EXPECT_EQ(out.primary.body, "ping");
+  ASSERT_TRUE(out.shadow);
+  EXPECT_EQ(out.shadow->body, "ping");
+  EXPECT_FALSE(out.divergence);
+  EXPECT_FALSE(out.skipped_by_sampler);
+  EXPECT_FALSE(out.shadow_failed);
+  EXPECT_EQ(sh.divergence_count(), 0U);
+  EXPECT_TRUE(sh.divergences().empty());
+  EXPECT_EQ(sh.stats().matched, 1U);
+}
+
+TEST(Shadower, ReportsBodyDivergenceAndReturnsPrimary) {
+  asio::io_context ctx;
+  rs::Shadower sh(ConstantBackend{ResponseRecord::success("hello world")},
+                  ConstantBackend{ResponseRecord::success("hello earth")});
+  const auto out = call_once(ctx, sh, "req");
+  EXPECT_EQ(out.primary.body, "hello world");
+  ASSERT_TRUE(out.divergence && out.divergence->body);
+  EXPECT_EQ(*out.divergence->body, (rs::BodyDiff{11, 11, 6}));
+  EXPECT_EQ(sh.divergence_count(), 1U);
+  const auto log = sh.divergences();
+  ASSERT_EQ(log.size(), 1U);
+  EXPECT_EQ(log[0].key, "req");
+  EXPECT_EQ(log[0].divergence, *out.divergence);
+}
+
+TEST(Shadower, ReportsStatusAndHeaderDivergence) {
+  asio::io_context ctx;
+  rs::Shadower sh(
+      ConstantBackend{ResponseRecord::success("{}").with_header("Content-Type", "text/plain")},
+      ConstantBackend{ResponseRecord::failure(500, "{}")
+                          .with_header("content-type", "application/json")
+                          .with_header("X-V2", "1")});
+  const auto out = call_once(ctx, sh, "req");
+  EXPECT_EQ(out.primary.status, 200);
+  ASSERT_TRUE(out.divergence);
+  ASSERT_TRUE(out.divergence->status);
+  EXPECT_EQ(out.divergence->status->primary, 200);
+  EXPECT_EQ(out.divergence->status->shadow, 500);
+  ASSERT_TRUE(out.divergence->headers);
+  EXPECT_EQ(out.divergence->headers->changed, std::vector<std::string>{"content-type"});
+  EXPECT_EQ(out.divergence->headers->added, std::vector<std::string>{"x-v2"});
+  EXPECT_FALSE(out.divergence->body);
+}
+
+TEST(Shadower, IgnoreBodySilencesABodyDifference) {
+  asio::io_context ctx;
+  rs::Shadower sh(ConstantBackend{ResponseRecord::success("a")},
+                  ConstantBackend{ResponseRecord::success("b")},
+                  ShadowConfig::full_sample().ignore(rs::IgnoreField::Body));
+  const auto out = call_once(ctx, sh, "req");
+  EXPECT_TRUE(out.shadow);
+  EXPECT_FALSE(out.divergence);
+  EXPECT_EQ(sh.divergence_count(), 0U);
+}
+
+TEST(Shadower, SamplingAtZeroNeverCallsTheShadow) {
+  asio::io_context ctx;
+  auto shadow = std::make_shared<EchoBackend>();
+  rs::Shadower sh(std::make_shared<EchoBackend>(), shadow, ShadowConfig::full_sample().sample_rate(0));
+  for (int i = 0; i < 50; ++i) {
+    const auto out = call_once(ctx, sh, "req-" + std::to_string(i));
+    EXPECT_TRUE(out.skipped_by_sampler);
+    EXPECT_FALSE(out.shadow);
+    EXPECT_EQ(out.primary.body, "req-" + std::to_string(i));
+  }
+  EXPECT_EQ(shadow->probe->calls.load(), 0);
+  EXPECT_EQ(sh.stats().skipped_by_sampler, 50U);
+  EXPECT_EQ(sh.stats().calls, 50U);
+}
+
+TEST(Shadower, SamplingIsStickyPerKey) {
+  asio::io_context ctx;
+  auto shadow = std::make_shared<EchoBackend>();
+  const auto cfg = ShadowConfig::full_sample().sample_rate(50);
+  rs::Shadower sh(std::make_shared<EchoBackend>(), shadow, cfg);
+  int expected_calls = 0;
+  for (int i = 0; i < 40; ++i) {
+    const std::string key = "user-" + std::to_string(i);
+    const bool in = cfg.should_shadow(key);
+    for (int repeat = 0; repeat < 3; ++repeat) {
+      const auto out = call_once(ctx, sh, key);
+      EXPECT_EQ(out.skipped_by_sampler, !in) << key;
+      EXPECT_EQ(out.shadow.has_value(), in) << key;
+      expected_calls += in ? 1 : 0;
+    }
+  }
+  EXPECT_EQ(shadow->probe->calls.load(), expected_calls);
+}
+
+TEST(Shadower, SlowShadowTimesOutWithoutBlockingThePrimary) {
+  asio::io_context ctx;
+  auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h});
+  rs::Shadower sh(std::make_shared<ConstantBackend>(ConstantBackend{ResponseRecord::success("v1")}),
+                  shadow, ShadowConfig::full_sample().shadow_timeout(50ms));
+  const auto out = call_once(ctx, sh, "req");
+  EXPECT_EQ(out.primary.body, "v1");
+  ASSERT_TRUE(out.shadow_failed);
+  EXPECT_TRUE(out.shadow_failed->timed_out());
+  EXPECT_NE(out.shadow_failed->message.find("timed out"), std::string::npos);
+  EXPECT_FALSE(out.shadow);
+  EXPECT_FALSE(out.divergence);
+  EXPECT_EQ(sh.divergence_count(), 0U);
+  // The abandoned shadow was asked to stop, and it did.
+  ctx.restart();
+  ctx.run();
+  EXPECT_EQ(shadow->probe->cancelled.load(), 1);
+  EXPECT_EQ(sh.stats().shadow_timed_out, 1U);
+}
+
+// The deadline holds against a shadow that ignores cancellation and finishes after 2 s.
+TEST(Shadower, DeadlineHoldsAgainstAShadowThatIgnoresCancellation) {
+  asio::io_context ctx;
+  auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{2s, false});
+  rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
+                  ShadowConfig::full_sample().shadow_timeout(50ms));
+  const auto start = Clock::now();
+  const auto out = call_once(ctx, sh, "req");
+  const auto elapsed = Clock::now() - start;
+  EXPECT_GE(elapsed, 50ms);
+  EXPECT_LT(elapsed, 1500ms) << "the caller waited for the stubborn shadow";
+  ASSERT_TRUE(out.shadow_failed);
+  EXPECT_TRUE(out.shadow_failed->timed_out());
+  EXPECT_EQ(out.primary.body, "req");
+  EXPECT_EQ(shadow->probe->completed.load(), 0);
+
+  // The abandoned shadow finishes on its own later; its late answer is dropped.
+  ctx.restart();
+  ctx.run();
+  EXPECT_EQ(shadow->probe->completed.load(), 1);
+  EXPECT_EQ(shadow->probe->frames.load(), 0);
+  const auto stats = sh.stats();
+  EXPECT_EQ(stats.shadow_timed_out, 1U);
+  EXPECT_EQ(stats.shadow_ok, 0U);
+  EXPECT_EQ(stats.diverged + stats.matched, 0U);
+}
+
+TEST(Shadower, AbandonedShadowIsSafeWhenTheIoContextDiesFirst) {
+  auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h, false});
+  rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
+                  ShadowConfig::full_sample().shadow_timeout(20ms));
+  {
+    asio::io_context ctx;
+    const auto out = call_once(ctx, sh, "req");
+    ASSERT_TRUE(out.shadow_failed);
+    EXPECT_TRUE(out.shadow_failed->timed_out());
+    EXPECT_EQ(shadow->probe->frames.load(), 1);  // still running
+  }
+  // Destroying the io_context destroyed the pending shadow frame, and nothing else.
+  EXPECT_EQ(shadow->probe->frames.load(), 0);
+  EXPECT_EQ(shadow->probe->completed.load(), 0);
+  EXPECT_EQ(sh.stats().shadow_timed_out, 1U);
+}
+
+TEST(Shadower, FailingShadowDoesNotWaitForTheDeadline) {
+  asio::io_context ctx;
+  rs::Shadower sh(EchoBackend{}, ThrowingBackend<>{"candidate exploded"},
+                  ShadowConfig::full_sample().shadow_timeout(1h));
+  const auto start = Clock::now();
+  const auto out = call_once(ctx, sh, "req");
+  EXPECT_LT(Clock::now() - start, prompt);
+  EXPECT_EQ(out.primary.body, "req");
+  ASSERT_TRUE(out.shadow_failed);
+  EXPECT_FALSE(out.shadow_failed->timed_out());
+  EXPECT_EQ(out.shadow_failed->message, "candidate exploded");
+  EXPECT_EQ(sh.stats().shadow_failed, 1U);
+}
+
+TEST(Shadower, ShadowThrowingANonStandardExceptionIsReported) {
+  asio::io_context ctx;
+  struct Weird {  // not a std::exception
+    explicit Weird(const std::string&) {}
+  };
+  rs::Shadower weird(EchoBackend{}, ThrowingBackend<Weird>{"x"});
+  const auto out = call_once(ctx, weird, "req");
+  ASSERT_TRUE(out.shadow_failed);
+  EXPECT_EQ(out.shadow_failed->message, "unknown exception");
+  EXPECT_EQ(out.primary.body, "req");
+}
+
+namespace {
+struct PrimaryError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+}  // namespace
+
+TEST(Shadower, PrimaryExceptionReachesTheCallerUnchangedAndPromptly) {
+  asio::io_context ctx;
+  auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h, false});
+  rs::Shadower sh(std::make_shared<ThrowingBackend<PrimaryError>>(ThrowingBackend<PrimaryError>{"boom"}),
+                  shadow, ShadowConfig::full_sample().shadow_timeout(1h));
+  const auto start = Clock::now();
+  try {
+    (void)call_once(ctx, sh, "req");
+    FAIL() << "the primary's exception was swallowed";
+  } catch (const PrimaryError& e) {
+    EXPECT_STREQ(e.what(), "boom");
+  }
+  EXPECT_LT(Clock::now() - start, prompt);
+  const auto stats = sh.stats();
+  EXPECT_EQ(stats.primary_failed, 1U);
+  EXPECT_EQ(stats.shadow_abandoned, 1U);
+}
+
+TEST(Shadower, PrimaryExceptionWithSamplingOff) {
+  asio::io_context ctx;
+  rs::Shadower sh(ThrowingBackend<PrimaryError>{"down"}, EchoBackend{},
+                  ShadowConfig::full_sample().sample_rate(0));
+  EXPECT_THROW((void)call_once(ctx, sh, "req"), PrimaryError);
+  EXPECT_EQ(sh.stats().primary_failed, 1U);
+}
+
+namespace {
+
+// Races `call` against the caller's own 20 ms timer; returns which side won.
+template <class P, class S>
+asio::awaitable<std::size_t> race_with_timer(rs::Shadower<P, S> sh) {
+  using namespace asio::experimental::awaitable_operators;
+  const auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex, 20ms);
+  auto call = sh.call("req");
+  auto wait = timer.async_wait(asio::use_awaitable);
+  const auto winner = co_await (std::move(call) || std::move(wait));
+  co_return winner.index();
+}
+
+}  // namespace
+
+TEST(Shadower, CallerCancellationCancelsThePrimaryAndReleasesTheCaller) {
+  asio::io_context ctx;
+  auto primary = std::make_shared<DelayedBackend>(DelayedBackend{1h, true});
+  auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h, false});
+  rs::Shadower sh(primary, shadow, ShadowConfig::full_sample().shadow_timeout(1h));
+  const auto start = Clock::now();
+  EXPECT_EQ(rs::test::run(ctx, race_with_timer(sh)), 1U);  // the caller's timer won
+  EXPECT_LT(Clock::now() - start, prompt);
+  EXPECT_EQ(primary->probe->cancelled.load(), 1);
+  EXPECT_EQ(sh.stats().cancelled, 1U);
+  EXPECT_EQ(sh.stats().shadow_abandoned, 1U);
+  EXPECT_EQ(sh.stats().primary_failed, 0U);
+}
+
+TEST(Shadower, CallerCancellationWhileWaitingForTheShadow) {
+  asio::io_context ctx;
+  auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h, false});
+  rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
+                  ShadowConfig::full_sample().shadow_timeout(1h));
+  const auto start = Clock::now();
+  EXPECT_EQ(rs::test::run(ctx, race_with_timer(sh)), 1U);
+  EXPECT_LT(Clock::now() - start, prompt);
+  EXPECT_EQ(sh.stats().cancelled, 1U);
+  EXPECT_EQ(sh.stats().shadow_abandoned, 1U);
+  EXPECT_EQ(shadow->probe->frames.load(), 1);  // abandoned, still running on its own
+}
+
+TEST(Shadower, FastCallIsNotCancelledByTheLosingTimer) {
+  asio::io_context ctx;
+  rs::Shadower sh(EchoBackend{}, EchoBackend{});
+  EXPECT_EQ(rs::test::run(ctx, race_with_timer(sh)), 0U);
+  EXPECT_EQ(sh.stats().matched, 1U);
+  EXPECT_EQ(sh.stats().cancelled, 0U);
+}
+
+TEST(Shadower, LogRecordsTheMostRecentDivergences) {
+  asio::io_context ctx;
+  rs::Shadower sh(EchoBackend{}, EchoBackend{"-", "!"});
+  sh.with_log(3);
+  EXPECT_EQ(sh.log()->capacity(), 3U);
+  for (int i = 0; i < 6; ++i) (void)call_once(ctx, sh, "k-" + std::to_string(i));
+  (void)call_once(ctx, sh, "same");  // matches: not logged
+  const auto log = sh.divergences();
+  ASSERT_EQ(log.size(), 3U);
+  EXPECT_EQ(log[0].key, "k-3");
+  EXPECT_EQ(log[1].key, "k-4");
+  EXPECT_EQ(log[2].key, "k-5");
+  EXPECT_EQ(sh.divergence_count(), 6U);
+}
+
+TEST(Shadower, CopiesShareLogAndCounters) {
+  asio::io_context ctx;
+  rs::Shadower sh(EchoBackend{}, EchoBackend{"x", "!"});
+  auto copy = sh;
+  copy.with_log(0);  // installs on both
+  (void)call_once(ctx, sh, "x");
+  (void)call_once(ctx, copy, "x");
+  EXPECT_EQ(sh.divergence_count(), 2U);
+  EXPECT_EQ(copy.divergence_count(), 2U);
+  EXPECT_TRUE(sh.divergences().empty());
+  EXPECT_EQ(sh.log(), copy.log());
+  EXPECT_THROW(sh.with_log(std::shared_ptr<rs::DivergenceLog>{}), std::invalid_argument);
+}
+
+TEST(Shadower, CallWithBytes) {
+  asio::io_context ctx;
+  rs::Shadower sh(EchoBackend{}, EchoBackend{});
+  const std::string input("a\0b", 3);
+  const auto out = rs::test::run(ctx, call_bytes(sh, input));
+  EXPECT_EQ(out.primary.body, input);
+  EXPECT_FALSE(out.divergence);
+}
+
+TEST(Shadower, TenMegabyteResponsesEndToEnd) {
+  asio::io_context ctx;
+  std::string big(10U * 1024U * 1024U, 'a');
+  std::string other = big;
+  other[other.size() - 3] = '\0';
+  rs::Shadower sh(ConstantBackend{ResponseRecord::success(big)},
+                  ConstantBackend{ResponseRecord::success(other)});
+  const auto out = call_once(ctx, sh, "big");
+  EXPECT_EQ(out.primary.body.size(), big.size());
+  ASSERT_TRUE(out.divergence && out.divergence->body);
+  EXPECT_EQ(*out.divergence->body, (rs::BodyDiff{big.size(), big.size(), big.size() - 3}));
+}
+
+TEST(Shadower, StatsAddUp) {
+  asio::io_context ctx;
+  rs::Shadower sh(EchoBackend{}, EchoBackend{"odd", "!"}, ShadowConfig::full_sample().sample_rate(60));
+  for (int i = 0; i < 100; ++i) {
+    (void)call_once(ctx, sh, (i % 2 == 0 ? "even-" : "odd-") + std::to_string(i));
+  }
+  const auto s = sh.stats();
+  EXPECT_EQ(s.calls, 100U);
+  EXPECT_EQ(s.sampled + s.skipped_by_sampler, s.calls);
+  EXPECT_EQ(s.shadow_ok + s.shadow_failed + s.shadow_timed_out + s.shadow_abandoned, s.sampled);
+  EXPECT_EQ(s.matched + s.diverged, s.shadow_ok);
+  EXPECT_GT(s.diverged, 0U);
+  EXPECT_GT(s.matched, 0U);
+  EXPECT_EQ(s.diverged, sh.divergence_count());
+}

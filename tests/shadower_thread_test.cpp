@@ -1,0 +1,105 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+#include <request_shadow/shadower.hpp>
+// The header under test comes first: it must compile on its own.
+
+#include <gtest/gtest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/strand.hpp>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace rs = request_shadow;
+using namespace std::chrono_literals;
+using rs::ResponseRecord;
+using rs::test::EchoBackend;
+
+namespace {
+
+// Diverges on keys that contain "odd"; hangs (ignoring cancellation) on keys that contain "hang".
+struct MixedShadow {
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    const std::string key = rs::test::text(input);
+    const auto ex = co_await asio::this_coro::executor;
+    if (key.find("hang") != std::string::npos) {
+      co_await asio::this_coro::throw_if_cancelled(false);
+      asio::steady_timer forever(ex, 1h);
+      co_await forever.async_wait(
+          asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+    } else if (key.find("slow") != std::string::npos) {
+      asio::steady_timer t(ex, 1ms);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    co_return ResponseRecord::success(key.find("odd") != std::string::npos ? key + "!" : key);
+  }
+};
+
+constexpr int callers = 16;
+constexpr int calls_per_caller = 150;
+
+template <class S>
+asio::awaitable<void> caller(S sh, int id, std::shared_ptr<std::atomic<int>> wrong_primary) {
+  for (int i = 0; i < calls_per_caller; ++i) {
+    std::string key = "c" + std::to_string(id) + "-" + std::to_string(i);
+    if (i % 2 == 1) key += "-odd";
+    if (i % 10 == 3) key += "-slow";
+    if (i % 50 == 7) key += "-hang";
+    const auto out = co_await sh.call(key);
+    if (out.primary.body != key) ++*wrong_primary;
+  }
+}
+
+}  // namespace
+
+// Many coroutines, each on its own strand, share one Shadower on a 4-thread io_context.
+TEST(ShadowerThreads, SharedShadowerIsRaceFreeAndCountsAddUp) {
+  asio::io_context ctx;
+  rs::Shadower sh(EchoBackend{}, MixedShadow{}, rs::ShadowConfig::full_sample().shadow_timeout(50ms));
+  sh.with_log(10'000);
+  auto wrong_primary = std::make_shared<std::atomic<int>>(0);
+  std::atomic<int> finished{0};
+  for (int id = 0; id < callers; ++id) {
+    asio::co_spawn(asio::make_strand(ctx), caller(sh, id, wrong_primary),
+                   [&finished, &ctx](std::exception_ptr e) {
+                     EXPECT_FALSE(e);
+                     if (++finished == callers) ctx.stop();  // leave the hung shadows behind
+                   });
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back([&ctx] { ctx.run(); });
+  for (auto& t : threads) t.join();
+
+  ASSERT_EQ(finished.load(), callers);
+  EXPECT_EQ(wrong_primary->load(), 0);
+
+  int odd = 0;
+  int hang = 0;
+  for (int i = 0; i < calls_per_caller; ++i) {
+    const bool hangs = i % 50 == 7;
+    hang += hangs ? 1 : 0;
+    odd += (!hangs && i % 2 == 1) ? 1 : 0;
+  }
+  const auto total = static_cast<std::uint64_t>(callers * calls_per_caller);
+  const auto diverged = static_cast<std::uint64_t>(callers * odd);
+  const auto timed_out = static_cast<std::uint64_t>(callers * hang);
+  const auto s = sh.stats();
+  EXPECT_EQ(s.calls, total);
+  EXPECT_EQ(s.sampled, total);
+  EXPECT_EQ(s.shadow_timed_out, timed_out);
+  EXPECT_EQ(s.shadow_ok, total - timed_out);
+  EXPECT_EQ(s.diverged, diverged);
+  EXPECT_EQ(s.matched, total - timed_out - diverged);
+  EXPECT_EQ(sh.divergence_count(), diverged);
+  EXPECT_EQ(sh.divergences().size(), diverged);
+  EXPECT_EQ(sh.log()->total_pushed(), diverged);
+  for (const auto& entry : sh.divergences()) {
+    EXPECT_NE(entry.key.find("odd"), std::string::npos) << entry.key;
+  }
+}

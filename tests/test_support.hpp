@@ -1,0 +1,143 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+// Shared helpers for the tests: a coroutine runner and fake backends.
+#ifndef REQUEST_SHADOW_TESTS_TEST_SUPPORT_HPP
+#define REQUEST_SHADOW_TESTS_TEST_SUPPORT_HPP
+
+#include <asio/awaitable.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <request_shadow/response_record.hpp>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace request_shadow::test {
+
+/// Run `task` on `ctx` until it completes, then stop `ctx`, leaving any abandoned shadow leg
+/// pending. Returns the result or rethrows. Throws if `ctx` runs out of work first.
+template <class T>
+T run(asio::io_context& ctx, asio::awaitable<T> task) {
+  std::optional<T> result;
+  std::exception_ptr error;
+  bool finished = false;
+  asio::co_spawn(ctx, std::move(task), [&](std::exception_ptr e, T value) {
+    finished = true;
+    error = e;
+    if (!e) result.emplace(std::move(value));
+    ctx.stop();
+  });
+  ctx.restart();
+  ctx.run();
+  if (!finished) throw std::logic_error("the io_context ran out of work before the task ended");
+  if (error) std::rethrow_exception(error);
+  return std::move(*result);
+}
+
+/// What a fake backend saw.
+struct Probe {
+  std::atomic<int> calls{0};      // calls started
+  std::atomic<int> completed{0};  // calls that returned a response
+  std::atomic<int> cancelled{0};  // calls that saw operation_aborted
+  std::atomic<int> frames{0};     // call frames alive now
+};
+
+/// Counts a live call frame for as long as it exists.
+class FrameGuard {
+ public:
+  explicit FrameGuard(std::shared_ptr<Probe> probe) : probe_(std::move(probe)) { ++probe_->frames; }
+  FrameGuard(const FrameGuard&) = delete;
+  FrameGuard& operator=(const FrameGuard&) = delete;
+  ~FrameGuard() { --probe_->frames; }
+
+ private:
+  std::shared_ptr<Probe> probe_;
+};
+
+inline std::string text(std::span<const std::byte> input) {
+  return {reinterpret_cast<const char*>(input.data()), input.size()};
+}
+
+/// Answers `response` at once.
+struct ConstantBackend {
+  ResponseRecord response;
+  std::shared_ptr<Probe> probe = std::make_shared<Probe>();
+
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+    ++probe->calls;
+    ++probe->completed;
+    co_return response;
+  }
+};
+
+/// Answers 200 with the input as body, plus `suffix` when the input contains `marker`.
+struct EchoBackend {
+  std::string marker;
+  std::string suffix;
+  std::shared_ptr<Probe> probe = std::make_shared<Probe>();
+
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    ++probe->calls;
+    std::string body = text(input);
+    if (!marker.empty() && body.find(marker) != std::string::npos) body += suffix;
+    ++probe->completed;
+    co_return ResponseRecord::success(body);
+  }
+};
+
+/// Throws `E(what)` at once.
+template <class E = std::runtime_error>
+struct ThrowingBackend {
+  std::string what;
+  std::shared_ptr<Probe> probe = std::make_shared<Probe>();
+
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+    ++probe->calls;
+    if (!what.empty()) throw E(what);
+    co_return ResponseRecord::success();
+  }
+};
+
+/// Answers `response` after `delay`. With `honour_cancellation` false it ignores every
+/// cancellation and always runs the full delay, like a client stuck in a blocking call.
+struct DelayedBackend {
+  std::chrono::steady_clock::duration delay;
+  bool honour_cancellation = true;
+  ResponseRecord response = ResponseRecord::success("late");
+  std::shared_ptr<Probe> probe = std::make_shared<Probe>();
+
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+    FrameGuard frame(probe);
+    ++probe->calls;
+    const auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer timer(ex, delay);
+    if (honour_cancellation) {
+      try {
+        co_await timer.async_wait(asio::use_awaitable);
+      } catch (...) {
+        ++probe->cancelled;
+        throw;
+      }
+    } else {
+      co_await asio::this_coro::throw_if_cancelled(false);
+      co_await timer.async_wait(asio::bind_cancellation_slot(asio::cancellation_slot(),
+                                                              asio::use_awaitable));
+    }
+    ++probe->completed;
+    co_return response;
+  }
+};
+
+}  // namespace request_shadow::test
+
+#endif  // REQUEST_SHADOW_TESTS_TEST_SUPPORT_HPP
