@@ -31,7 +31,8 @@ TEST(Divergence, BodyDifferenceReportsLengthsAndSharedPrefix) {
 }
 
 TEST(Divergence, StatusDifference) {
-  const auto d = Divergence::compare(ResponseRecord::success("x"), ResponseRecord::failure(500, "x"));
+  const auto d =
+      Divergence::compare(ResponseRecord::success("x"), ResponseRecord::failure(500, "x"));
   ASSERT_TRUE(d.has_value());
   ASSERT_TRUE(d->status.has_value());
   EXPECT_EQ(d->status->primary, 200);
@@ -74,7 +75,9 @@ TEST(Divergence, HeaderChangedAddedAndRemoved) {
 }
 
 TEST(Divergence, RepeatedHeaderValuesCompareInOrderAndCount) {
-  auto base = [] { return ResponseRecord::success().with_header("set-cookie", "a").with_header("set-cookie", "b"); };
+  auto base = [] {
+    return ResponseRecord::success().with_header("set-cookie", "a").with_header("set-cookie", "b");
+  };
   EXPECT_FALSE(Divergence::compare(base(), base()).has_value());
   const auto reordered =
       ResponseRecord::success().with_header("set-cookie", "b").with_header("set-cookie", "a");
@@ -129,7 +132,8 @@ TEST(Divergence, BinaryBodiesWithEveryByteValue) {
   for (std::size_t pos = 0; pos < bytes.size(); pos += 13) {
     std::string other = bytes;
     other[pos] = static_cast<char>(other[pos] ^ 0x01);
-    const auto d = Divergence::compare(ResponseRecord::success(bytes), ResponseRecord::success(other));
+    const auto d =
+        Divergence::compare(ResponseRecord::success(bytes), ResponseRecord::success(other));
     ASSERT_TRUE(d && d->body) << pos;
     EXPECT_EQ(d->body->prefix_equal_bytes, pos);
   }
@@ -162,6 +166,7 @@ TEST(Divergence, ToStringNamesEveryPart) {
       ResponseRecord::success("hello world").with_header("a", "1"),
       ResponseRecord::failure(500, "hello earth").with_header("a", "2").with_header("b", "1"));
   ASSERT_TRUE(d);
-  EXPECT_EQ(rs::to_string(*d),
-            "status 200->500(!ok); headers added [b] changed [a]; body 11 vs 11 bytes, equal for 6");
+  EXPECT_EQ(
+      rs::to_string(*d),
+      "status 200->500(!ok); headers added [b] changed [a]; body 11 vs 11 bytes, equal for 6");
 }

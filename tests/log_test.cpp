@@ -12,7 +12,9 @@ namespace rs = request_shadow;
 
 namespace {
 
-rs::Divergence body_divergence(std::size_t n) { return rs::Divergence{{}, {}, rs::BodyDiff{n, n + 1, n}}; }
+rs::Divergence body_divergence(std::size_t n) {
+  return rs::Divergence{{}, {}, rs::BodyDiff{n, n + 1, n}};
+}
 
 std::vector<std::string> keys(const std::vector<rs::DivergenceEntry>& entries) {
   std::vector<std::string> out;
@@ -41,7 +43,8 @@ TEST(DivergenceLog, KeepsEntriesOldestFirst) {
 
 TEST(DivergenceLog, DropsTheOldestWhenFull) {
   rs::DivergenceLog log(3);
-  for (int i = 0; i < 8; ++i) log.push("k" + std::to_string(i), body_divergence(static_cast<std::size_t>(i)));
+  for (int i = 0; i < 8; ++i)
+    log.push("k" + std::to_string(i), body_divergence(static_cast<std::size_t>(i)));
   EXPECT_EQ(log.size(), 3U);
   EXPECT_EQ(log.total_pushed(), 8U);
   const auto snap = log.snapshot();

@@ -114,7 +114,8 @@ TEST(Shadower, IgnoreBodySilencesABodyDifference) {
 TEST(Shadower, SamplingAtZeroNeverCallsTheShadow) {
   asio::io_context ctx;
   auto shadow = std::make_shared<EchoBackend>();
-  rs::Shadower sh(std::make_shared<EchoBackend>(), shadow, ShadowConfig::full_sample().sample_rate(0));
+  rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
+                  ShadowConfig::full_sample().sample_rate(0));
   for (int i = 0; i < 50; ++i) {
     const auto out = call_once(ctx, sh, "req-" + std::to_string(i));
     EXPECT_TRUE(out.skipped_by_sampler);
@@ -244,8 +245,9 @@ struct PrimaryError : std::runtime_error {
 TEST(Shadower, PrimaryExceptionReachesTheCallerUnchangedAndPromptly) {
   asio::io_context ctx;
   auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h, false});
-  rs::Shadower sh(std::make_shared<ThrowingBackend<PrimaryError>>(ThrowingBackend<PrimaryError>{"boom"}),
-                  shadow, ShadowConfig::full_sample().shadow_timeout(1h));
+  rs::Shadower sh(
+      std::make_shared<ThrowingBackend<PrimaryError>>(ThrowingBackend<PrimaryError>{"boom"}),
+      shadow, ShadowConfig::full_sample().shadow_timeout(1h));
   const auto start = Clock::now();
   try {
     (void)call_once(ctx, sh, "req");
@@ -371,7 +373,8 @@ TEST(Shadower, TenMegabyteResponsesEndToEnd) {
 
 TEST(Shadower, StatsAddUp) {
   asio::io_context ctx;
-  rs::Shadower sh(EchoBackend{}, EchoBackend{"odd", "!"}, ShadowConfig::full_sample().sample_rate(60));
+  rs::Shadower sh(EchoBackend{}, EchoBackend{"odd", "!"},
+                  ShadowConfig::full_sample().sample_rate(60));
   for (int i = 0; i < 100; ++i) {
     (void)call_once(ctx, sh, (i % 2 == 0 ? "even-" : "odd-") + std::to_string(i));
   }

@@ -61,7 +61,8 @@ asio::awaitable<void> caller(S sh, int id, std::shared_ptr<std::atomic<int>> wro
 // Many coroutines, each on its own strand, share one Shadower on a 4-thread io_context.
 TEST(ShadowerThreads, SharedShadowerIsRaceFreeAndCountsAddUp) {
   asio::io_context ctx;
-  rs::Shadower sh(EchoBackend{}, MixedShadow{}, rs::ShadowConfig::full_sample().shadow_timeout(50ms));
+  rs::Shadower sh(EchoBackend{}, MixedShadow{},
+                  rs::ShadowConfig::full_sample().shadow_timeout(50ms));
   sh.with_log(10'000);
   auto wrong_primary = std::make_shared<std::atomic<int>>(0);
   std::atomic<int> finished{0};

@@ -130,8 +130,8 @@ struct DelayedBackend {
       }
     } else {
       co_await asio::this_coro::throw_if_cancelled(false);
-      co_await timer.async_wait(asio::bind_cancellation_slot(asio::cancellation_slot(),
-                                                              asio::use_awaitable));
+      co_await timer.async_wait(
+          asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
     }
     ++probe->completed;
     co_return response;

@@ -91,8 +91,8 @@ inline std::optional<HeaderDiff> diff_headers(const Headers& primary, const Head
     } else {
       const auto p_end = group_end(p, primary.end());
       const auto s_end = group_end(s, shadow.end());
-      const bool same = std::equal(p, p_end, s, s_end,
-                                   [](const Header& a, const Header& b) { return a.value == b.value; });
+      const bool same = std::equal(
+          p, p_end, s, s_end, [](const Header& a, const Header& b) { return a.value == b.value; });
       if (!same) note(&HeaderDiff::changed, p->name);
       p = p_end;
       s = s_end;
@@ -129,11 +129,13 @@ struct Divergence {
         (primary.status != shadow.status || primary.ok != shadow.ok)) {
       d.status = StatusDiff{primary.status, shadow.status, primary.ok, shadow.ok};
     }
-    if (!config.ignores(IgnoreField::Headers)) d.headers = detail::diff_headers(primary.headers, shadow.headers);
+    if (!config.ignores(IgnoreField::Headers))
+      d.headers = detail::diff_headers(primary.headers, shadow.headers);
     if (!config.ignores(IgnoreField::Body)) {
       const std::string_view a = primary.body;
       const std::string_view b = shadow.body;
-      const bool equal = a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+      const bool equal =
+          a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
       if (!equal) d.body = BodyDiff{a.size(), b.size(), detail::common_prefix(a, b)};
     }
     if (!d.status && !d.headers && !d.body) return std::nullopt;

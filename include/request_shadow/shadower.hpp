@@ -230,8 +230,9 @@ class Shadower {
     }
     if (primary_error) {
       const auto cancel_state = co_await asio::this_coro::cancellation_state;
-      C::bump(cancel_state.cancelled() != asio::cancellation_type::none ? s.counters.cancelled
-                                                                        : s.counters.primary_failed);
+      C::bump(cancel_state.cancelled() != asio::cancellation_type::none
+                  ? s.counters.cancelled
+                  : s.counters.primary_failed);
       if (call) {
         call->abandon();
         C::bump(s.counters.shadow_abandoned);

@@ -54,10 +54,17 @@ struct Counters {
 
   [[nodiscard]] ShadowStats snapshot() const noexcept {
     auto get = [](const Counter& c) { return c.load(std::memory_order_relaxed); };
-    return ShadowStats{get(calls),           get(sampled),          get(skipped_by_sampler),
-                       get(primary_failed),  get(cancelled),        get(shadow_ok),
-                       get(shadow_timed_out), get(shadow_failed),   get(shadow_abandoned),
-                       get(matched),         get(diverged)};
+    return ShadowStats{get(calls),
+                       get(sampled),
+                       get(skipped_by_sampler),
+                       get(primary_failed),
+                       get(cancelled),
+                       get(shadow_ok),
+                       get(shadow_timed_out),
+                       get(shadow_failed),
+                       get(shadow_abandoned),
+                       get(matched),
+                       get(diverged)};
   }
 };
 
