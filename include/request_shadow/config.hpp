@@ -72,6 +72,25 @@ class ShadowConfig {
     return timeout_;
   }
 
+  /// The bound of `max_in_flight_shadows()` in `full_sample()`.
+  static constexpr std::size_t default_max_in_flight_shadows = 1024;
+
+  /// Set how many shadow legs may run at once (at least 1), abandoned ones included.
+  /**
+   * A call that finds this many shadow legs still running (for example against a candidate that
+   * hangs and ignores cancellation) skips its shadow and reports it as shed, so a stuck candidate
+   * cannot pile up work. Each running leg holds one reusable worker coroutine.
+   */
+  constexpr ShadowConfig& max_in_flight_shadows(std::size_t n) noexcept {
+    max_in_flight_ = std::max<std::size_t>(n, 1);
+    return *this;
+  }
+
+  /// How many shadow legs may run at once.
+  [[nodiscard]] constexpr std::size_t max_in_flight_shadows() const noexcept {
+    return max_in_flight_;
+  }
+
   /// Add `fields` to the set of ignored fields.
   constexpr ShadowConfig& ignore(IgnoreField fields) noexcept {
     ignored_ = ignored_ | fields;
@@ -106,6 +125,7 @@ class ShadowConfig {
   unsigned rate_ = default_sample_rate;
   std::chrono::steady_clock::duration timeout_ = default_shadow_timeout;
   IgnoreField ignored_ = IgnoreField::None;
+  std::size_t max_in_flight_ = default_max_in_flight_shadows;
 };
 
 }  // namespace request_shadow

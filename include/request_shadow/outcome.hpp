@@ -14,17 +14,20 @@ namespace request_shadow {
 enum class ShadowFailureKind : std::uint8_t {
   TimedOut,  ///< The shadow did not answer before its deadline; it was abandoned.
   Failed,    ///< The shadow backend threw, or the comparison could not be made.
+  Shed,      ///< Not started: `ShadowConfig::max_in_flight_shadows()` legs were already running.
 };
 
 /// A shadow leg that produced no response: whether it timed out or failed, and the error text.
 struct ShadowFailure {
   /// Timed out or failed.
   ShadowFailureKind kind = ShadowFailureKind::Failed;
-  /// What went wrong: the exception's `what()`, or the deadline that passed.
+  /// What went wrong: the exception's `what()`, the deadline that passed, or the bound.
   std::string message;
 
   /// Whether the shadow missed its deadline.
   [[nodiscard]] bool timed_out() const noexcept { return kind == ShadowFailureKind::TimedOut; }
+  /// Whether the shadow was not started because too many legs were running.
+  [[nodiscard]] bool shed() const noexcept { return kind == ShadowFailureKind::Shed; }
 
   friend bool operator==(const ShadowFailure&, const ShadowFailure&) = default;
 };

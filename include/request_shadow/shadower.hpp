@@ -2,6 +2,7 @@
 #ifndef REQUEST_SHADOW_SHADOWER_HPP
 #define REQUEST_SHADOW_SHADOWER_HPP
 
+#include <algorithm>
 #include <asio/awaitable.hpp>
 #include <asio/cancellation_type.hpp>
 #include <asio/error.hpp>
@@ -9,6 +10,7 @@
 #include <asio/system_error.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -18,7 +20,7 @@
 #include <optional>
 #include <request_shadow/backend.hpp>
 #include <request_shadow/config.hpp>
-#include <request_shadow/detail/shadow_call.hpp>
+#include <request_shadow/detail/engine.hpp>
 #include <request_shadow/divergence.hpp>
 #include <request_shadow/log.hpp>
 #include <request_shadow/outcome.hpp>
@@ -35,21 +37,25 @@ namespace request_shadow {
 /// Sends each request to a primary and a shadow backend and compares their answers.
 /**
  * The caller always gets the primary's response (or the primary's exception, unchanged). The
- * shadow leg runs concurrently, has its own deadline (`ShadowConfig::shadow_timeout`, counted
- * from the start of the call) and can never change what the caller gets: a shadow that throws,
- * returns garbage, hangs or ignores cancellation is reported in the `ShadowOutcome`, never to the
- * caller.
+ * shadow leg runs concurrently, has its own deadline (`shadow_timeout()`, counted from the start
+ * of the call) and can never change what the caller gets: a shadow that throws, returns garbage,
+ * hangs or ignores cancellation is reported in the `ShadowOutcome`, never to the caller.
  *
- * A `Shadower` is cheap to copy: copies share the backends, the config, the divergence log and
- * the counters.
+ * A `Shadower` is cheap to copy: copies share the backends, the config, the divergence log, the
+ * counters and the shadow workers.
+ *
+ * Shadow legs run on a pool of reusable worker coroutines, at most
+ * `ShadowConfig::max_in_flight_shadows()` at a time; the deadlines of one execution context
+ * share one queue and one `steady_timer`. In steady state a sampled call allocates nothing and
+ * makes no system call. Idle workers are retired, and the timer disarmed, as soon as no call is
+ * in flight on their execution context, so `io_context::run()` returns once the last call is
+ * done (a shadow that ignores cancellation still runs to its end first).
  *
  * @par Thread safety
  * A `Shadower` and its copies may be used from any number of coroutines on any number of
- * threads. The shadow leg of a call runs on the executor of the coroutine that awaits `call`, so
- * that executor must not run two handlers of the same call at once: use one thread, or give each
- * calling coroutine a strand (`asio::co_spawn(asio::make_strand(ctx), ...)`). Both backends are
- * called concurrently from every calling coroutine, so they must be thread-safe on those
- * executors.
+ * threads, on any executors. Each shadow worker runs on its own strand of the caller's execution
+ * context. Both backends are called concurrently from every calling coroutine and worker, so
+ * they must be thread-safe.
  */
 template <Backend Primary, Backend Shadow>
 class Shadower {
@@ -73,11 +79,10 @@ class Shadower {
   /// Call both backends with `input`; complete with the primary's response and the comparison.
   /**
    * The request key for sampling and for the log is `input`. When the sampler leaves the key
-   * out, only the primary is called. Otherwise the shadow leg is started on the caller's
-   * executor (it runs once the caller first suspends, so the primary is issued first), the
-   * primary is awaited, then the shadow is awaited until it answers or its deadline passes,
-   * whichever comes first. A shadow answer is compared with `Divergence::compare`; a divergence
-   * is counted and logged.
+   * out, only the primary is called. Otherwise the shadow leg is handed to a worker (it starts
+   * once the caller first suspends, so the primary is issued first), the primary is awaited,
+   * then the shadow is awaited until it answers or its deadline passes, whichever comes first.
+   * A shadow answer is compared with `Divergence::compare`; a divergence is counted and logged.
    *
    * The shadow receives its own copy of `input`; the primary gets `input` itself, which must stay
    * valid until the returned awaitable completes.
@@ -89,11 +94,12 @@ class Shadower {
    * shadow deadline plus the comparison when the primary is faster than the deadline.
    *
    * @par Cancellation
-   * Terminal cancellation of the awaiting coroutine is passed to the primary's call and to the
-   * shadow leg; the caller is released as soon as the primary returns (or at once, while waiting
-   * for the shadow) with `asio::system_error(asio::error::operation_aborted)`, or the primary's
-   * own exception. A shadow that ignores cancellation is abandoned and runs to completion on its
-   * own; it keeps the backend and its input alive until then.
+   * Terminal, partial or total cancellation of the awaiting coroutine is passed to the primary's
+   * call (as Asio passes it to any awaited operation) and, through the wait for the shadow, to
+   * the shadow leg; the caller is released as soon as the primary returns (or at once, while
+   * waiting for the shadow) with `asio::system_error(asio::error::operation_aborted)`, or the
+   * primary's own exception. A shadow that ignores cancellation is abandoned and runs to
+   * completion on its own; it keeps the backend and its input alive until then.
    */
   [[nodiscard]] asio::awaitable<ShadowOutcome> call(std::span<const std::byte> input) const {
     return run(state_, input);
@@ -115,8 +121,28 @@ class Shadower {
   /// A snapshot of the counters.
   [[nodiscard]] ShadowStats stats() const noexcept { return state_->counters.snapshot(); }
 
-  /// The config this shadower was built with.
+  /// Shadow legs running now, abandoned ones included.
+  [[nodiscard]] std::size_t in_flight_shadows() const noexcept {
+    return state_->engine->in_flight();
+  }
+
+  /// The config this shadower was built with (see `shadow_timeout()` for the live deadline).
   [[nodiscard]] const ShadowConfig& config() const noexcept { return state_->config; }
+
+  /// The shadow deadline that new calls use.
+  [[nodiscard]] std::chrono::steady_clock::duration shadow_timeout() const noexcept {
+    return std::chrono::steady_clock::duration(state_->timeout.load(std::memory_order_relaxed));
+  }
+
+  /// Change the shadow deadline for calls started from now on, in this shadower and its copies.
+  /**
+   * Lock-free and safe while calls run; calls already started keep their own deadline. Negative
+   * is 0.
+   */
+  void set_shadow_timeout(std::chrono::steady_clock::duration timeout) noexcept {
+    state_->timeout.store(std::max(timeout, std::chrono::steady_clock::duration::zero()).count(),
+                          std::memory_order_relaxed);
+  }
 
   /// Install a new, empty log of this capacity (0 disables logging), for this shadower and its
   /// copies.
@@ -141,10 +167,14 @@ class Shadower {
  private:
   struct State {
     State(std::shared_ptr<Primary> p, std::shared_ptr<Shadow> s, ShadowConfig c)
-        : primary(std::move(p)), shadow(std::move(s)), config(c) {}
+        : primary(std::move(p)),
+          config(c),
+          engine(std::make_shared<detail::Engine<Shadow>>(std::move(s), c.max_in_flight_shadows())),
+          timeout(c.shadow_timeout().count()) {}
     std::shared_ptr<Primary> primary;
-    std::shared_ptr<Shadow> shadow;
     const ShadowConfig config;
+    std::shared_ptr<detail::EngineBase> engine;
+    std::atomic<std::chrono::steady_clock::rep> timeout;
     detail::Counters counters;
     mutable std::mutex log_mutex;
     std::shared_ptr<DivergenceLog> log = std::make_shared<DivergenceLog>();
@@ -166,16 +196,16 @@ class Shadower {
   }
 
   // Compare and record; never throws, so the caller always gets the primary's response.
-  static void settle(State& s, std::span<const std::byte> input, detail::ShadowCall& call,
+  static void settle(State& s, std::span<const std::byte> input, detail::EngineBase::Result& result,
                      ShadowOutcome& out) noexcept {
     using C = detail::Counters;
-    if (!call.response) {
-      out.shadow_failed = ShadowFailure{ShadowFailureKind::Failed, std::move(call.error)};
+    if (result.failed || !result.response) {
+      out.shadow_failed = ShadowFailure{ShadowFailureKind::Failed, std::move(result.error)};
       C::bump(s.counters.shadow_failed);
       return;
     }
     try {
-      out.shadow = std::move(*call.response);
+      out.shadow = std::move(*result.response);
       out.divergence = Divergence::compare(out.primary, *out.shadow, s.config);
       if (out.divergence) {
         std::shared_ptr<DivergenceLog> log;
@@ -204,15 +234,21 @@ class Shadower {
     C::bump(s.counters.calls);
     ShadowOutcome out;
 
-    std::shared_ptr<detail::ShadowCall> call;
+    detail::Lease lease;
     if (s.config.should_shadow(input)) {
+      C::bump(s.counters.sampled);
       const auto ex = co_await asio::this_coro::executor;
+      const std::chrono::steady_clock::duration timeout(s.timeout.load(std::memory_order_relaxed));
       try {
-        call = detail::start_shadow(ex, s.shadow, input, s.config.shadow_timeout());
-        C::bump(s.counters.sampled);
+        lease = detail::start_shadow(s.engine, ex, input, timeout);
+        if (!lease) {
+          C::bump(s.counters.shed);
+          out.shadow_failed = ShadowFailure{
+              ShadowFailureKind::Shed, "shed: " + std::to_string(s.config.max_in_flight_shadows()) +
+                                           " shadow legs already in flight"};
+        }
       } catch (const std::exception& e) {
         // Could not even start the shadow (out of memory): the primary goes on alone.
-        C::bump(s.counters.sampled);
         C::bump(s.counters.shadow_failed);
         out.shadow_failed = ShadowFailure{ShadowFailureKind::Failed,
                                           std::string("could not start shadow: ") + e.what()};
@@ -233,42 +269,43 @@ class Shadower {
       C::bump(cancel_state.cancelled() != asio::cancellation_type::none
                   ? s.counters.cancelled
                   : s.counters.primary_failed);
-      if (call) {
-        call->abandon();
+      if (lease) {
+        lease.reset();  // abandons the shadow and cancels it
         C::bump(s.counters.shadow_abandoned);
       }
       std::rethrow_exception(primary_error);
     }
-    if (!call) co_return out;
+    if (!lease) co_return out;
 
-    if (!call->done) {
-      std::exception_ptr wait_error;
+    std::exception_ptr wait_error;
+    if (!lease.settled()) {
       try {
-        // Completes when the shadow reports (the timer is cancelled) or at the deadline.
-        std::error_code ec;
-        co_await call->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        // Completes when the shadow reports, at the deadline, or when the caller is cancelled.
+        co_await lease.async_wait(asio::use_awaitable);
       } catch (...) {
-        // Thrown at once when the caller was cancelled before we got here.
+        // Thrown at once when the caller was cancelled before it got here.
         wait_error = std::current_exception();
       }
-      if (!call->done) {
-        const auto cancel_state = co_await asio::this_coro::cancellation_state;
-        const bool cancelled = cancel_state.cancelled() != asio::cancellation_type::none;
-        call->abandon();
-        if (wait_error || cancelled) {
-          C::bump(s.counters.cancelled);
-          C::bump(s.counters.shadow_abandoned);
-          if (wait_error) std::rethrow_exception(wait_error);
-          throw asio::system_error(asio::error::operation_aborted);
-        }
+    }
+    auto result = lease.release();
+    switch (result.state) {
+      case detail::Slot::State::Done:
+        settle(s, input, result, out);
+        co_return out;
+      case detail::Slot::State::TimedOut:
         C::bump(s.counters.shadow_timed_out);
         out.shadow_failed =
-            ShadowFailure{ShadowFailureKind::TimedOut, timeout_message(s.config.shadow_timeout())};
+            ShadowFailure{ShadowFailureKind::TimedOut, timeout_message(result.timeout)};
         co_return out;
-      }
+      case detail::Slot::State::Running:
+      case detail::Slot::State::Abandoned:
+        break;
     }
-    settle(s, input, *call, out);
-    co_return out;
+    // Woken without an answer or a deadline: the caller was cancelled.
+    C::bump(s.counters.cancelled);
+    C::bump(s.counters.shadow_abandoned);
+    if (wait_error) std::rethrow_exception(wait_error);
+    throw asio::system_error(asio::error::operation_aborted);
   }
 
   std::shared_ptr<State> state_;

@@ -10,14 +10,14 @@ namespace request_shadow {
 /// A snapshot of a `Shadower`'s counters.
 /**
  * Once every call has completed: `calls == sampled + skipped_by_sampler`,
- * `sampled == shadow_ok + shadow_timed_out + shadow_failed + shadow_abandoned`, and
+ * `sampled == shadow_ok + shadow_timed_out + shadow_failed + shadow_abandoned + shed`, and
  * `shadow_ok == matched + diverged`. While calls are in flight the counters are read one by one,
  * so these sums may be briefly off.
  */
 struct ShadowStats {
   /// Calls made.
   std::uint64_t calls = 0;
-  /// Calls whose shadow leg was started.
+  /// Calls the sampler selected for shadowing.
   std::uint64_t sampled = 0;
   /// Calls the sampler left out.
   std::uint64_t skipped_by_sampler = 0;
@@ -33,6 +33,8 @@ struct ShadowStats {
   std::uint64_t shadow_failed = 0;
   /// Shadow legs abandoned because the primary threw or the caller cancelled.
   std::uint64_t shadow_abandoned = 0;
+  /// Sampled calls whose shadow was not started because too many legs were running.
+  std::uint64_t shed = 0;
   /// Compared calls whose responses matched.
   std::uint64_t matched = 0;
   /// Compared calls whose responses diverged.
@@ -47,7 +49,7 @@ namespace detail {
 struct Counters {
   using Counter = std::atomic<std::uint64_t>;
   Counter calls{0}, sampled{0}, skipped_by_sampler{0}, primary_failed{0}, cancelled{0},
-      shadow_ok{0}, shadow_timed_out{0}, shadow_failed{0}, shadow_abandoned{0}, matched{0},
+      shadow_ok{0}, shadow_timed_out{0}, shadow_failed{0}, shadow_abandoned{0}, shed{0}, matched{0},
       diverged{0};
 
   static void bump(Counter& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }
@@ -63,6 +65,7 @@ struct Counters {
                        get(shadow_timed_out),
                        get(shadow_failed),
                        get(shadow_abandoned),
+                       get(shed),
                        get(matched),
                        get(diverged)};
   }

@@ -1,0 +1,837 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+#ifndef REQUEST_SHADOW_DETAIL_ENGINE_HPP
+#define REQUEST_SHADOW_DETAIL_ENGINE_HPP
+
+// The machinery behind Shadower::call: pooled per-call slots, pooled shadow worker coroutines,
+// one deadline queue and one steady_timer per execution context, and a "park" operation by which
+// a caller waits for its shadow or its deadline.
+//
+// Why: a per-call steady_timer costs a timerfd syscall and a co_spawn per call costs a frame and
+// a scheduler turn; together they made a sampled call cost microseconds. Deadlines all use the
+// same timeout (or a few, if it is changed at run time), so they are non-decreasing in start
+// order: a FIFO per timeout value and one timer armed for the oldest entry is enough, and the
+// timer fires about once per timeout period instead of once per call.
+//
+// Locking: every field of Slot, Worker and Lane marked "guarded" is read and written under
+// EngineBase::mutex_. Completion handlers are never invoked with the mutex held.
+//
+// Lifetimes: slots live in a deque owned by the engine and are reused; workers are shared by
+// their coroutine and the engine's lists; the engine is kept alive by everything that can call
+// back into it (callers' frames, worker frames, the timer's and the reaper's handlers). A
+// LaneRegistry service in each execution_context tears down that context's lane when the context
+// shuts down: parked callers and idle workers are destroyed, the timer is destroyed.
+
+#include <algorithm>
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/cancellation_type.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/execution_context.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <request_shadow/response_record.hpp>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace request_shadow::detail {
+
+using Clock = std::chrono::steady_clock;
+
+// The completion handler of a coroutine suspended in one of our `void()` operations.
+using Parked = asio::async_result<asio::use_awaitable_t<>, void()>::handler_type;
+
+class EngineBase;
+struct Lane;
+struct Worker;
+
+// The state one sampled call shares with the worker that runs its shadow leg.
+struct Slot {
+  enum class State : std::uint8_t {
+    Running,    // the shadow has not reported and the deadline has not passed
+    Done,       // the shadow reported: `response`, or `error` when `failed`
+    TimedOut,   // the deadline passed first
+    Abandoned,  // the caller left first (primary threw, or the caller was cancelled)
+  };
+
+  // Guarded.
+  std::string input;  // the shadow's own copy of the request; capacity is reused
+  std::optional<ResponseRecord> response;
+  std::string error;
+  bool failed = false;
+  State state = State::Running;
+  bool caller_gone = true;  // the slot is free when both are gone
+  bool worker_gone = true;
+  std::uint64_t gen = 0;  // bumped on every reuse; stale references compare it
+  Lane* lane = nullptr;
+  std::shared_ptr<Worker> worker;  // assigned to run this job
+  std::optional<Parked> parked;    // the caller, while it waits
+  Clock::time_point deadline{};
+  Clock::duration timeout{};
+  std::size_t fifo = 0;  // index of the deadline FIFO it is linked in, when `linked`
+  bool linked = false;
+  Slot* prev = nullptr;
+  Slot* next = nullptr;
+  Slot* next_free = nullptr;
+};
+
+// A long-lived shadow worker coroutine: takes a job, runs the backend, reports, waits for more.
+struct Worker {
+  explicit Worker(asio::any_io_executor e) : ex(std::move(e)) {}
+  asio::any_io_executor ex;          // the worker's own strand
+  asio::cancellation_signal cancel;  // bound to the worker coroutine; emitted on `ex` only
+  bool cancel_sent = false;          // a cancel reached the current job (touched on `ex` only)
+  // Guarded.
+  Lane* lane = nullptr;
+  Slot* job = nullptr;      // assigned, not yet taken
+  Slot* running = nullptr;  // being run
+  std::uint64_t running_gen = 0;
+  std::optional<Parked> parked;  // while it waits for a job
+  bool idle = false;             // in its lane's idle list
+  bool retire = false;           // exit instead of waiting
+};
+
+// Slots waiting for their shadow, in start order, all with the same timeout.
+struct Fifo {
+  Clock::duration timeout{};
+  Slot* head = nullptr;
+  Slot* tail = nullptr;
+};
+
+// One execution context's share of an engine: its deadline queue, timer and idle workers.
+struct Lane {
+  // Guarded.
+  asio::execution_context* context = nullptr;
+  asio::any_io_executor home;  // runs the timer and the reaper
+  std::optional<asio::steady_timer> timer;
+  bool armed = false;
+  Clock::time_point armed_at{};
+  std::uint64_t arm_gen = 0;
+  std::vector<Fifo> fifos;
+  std::vector<std::shared_ptr<Worker>> idle;  // most recently idle last
+  std::size_t in_flight = 0;                  // callers holding a slot
+  bool reaper_posted = false;
+  bool alive = true;  // false once the context has shut down
+};
+
+// One per execution_context: shuts down the lanes of that context when the context does.
+class LaneRegistry final : public asio::execution_context::service {
+ public:
+  using key_type = LaneRegistry;
+  inline static asio::execution_context::id id;
+
+  explicit LaneRegistry(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+
+  void add(std::weak_ptr<EngineBase> engine, Lane* lane) {
+    std::lock_guard lock(mutex_);
+    entries_.push_back({std::move(engine), lane});
+  }
+
+  void remove(Lane* lane) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(entries_, [lane](const Entry& e) { return e.lane == lane; });
+  }
+
+ private:
+  struct Entry {
+    std::weak_ptr<EngineBase> engine;
+    Lane* lane;
+  };
+
+  void shutdown() override;
+
+  std::mutex mutex_;
+  std::vector<Entry> entries_;
+};
+
+// The type-independent part of the engine; Engine<Shadow> adds the backend and the worker body.
+class EngineBase : public std::enable_shared_from_this<EngineBase> {
+ public:
+  /// What a caller finds in its slot when it stops waiting.
+  struct Result {
+    Slot::State state = Slot::State::Running;
+    std::optional<ResponseRecord> response;
+    std::string error;
+    bool failed = false;
+    Clock::duration timeout{};  // the slot's own timeout
+  };
+
+  explicit EngineBase(std::size_t max_workers)
+      : max_workers_(std::max<std::size_t>(max_workers, 1)) {}
+  EngineBase(const EngineBase&) = delete;
+  EngineBase& operator=(const EngineBase&) = delete;
+  virtual ~EngineBase() {
+    for (auto& lane : lanes_) {
+      if (lane->alive) asio::use_service<LaneRegistry>(*lane->context).remove(lane.get());
+    }
+  }
+
+  /// Shadow legs running now (including abandoned ones still inside the backend).
+  [[nodiscard]] std::size_t in_flight() const noexcept {
+    return busy_count_.load(std::memory_order_relaxed);
+  }
+
+  // ---- caller side ------------------------------------------------------------------------
+
+  // Start a shadow leg for `input`, or return nullptr if `max_workers_` legs are already busy.
+  Slot* submit(const asio::any_io_executor& caller, std::span<const std::byte> input,
+               Clock::duration timeout, std::uint64_t& gen) {
+    std::shared_ptr<Worker> wake;
+    std::shared_ptr<Worker> spawn;
+    std::optional<Parked> parked_worker;
+    Slot* slot = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      Lane& lane = lane_for(caller);
+      std::shared_ptr<Worker> worker;
+      if (!lane.idle.empty()) {
+        worker = std::move(lane.idle.back());
+        lane.idle.pop_back();
+        worker->idle = false;
+        if (worker->parked) {
+          parked_worker.emplace(std::move(*worker->parked));
+          worker->parked.reset();
+        }
+      } else if (workers_ < max_workers_) {
+        worker = std::make_shared<Worker>(worker_executor(caller));
+        worker->lane = &lane;
+        ++workers_;
+        spawn = worker;
+      } else {
+        return nullptr;
+      }
+      slot = take_slot();
+      slot->input.assign(reinterpret_cast<const char*>(input.data()), input.size());
+      slot->lane = &lane;
+      slot->worker = worker;
+      slot->timeout = timeout;
+      slot->deadline = Clock::now() + timeout;
+      link(lane, *slot, timeout);
+      worker->job = slot;
+      busy_count_.store(++busy_, std::memory_order_relaxed);
+      ++lane.in_flight;
+      gen = slot->gen;
+    }
+    // The primary goes first: a parked worker is resumed by post, a new one starts by post, and an
+    // idle worker that is still unwinding picks the job up when the caller next suspends.
+    if (parked_worker) asio::post(std::move(*parked_worker));
+    if (spawn) start_worker(std::move(spawn));
+    return slot;
+  }
+
+  // Whether the shadow reported or the deadline passed.
+  [[nodiscard]] bool settled(const Slot& slot) {
+    std::lock_guard lock(mutex_);
+    return slot.state != Slot::State::Running;
+  }
+
+  // Wait until the slot settles or the awaiting coroutine is cancelled.
+  template <class Token>
+  auto async_park(Slot& slot, std::uint64_t gen, Token&& token) {
+    return asio::async_initiate<Token, void()>(
+        [this, &slot, gen](auto handler) {
+          static_assert(std::is_same_v<decltype(handler), Parked>);
+          auto cancel_slot = asio::get_associated_cancellation_slot(handler);
+          if (cancel_slot.is_connected()) {
+            // Installed before the handler is published: it may be resumed on another thread.
+            cancel_slot.template emplace<ParkCancel>(shared_from_this(), &slot, gen);
+          }
+          std::unique_lock lock(mutex_);
+          if (slot.state != Slot::State::Running) {
+            lock.unlock();
+            asio::post(std::move(handler));
+            return;
+          }
+          slot.parked.emplace(std::move(handler));
+        },
+        token);
+  }
+
+  // Leave the slot: take what the shadow produced (if it settled) and give the slot back. A
+  // shadow still running is abandoned and sent a terminal cancellation.
+  Result release(Slot& slot) {
+    Result result;
+    std::shared_ptr<Worker> cancel_worker;
+    std::uint64_t gen = 0;
+    bool reap = false;
+    Lane* lane = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      lane = slot.lane;
+      result.state = slot.state;
+      result.timeout = slot.timeout;
+      if (slot.state == Slot::State::Done) {
+        result.response = std::move(slot.response);
+        result.error = std::move(slot.error);
+        result.failed = slot.failed;
+      } else if (slot.state == Slot::State::Running) {
+        slot.state = Slot::State::Abandoned;
+        if (slot.worker && slot.worker->running == &slot) {
+          cancel_worker = slot.worker;
+          gen = slot.gen;
+        }
+      }
+      unlink(slot);
+      slot.caller_gone = true;
+      if (slot.worker_gone) give_back(slot);
+      reap = --lane->in_flight == 0 && lane->alive && !std::exchange(lane->reaper_posted, true);
+    }
+    if (cancel_worker) send_cancel(std::move(cancel_worker), &slot, gen);
+    if (reap) post_reaper(lane);
+    return result;
+  }
+
+  // ---- worker side ------------------------------------------------------------------------
+
+  // The job assigned to `w`, now marked running; nullptr if none. A job abandoned before it
+  // started is reported at once without calling the backend.
+  Slot* take_job(const std::shared_ptr<Worker>& worker) {
+    Worker& w = *worker;
+    for (;;) {
+      std::unique_lock lock(mutex_);
+      Slot* job = std::exchange(w.job, nullptr);
+      if (job == nullptr) return nullptr;
+      if (job->state == Slot::State::Running) {
+        w.running = job;
+        w.running_gen = job->gen;
+        return job;
+      }
+      lock.unlock();
+      finish(worker, *job, {}, nullptr, false);
+    }
+  }
+
+  // Wait for a job, or for retirement.
+  template <class Token>
+  auto async_wait_job(Worker& w, Token&& token) {
+    return asio::async_initiate<Token, void()>(
+        [this, &w](auto handler) {
+          std::unique_lock lock(mutex_);
+          if (w.job != nullptr || w.retire) {
+            lock.unlock();
+            asio::post(std::move(handler));
+            return;
+          }
+          w.parked.emplace(std::move(handler));
+        },
+        token);
+  }
+
+  // Whether the worker should exit rather than wait.
+  [[nodiscard]] bool retiring(Worker& w) {
+    std::lock_guard lock(mutex_);
+    return w.retire && w.job == nullptr;
+  }
+
+  // Report the job's outcome, wake its caller, and make the worker idle.
+  void finish(const std::shared_ptr<Worker>& worker, Slot& job,
+              std::optional<ResponseRecord> response, const std::exception_ptr& error, bool ran) {
+    Worker& w = *worker;
+    std::optional<Parked> caller;
+    bool reap = false;
+    Lane* lane = w.lane;
+    {
+      std::lock_guard lock(mutex_);
+      if (ran) {
+        w.running = nullptr;
+      }
+      if (job.state == Slot::State::Running) {
+        job.state = Slot::State::Done;
+        job.failed = error != nullptr;
+        if (error) {
+          job.error = describe(error);
+        } else {
+          job.response = std::move(response);
+        }
+        unlink(job);
+        if (job.parked) {
+          caller.emplace(std::move(*job.parked));
+          job.parked.reset();
+        }
+      }
+      job.worker.reset();
+      job.worker_gone = true;
+      if (job.caller_gone) give_back(job);
+      busy_count_.store(--busy_, std::memory_order_relaxed);
+      if (lane->alive && !w.retire) {
+        w.idle = true;
+        lane->idle.push_back(worker);
+        reap = lane->in_flight == 0 && !std::exchange(lane->reaper_posted, true);
+      } else {
+        w.retire = true;
+      }
+    }
+    if (reap) post_reaper(lane);
+    // Inline when the caller's executor allows it: the caller then often starts its next call
+    // on this same worker before the worker would have parked.
+    if (caller) asio::dispatch(std::move(*caller));
+  }
+
+  // The worker coroutine is gone (it exited, or its frame was destroyed at shutdown).
+  void worker_exit(Worker& w) {
+    std::lock_guard lock(mutex_);
+    --workers_;
+    if (w.idle) {
+      std::erase_if(w.lane->idle, [&w](const std::shared_ptr<Worker>& p) { return p.get() == &w; });
+      w.idle = false;
+    }
+    if (Slot* job = std::exchange(w.job, nullptr)) drop_job(*job);
+    if (Slot* job = std::exchange(w.running, nullptr)) drop_job(*job);
+  }
+
+  // The lane's context is shutting down: destroy what waits on it, outside the lock.
+  void shutdown_lane(Lane& lane) {
+    std::vector<Parked> doomed;
+    std::optional<asio::steady_timer> timer;
+    std::vector<std::shared_ptr<Worker>> idle;
+    {
+      std::lock_guard lock(mutex_);
+      if (!lane.alive) return;
+      lane.alive = false;
+      for (Slot& s : slots_) {
+        if (s.lane == &lane && s.parked) {
+          doomed.push_back(std::move(*s.parked));
+          s.parked.reset();
+        }
+      }
+      for (auto& w : lane.idle) {
+        w->idle = false;
+        w->retire = true;
+        if (w->parked) {
+          doomed.push_back(std::move(*w->parked));
+          w->parked.reset();
+        }
+      }
+      idle.swap(lane.idle);
+      lane.armed = false;
+      ++lane.arm_gen;
+      timer = std::move(lane.timer);
+      lane.timer.reset();
+      lane.home = asio::any_io_executor();
+    }
+    auto keep_alive = shared_from_this();
+    doomed.clear();  // destroys the parked coroutines, which release their slots
+    idle.clear();
+    timer.reset();
+  }
+
+ protected:
+  virtual void start_worker(std::shared_ptr<Worker> w) = 0;
+
+ private:
+  // Cancels a parked caller.
+  struct ParkCancel {
+    std::shared_ptr<EngineBase> engine;
+    Slot* slot;
+    std::uint64_t gen;
+    ParkCancel(std::shared_ptr<EngineBase> e, Slot* s, std::uint64_t g)
+        : engine(std::move(e)), slot(s), gen(g) {}
+    void operator()(asio::cancellation_type type) const {
+      if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
+                   asio::cancellation_type::total)) == asio::cancellation_type::none) {
+        return;
+      }
+      std::optional<Parked> caller;
+      {
+        std::lock_guard lock(engine->mutex_);
+        if (slot->gen == gen && slot->parked) {
+          caller.emplace(std::move(*slot->parked));
+          slot->parked.reset();
+        }
+      }
+      // Posted, not invoked: we are inside the canceller's emit().
+      if (caller) asio::post(std::move(*caller));
+    }
+  };
+
+  static std::string describe(const std::exception_ptr& e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      return ex.what();
+    } catch (...) {
+      return "unknown exception";
+    }
+  }
+
+  // The worker's own strand on the caller's execution context, so any idle worker can serve any
+  // caller of that context and a cancel can be delivered without racing the worker.
+  static asio::any_io_executor worker_executor(const asio::any_io_executor& caller) {
+    if (const auto* io = caller.target<asio::io_context::executor_type>()) {
+      return asio::make_strand(*io);
+    }
+    if (const auto* s = caller.target<asio::strand<asio::io_context::executor_type>>()) {
+      return asio::make_strand(s->get_inner_executor());
+    }
+    return asio::make_strand(caller);
+  }
+
+  static asio::any_io_executor home_executor(const asio::any_io_executor& caller) {
+    if (const auto* s = caller.target<asio::strand<asio::io_context::executor_type>>()) {
+      return s->get_inner_executor();
+    }
+    return caller;
+  }
+
+  Lane& lane_for(const asio::any_io_executor& caller) {
+    asio::execution_context* ctx = &asio::query(caller, asio::execution::context);
+    for (auto& lane : lanes_) {
+      if (lane->alive && lane->context == ctx) return *lane;
+    }
+    auto lane = std::make_unique<Lane>();
+    lane->context = ctx;
+    lane->home = home_executor(caller);
+    asio::use_service<LaneRegistry>(*ctx).add(weak_from_this(), lane.get());
+    lanes_.push_back(std::move(lane));
+    return *lanes_.back();
+  }
+
+  Slot* take_slot() {
+    Slot* s = free_slots_;
+    if (s != nullptr) {
+      free_slots_ = s->next_free;
+    } else {
+      s = &slots_.emplace_back();
+    }
+    s->next_free = nullptr;
+    s->state = Slot::State::Running;
+    s->caller_gone = false;
+    s->worker_gone = false;
+    s->failed = false;
+    s->response.reset();
+    s->error.clear();
+    ++s->gen;
+    return s;
+  }
+
+  void give_back(Slot& s) {
+    constexpr std::size_t keep_bytes = 64 * 1024;
+    if (s.input.capacity() > keep_bytes) std::string().swap(s.input);
+    s.response.reset();
+    s.lane = nullptr;
+    ++s.gen;
+    s.next_free = free_slots_;
+    free_slots_ = &s;
+  }
+
+  void drop_job(Slot& job) {
+    if (job.state == Slot::State::Running) {
+      job.state = Slot::State::Done;
+      job.failed = true;
+      job.error = "shadow worker destroyed";
+      unlink(job);
+    }
+    job.worker.reset();
+    job.worker_gone = true;
+    busy_count_.store(--busy_, std::memory_order_relaxed);
+    if (job.caller_gone) give_back(job);
+  }
+
+  void link(Lane& lane, Slot& s, Clock::duration timeout) {
+    std::size_t i = 0;
+    while (i < lane.fifos.size() && lane.fifos[i].timeout != timeout) ++i;
+    if (i == lane.fifos.size()) {
+      // Reuse an empty FIFO left by an old timeout before growing.
+      i = 0;
+      while (i < lane.fifos.size() && lane.fifos[i].head != nullptr) ++i;
+      if (i == lane.fifos.size()) lane.fifos.emplace_back();
+      lane.fifos[i].timeout = timeout;
+    }
+    Fifo& f = lane.fifos[i];
+    s.fifo = i;
+    s.linked = true;
+    s.next = nullptr;
+    s.prev = f.tail;
+    if (f.tail != nullptr) {
+      f.tail->next = &s;
+    } else {
+      f.head = &s;
+    }
+    f.tail = &s;
+    arm(lane, s.deadline);
+  }
+
+  void unlink(Slot& s) {
+    if (!s.linked) return;
+    Fifo& f = s.lane->fifos[s.fifo];
+    (s.prev != nullptr ? s.prev->next : f.head) = s.next;
+    (s.next != nullptr ? s.next->prev : f.tail) = s.prev;
+    s.prev = s.next = nullptr;
+    s.linked = false;
+  }
+
+  // Make sure the lane's timer fires no later than `at`. Re-arming is rare: deadlines arrive in
+  // order, so only a timeout lowered at run time moves the timer earlier.
+  void arm(Lane& lane, Clock::time_point at) {
+    if (lane.armed && lane.armed_at <= at) return;
+    if (!lane.timer) lane.timer.emplace(lane.home);
+    lane.armed = true;
+    lane.armed_at = at;
+    const std::uint64_t gen = ++lane.arm_gen;
+    lane.timer->expires_at(at);
+    lane.timer->async_wait(Sweep{shared_from_this(), &lane, gen});
+  }
+
+  struct Sweep {
+    std::shared_ptr<EngineBase> engine;
+    Lane* lane;
+    std::uint64_t gen;
+    void operator()(const std::error_code& /*ec*/) const { engine->sweep(*lane, gen); }
+  };
+
+  // The deadline passed for the oldest slots: release their callers and cancel their shadows.
+  void sweep(Lane& lane, std::uint64_t gen) {
+    std::vector<Parked> wake;
+    std::vector<std::pair<std::shared_ptr<Worker>, std::pair<Slot*, std::uint64_t>>> cancels;
+    {
+      std::lock_guard lock(mutex_);
+      if (!lane.alive || gen != lane.arm_gen) return;  // re-armed or cancelled since
+      lane.armed = false;
+      const auto now = Clock::now();
+      std::optional<Clock::time_point> next;
+      for (Fifo& f : lane.fifos) {
+        while (f.head != nullptr && f.head->deadline <= now) {
+          Slot& s = *f.head;
+          unlink(s);
+          s.state = Slot::State::TimedOut;
+          if (s.parked) {
+            wake.push_back(std::move(*s.parked));
+            s.parked.reset();
+          }
+          if (s.worker && s.worker->running == &s) cancels.push_back({s.worker, {&s, s.gen}});
+        }
+        if (f.head != nullptr && (!next || f.head->deadline < *next)) next = f.head->deadline;
+      }
+      if (next) arm(lane, *next);
+    }
+    for (auto& [w, job] : cancels) send_cancel(std::move(w), job.first, job.second);
+    for (auto& h : wake) asio::post(std::move(h));
+  }
+
+  // Ask the worker to stop its job, on the worker's strand, only if it is still on that job.
+  void send_cancel(std::shared_ptr<Worker> w, Slot* job, std::uint64_t gen) {
+    auto ex = w->ex;
+    asio::dispatch(ex, [engine = shared_from_this(), w = std::move(w), job, gen] {
+      {
+        std::lock_guard lock(engine->mutex_);
+        if (w->running != job || job->gen != gen) return;
+      }
+      w->cancel_sent = true;
+      w->cancel.emit(asio::cancellation_type::terminal);
+    });
+  }
+
+  // Once no call is in flight on a lane, retire its idle workers and disarm its timer, so that
+  // io_context::run() can return. Posted, so that a caller that starts its next call in the same
+  // turn keeps its worker.
+  void post_reaper(Lane* lane) {
+    asio::any_io_executor home;
+    {
+      std::lock_guard lock(mutex_);
+      home = lane->home;
+    }
+    if (!home) return;
+    asio::post(home, [engine = shared_from_this(), lane] { engine->reap(*lane); });
+  }
+
+  void reap(Lane& lane) {
+    std::vector<Parked> wake;
+    {
+      std::lock_guard lock(mutex_);
+      lane.reaper_posted = false;
+      if (!lane.alive || lane.in_flight != 0) return;
+      for (auto& w : lane.idle) {
+        w->idle = false;
+        w->retire = true;
+        if (w->parked) {
+          wake.push_back(std::move(*w->parked));
+          w->parked.reset();
+        }
+      }
+      lane.idle.clear();
+      if (lane.armed) {
+        lane.armed = false;
+        ++lane.arm_gen;
+        lane.timer->cancel();
+      }
+    }
+    for (auto& h : wake) asio::post(std::move(h));
+  }
+
+ private:
+  friend class LaneRegistry;
+
+  std::mutex mutex_;
+  const std::size_t max_workers_;
+  std::size_t workers_ = 0;  // guarded: worker coroutines alive
+  std::size_t busy_ = 0;     // guarded: workers with a job
+  std::atomic<std::size_t> busy_count_{0};
+  std::deque<Slot> slots_;  // guarded
+  Slot* free_slots_ = nullptr;
+  std::vector<std::unique_ptr<Lane>> lanes_;  // guarded
+};
+
+inline void LaneRegistry::shutdown() {
+  std::vector<Entry> entries;
+  {
+    std::lock_guard lock(mutex_);
+    entries.swap(entries_);
+  }
+  for (auto& e : entries) {
+    if (auto engine = e.engine.lock()) engine->shutdown_lane(*e.lane);
+  }
+}
+
+// The engine of one Shadower: the backend and the worker coroutine body.
+template <class Shadow>
+class Engine final : public EngineBase {
+ public:
+  Engine(std::shared_ptr<Shadow> backend, std::size_t max_workers)
+      : EngineBase(max_workers), backend_(std::move(backend)) {}
+
+ private:
+  // Keeps the worker known to the engine for exactly as long as its frame exists.
+  struct ExitGuard {
+    std::shared_ptr<Engine> engine;
+    std::shared_ptr<Worker> worker;
+    ExitGuard(std::shared_ptr<Engine> e, std::shared_ptr<Worker> w)
+        : engine(std::move(e)), worker(std::move(w)) {}
+    ExitGuard(const ExitGuard&) = delete;
+    ExitGuard& operator=(const ExitGuard&) = delete;
+    ~ExitGuard() { engine->worker_exit(*worker); }
+  };
+
+  // The worker's completion handler; owns the worker so its cancellation signal outlives the
+  // coroutine that is bound to it.
+  struct Exited {
+    std::shared_ptr<Worker> worker;
+    void operator()(const std::exception_ptr& /*e*/) const {}
+  };
+
+  static asio::awaitable<void> work(std::shared_ptr<Engine> engine, std::shared_ptr<Worker> self) {
+    const ExitGuard guard(engine, self);
+    Worker& w = *self;
+    for (;;) {
+      Slot* job = engine->take_job(self);
+      if (job == nullptr) {
+        if (engine->retiring(w)) co_return;
+        co_await engine->async_wait_job(w, asio::use_awaitable);
+        continue;
+      }
+      std::optional<ResponseRecord> response;
+      std::exception_ptr error;
+      const auto input = std::as_bytes(std::span(job->input.data(), job->input.size()));
+      try {
+        ResponseRecord answer = co_await engine->backend_->call(input);
+        response.emplace(std::move(answer));
+      } catch (...) {
+        error = std::current_exception();
+      }
+      if (w.cancel_sent) {
+        // A cancelled coroutine throws at every later co_await until its state is reset.
+        w.cancel_sent = false;
+        co_await asio::this_coro::reset_cancellation_state();
+      }
+      engine->finish(self, *job, std::move(response), error, true);
+    }
+  }
+
+  void start_worker(std::shared_ptr<Worker> w) override {
+    auto self = std::static_pointer_cast<Engine>(shared_from_this());
+    auto ex = w->ex;
+    auto body = work(std::move(self), w);
+    auto done = asio::bind_cancellation_slot(w->cancel.slot(), Exited{w});
+    asio::co_spawn(ex, std::move(body), std::move(done));
+  }
+
+  std::shared_ptr<Shadow> backend_;
+};
+
+// A caller's hold on its slot; gives the slot back (abandoning a running shadow) when dropped.
+class Lease {
+ public:
+  Lease() = default;
+  Lease(std::shared_ptr<EngineBase> engine, Slot* slot, std::uint64_t gen) noexcept
+      : engine_(std::move(engine)), slot_(slot), gen_(gen) {}
+  Lease(Lease&& other) noexcept
+      : engine_(std::move(other.engine_)),
+        slot_(std::exchange(other.slot_, nullptr)),
+        gen_(other.gen_) {}
+  Lease& operator=(Lease&& other) noexcept {
+    if (this != &other) {
+      reset();
+      engine_ = std::move(other.engine_);
+      slot_ = std::exchange(other.slot_, nullptr);
+      gen_ = other.gen_;
+    }
+    return *this;
+  }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  ~Lease() { reset(); }
+
+  explicit operator bool() const noexcept { return slot_ != nullptr; }
+
+  [[nodiscard]] bool settled() const { return engine_->settled(*slot_); }
+
+  // Wait until the shadow reports, the deadline passes, or the awaiting coroutine is cancelled.
+  template <class Token>
+  auto async_wait(Token&& token) {
+    return engine_->async_park(*slot_, gen_, std::forward<Token>(token));
+  }
+
+  // Give the slot back and return what it held.
+  EngineBase::Result release() {
+    EngineBase::Result r = engine_->release(*slot_);
+    slot_ = nullptr;
+    return r;
+  }
+
+  void reset() noexcept {
+    if (slot_ != nullptr) {
+      try {
+        (void)engine_->release(*std::exchange(slot_, nullptr));
+      } catch (...) {  // NOLINT(bugprone-empty-catch): only a failed cancel post can throw
+      }
+    }
+  }
+
+ private:
+  std::shared_ptr<EngineBase> engine_;
+  Slot* slot_ = nullptr;
+  std::uint64_t gen_ = 0;
+};
+
+// Start a shadow leg; an empty lease when the engine is at its bound.
+inline Lease start_shadow(const std::shared_ptr<EngineBase>& engine,
+                          const asio::any_io_executor& ex, std::span<const std::byte> input,
+                          Clock::duration timeout) {
+  std::uint64_t gen = 0;
+  Slot* slot = engine->submit(ex, input, timeout, gen);
+  if (slot == nullptr) return {};
+  return Lease(engine, slot, gen);
+}
+
+}  // namespace request_shadow::detail
+
+#endif  // REQUEST_SHADOW_DETAIL_ENGINE_HPP
