@@ -1,22 +1,50 @@
 // Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
 // Shadower::call beside a direct co_await of the primary, with trivial in-memory backends, on
-// one thread, with 1 and 64 concurrent callers. Time is per call.
+// one thread, with 1 and 64 concurrent callers. Time is per call; `allocs` is heap allocations
+// per call, counted by the replaced operator new below.
 #include <benchmark/benchmark.h>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <request_shadow/shadower.hpp>
 #include <string>
 
 namespace rs = request_shadow;
 
 namespace {
+std::atomic<std::uint64_t> allocations{0};
+}  // namespace
 
-// Answers a ready 16-byte record.
+// Count every heap allocation of the process (the benchmark runs on one thread).
+void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void* operator new(std::size_t size, std::align_val_t align) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  const auto a = static_cast<std::size_t>(align);
+  if (void* p = std::aligned_alloc(a, (size + a - 1) / a * a)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p, std::align_val_t /*align*/) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t /*size*/, std::align_val_t /*align*/) noexcept {
+  std::free(p);
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t /*size*/) noexcept { std::free(p); }
+
+namespace {
+
+// Answers a ready record whose 14-byte body fits the string's inline buffer, so the backends
+// themselves allocate nothing and every allocation counted is the mechanism's.
 struct TrivialBackend {
-  rs::ResponseRecord response = rs::ResponseRecord::success("0123456789abcdef");
+  rs::ResponseRecord response = rs::ResponseRecord::success("hello, shadow!");
   asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
     co_return response;
   }
@@ -48,12 +76,18 @@ void run_callers(benchmark::State& state, Spawn spawn) {
   const std::string input(static_cast<std::size_t>(state.range(1)), 'x');
   constexpr std::int64_t calls_per_caller = 200;
   asio::io_context ctx(1);
+  std::uint64_t allocs = 0;
   while (state.KeepRunningBatch(callers * calls_per_caller)) {
+    const auto before = allocations.load(std::memory_order_relaxed);
     for (std::int64_t c = 0; c < callers; ++c) spawn(ctx, input, calls_per_caller);
     ctx.restart();
     ctx.run();
+    allocs += allocations.load(std::memory_order_relaxed) - before;
   }
   state.SetItemsProcessed(state.iterations());
+  // Includes the per-batch cost of spawning the callers (and workers), spread over the batch.
+  state.counters["allocs"] =
+      benchmark::Counter(static_cast<double>(allocs), benchmark::Counter::kAvgIterations);
 }
 
 void BM_DirectPrimaryCall(benchmark::State& state) {
@@ -63,9 +97,10 @@ void BM_DirectPrimaryCall(benchmark::State& state) {
   });
 }
 
-void shadower_call(benchmark::State& state, int sample_rate) {
+void shadower_call(benchmark::State& state, int sample_rate,
+                   rs::StartOrder order = rs::StartOrder::PrimaryFirst) {
   TrivialShadower sh(TrivialBackend{}, TrivialBackend{},
-                     rs::ShadowConfig::full_sample().sample_rate(sample_rate));
+                     rs::ShadowConfig::full_sample().sample_rate(sample_rate).start_order(order));
   run_callers(state, [&](asio::io_context& ctx, const std::string& input, std::int64_t n) {
     asio::co_spawn(ctx, shadower_loop(sh, input, n), asio::detached);
   });
@@ -75,6 +110,9 @@ void shadower_call(benchmark::State& state, int sample_rate) {
 
 void BM_ShadowerCall(benchmark::State& state) { shadower_call(state, 100); }
 void BM_ShadowerCallUnsampled(benchmark::State& state) { shadower_call(state, 0); }
+void BM_ShadowerCallShadowFirst(benchmark::State& state) {
+  shadower_call(state, 100, rs::StartOrder::ShadowFirst);
+}
 
 void caller_args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"callers", "input"});
@@ -85,6 +123,7 @@ void caller_args(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_DirectPrimaryCall)->Apply(caller_args);
 BENCHMARK(BM_ShadowerCall)->Apply(caller_args);
+BENCHMARK(BM_ShadowerCallShadowFirst)->Apply(caller_args);
 BENCHMARK(BM_ShadowerCallUnsampled)->Apply(caller_args);
 
 }  // namespace

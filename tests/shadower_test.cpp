@@ -273,11 +273,11 @@ namespace {
 
 // Races `call` against the caller's own 20 ms timer; returns which side won.
 template <class P, class S>
-asio::awaitable<std::size_t> race_with_timer(rs::Shadower<P, S> sh) {
+asio::awaitable<std::size_t> race_with_timer(rs::Shadower<P, S> sh, std::string key = "req") {
   using namespace asio::experimental::awaitable_operators;
   const auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex, 20ms);
-  auto call = sh.call("req");
+  auto call = sh.call(key);
   auto wait = timer.async_wait(asio::use_awaitable);
   const auto winner = co_await (std::move(call) || std::move(wait));
   co_return winner.index();
@@ -386,4 +386,108 @@ TEST(Shadower, StatsAddUp) {
   EXPECT_GT(s.diverged, 0U);
   EXPECT_GT(s.matched, 0U);
   EXPECT_EQ(s.diverged, sh.divergence_count());
+}
+
+TEST(Shadower, CancelledCallerIsReleasedWhenAPrimaryThatIgnoresCancellationReturns) {
+  asio::io_context ctx;
+  // The primary ignores cancellation (and turns off throw-on-cancel) and answers after 100 ms.
+  auto primary = std::make_shared<DelayedBackend>(DelayedBackend{100ms, false});
+  auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h, false});
+  rs::Shadower sh(primary, shadow, ShadowConfig::full_sample().shadow_timeout(30s));
+  const auto start = Clock::now();
+  EXPECT_EQ(rs::test::run(ctx, race_with_timer(sh)), 1U);
+  EXPECT_LT(Clock::now() - start, prompt) << "the cancelled caller waited for the shadow deadline";
+  EXPECT_EQ(primary->probe->completed.load(), 1);
+  EXPECT_EQ(sh.stats().cancelled, 1U);
+  EXPECT_EQ(sh.stats().shadow_abandoned, 1U);
+}
+
+TEST(Shadower, CallerCancellationReachesAShadowThatHonoursIt) {
+  asio::io_context ctx;
+  auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h, true});
+  rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
+                  ShadowConfig::full_sample().shadow_timeout(1h));
+  EXPECT_EQ(rs::test::run(ctx, race_with_timer(sh)), 1U);
+  ctx.restart();
+  ctx.run();  // returns only once the cancelled shadow has unwound
+  EXPECT_EQ(shadow->probe->calls.load(), 1);
+  EXPECT_EQ(shadow->probe->cancelled.load(), 1);
+  EXPECT_EQ(shadow->probe->frames.load(), 0);
+}
+
+namespace {
+// Throws the same exception object on every call.
+struct SameErrorBackend {
+  std::exception_ptr error = std::make_exception_ptr(PrimaryError("same"));
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+    std::rethrow_exception(error);
+    co_return ResponseRecord{};
+  }
+};
+}  // namespace
+
+TEST(Shadower, PrimaryExceptionIsTheSameObject) {
+  asio::io_context ctx;
+  auto primary = std::make_shared<SameErrorBackend>();
+  rs::Shadower sh(primary, std::make_shared<EchoBackend>());
+  try {
+    (void)call_once(ctx, sh, "req");
+    FAIL() << "no exception";
+  } catch (...) {
+    EXPECT_EQ(std::current_exception(), primary->error);
+  }
+}
+
+namespace {
+// Fails, hangs or diverges depending on the key.
+struct MoodyShadow {
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    const std::string key = rs::test::text(input);
+    if (key.starts_with("fail")) throw std::runtime_error("no");
+    if (key.starts_with("hang")) {
+      const auto ex = co_await asio::this_coro::executor;
+      asio::steady_timer t(ex, 1h);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    co_return ResponseRecord::success(key.starts_with("odd") ? key + "!" : key);
+  }
+};
+
+struct MoodyPrimary {
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    const std::string key = rs::test::text(input);
+    if (key.starts_with("pfail")) throw PrimaryError("primary down");
+    co_return ResponseRecord::success(key);
+  }
+};
+}  // namespace
+
+TEST(Shadower, StatsAddUpOnEveryPath) {
+  asio::io_context ctx;
+  rs::Shadower sh(MoodyPrimary{}, MoodyShadow{}, ShadowConfig::full_sample().shadow_timeout(200ms));
+  const std::vector<std::string> keys = {"same",  "odd1", "fail1", "hang1", "pfail1",
+                                         "same2", "odd2", "fail2", "hang2", "pfail2"};
+  int primary_errors = 0;
+  for (const auto& key : keys) {
+    try {
+      (void)call_once(ctx, sh, key);
+    } catch (const PrimaryError&) {
+      ++primary_errors;
+    }
+  }
+  EXPECT_EQ(rs::test::run(ctx, race_with_timer(sh, "hang-cancelled")), 1U);
+  const auto s = sh.stats();
+  EXPECT_EQ(primary_errors, 2);
+  EXPECT_EQ(s.calls, keys.size() + 1);
+  EXPECT_EQ(s.cancelled, 1U);
+  EXPECT_EQ(s.matched, 2U);
+  EXPECT_EQ(s.diverged, 2U);
+  EXPECT_EQ(s.shadow_failed, 2U);
+  EXPECT_EQ(s.shadow_timed_out, 2U);
+  EXPECT_EQ(s.primary_failed, 2U);
+  EXPECT_EQ(s.shadow_abandoned, 3U);
+  EXPECT_EQ(s.sampled + s.skipped_by_sampler, s.calls);
+  EXPECT_EQ(s.shadow_ok + s.shadow_timed_out + s.shadow_failed + s.shadow_abandoned + s.shed,
+            s.sampled);
+  EXPECT_EQ(s.matched + s.diverged, s.shadow_ok);
 }

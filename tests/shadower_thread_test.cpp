@@ -56,10 +56,10 @@ asio::awaitable<void> caller(S sh, int id, std::shared_ptr<std::atomic<int>> wro
   }
 }
 
-}  // namespace
-
-// Many coroutines, each on its own strand, share one Shadower on a 4-thread io_context.
-TEST(ShadowerThreads, SharedShadowerIsRaceFreeAndCountsAddUp) {
+// Runs `callers` coroutines on executors from `make_executor` on a 4-thread io_context and checks
+// that every count adds up.
+template <class MakeExecutor>
+void run_shared_shadower(MakeExecutor make_executor) {
   asio::io_context ctx;
   rs::Shadower sh(EchoBackend{}, MixedShadow{},
                   rs::ShadowConfig::full_sample().shadow_timeout(50ms));
@@ -67,7 +67,7 @@ TEST(ShadowerThreads, SharedShadowerIsRaceFreeAndCountsAddUp) {
   auto wrong_primary = std::make_shared<std::atomic<int>>(0);
   std::atomic<int> finished{0};
   for (int id = 0; id < callers; ++id) {
-    asio::co_spawn(asio::make_strand(ctx), caller(sh, id, wrong_primary),
+    asio::co_spawn(make_executor(ctx), caller(sh, id, wrong_primary),
                    [&finished, &ctx](std::exception_ptr e) {
                      EXPECT_FALSE(e);
                      if (++finished == callers) ctx.stop();  // leave the hung shadows behind
@@ -103,4 +103,16 @@ TEST(ShadowerThreads, SharedShadowerIsRaceFreeAndCountsAddUp) {
   for (const auto& entry : sh.divergences()) {
     EXPECT_NE(entry.key.find("odd"), std::string::npos) << entry.key;
   }
+}
+
+}  // namespace
+
+// Many coroutines, each on its own strand, share one Shadower on a 4-thread io_context.
+TEST(ShadowerThreads, SharedShadowerIsRaceFreeAndCountsAddUp) {
+  run_shared_shadower([](asio::io_context& ctx) { return asio::make_strand(ctx); });
+}
+
+// The same on the context's plain executor: a caller may resume on any of the threads.
+TEST(ShadowerThreads, PlainMultiThreadedExecutorIsRaceFree) {
+  run_shared_shadower([](asio::io_context& ctx) { return ctx.get_executor(); });
 }

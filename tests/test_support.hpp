@@ -109,7 +109,7 @@ struct ThrowingBackend {
 };
 
 /// Answers `response` after `delay`. With `honour_cancellation` false it ignores every
-/// cancellation and always runs the full delay, like a client stuck in a blocking call.
+/// cancellation and always runs the full delay, like a client that never looks at it.
 struct DelayedBackend {
   std::chrono::steady_clock::duration delay;
   bool honour_cancellation = true;

@@ -94,11 +94,12 @@ class Shadower {
    * shadow deadline plus the comparison when the primary is faster than the deadline.
    *
    * @par Cancellation
-   * Terminal, partial or total cancellation of the awaiting coroutine is passed to the primary's
-   * call (as Asio passes it to any awaited operation) and, through the wait for the shadow, to
-   * the shadow leg; the caller is released as soon as the primary returns (or at once, while
-   * waiting for the shadow) with `asio::system_error(asio::error::operation_aborted)`, or the
-   * primary's own exception. A shadow that ignores cancellation is abandoned and runs to
+   * Cancellation of the awaiting coroutine (terminal, partial or total) reaches the primary's
+   * call first, as Asio passes it to any awaited operation. Once the primary has returned (at
+   * once if it honours the cancellation), the caller is released with
+   * `asio::system_error(asio::error::operation_aborted)`, or with the primary's own exception,
+   * and the shadow leg is abandoned and sent a terminal cancellation. While the caller waits for
+   * the shadow, a cancellation releases it at once. A shadow that ignores cancellation runs to
    * completion on its own; it keeps the backend and its input alive until then.
    */
   [[nodiscard]] asio::awaitable<ShadowOutcome> call(std::span<const std::byte> input) const {
@@ -223,7 +224,6 @@ class Shadower {
       C::bump(s.counters.shadow_failed);
       return;
     }
-    C::bump(s.counters.shadow_ok);
     C::bump(out.divergence ? s.counters.diverged : s.counters.matched);
   }
 
@@ -231,16 +231,15 @@ class Shadower {
                                             std::span<const std::byte> input) {
     using C = detail::Counters;
     State& s = *state;
-    C::bump(s.counters.calls);
     ShadowOutcome out;
 
     detail::Lease lease;
     if (s.config.should_shadow(input)) {
-      C::bump(s.counters.sampled);
       const auto ex = co_await asio::this_coro::executor;
       const std::chrono::steady_clock::duration timeout(s.timeout.load(std::memory_order_relaxed));
       try {
-        lease = detail::start_shadow(s.engine, ex, input, timeout);
+        lease = detail::start_shadow(s.engine, ex, input, timeout,
+                                     s.config.start_order() == StartOrder::ShadowFirst);
         if (!lease) {
           C::bump(s.counters.shed);
           out.shadow_failed = ShadowFailure{
@@ -279,12 +278,16 @@ class Shadower {
 
     std::exception_ptr wait_error;
     if (!lease.settled()) {
-      try {
-        // Completes when the shadow reports, at the deadline, or when the caller is cancelled.
-        co_await lease.async_wait(asio::use_awaitable);
-      } catch (...) {
-        // Thrown at once when the caller was cancelled before it got here.
-        wait_error = std::current_exception();
+      // A cancellation that arrived while the primary ran reached only the primary; a primary
+      // that ignored it may also have turned off throw-on-cancel. Check before waiting.
+      const auto cancel_state = co_await asio::this_coro::cancellation_state;
+      if (cancel_state.cancelled() == asio::cancellation_type::none) {
+        try {
+          // Completes when the shadow reports, at the deadline, or when the caller is cancelled.
+          co_await lease.async_wait(asio::use_awaitable);
+        } catch (...) {
+          wait_error = std::current_exception();
+        }
       }
     }
     auto result = lease.release();
@@ -301,10 +304,19 @@ class Shadower {
       case detail::Slot::State::Abandoned:
         break;
     }
-    // Woken without an answer or a deadline: the caller was cancelled.
+    // Released without an answer or a deadline: the caller was cancelled, or the wait itself
+    // failed (out of memory), in which case the caller still gets the primary.
+    const auto cancel_state = co_await asio::this_coro::cancellation_state;
+    if (cancel_state.cancelled() == asio::cancellation_type::none) {
+      C::bump(s.counters.shadow_failed);
+      out.shadow_failed = ShadowFailure{
+          ShadowFailureKind::Failed,
+          "could not wait for the shadow: " +
+              (wait_error ? detail::EngineBase::describe(wait_error) : std::string("woken early"))};
+      co_return out;
+    }
     C::bump(s.counters.cancelled);
     C::bump(s.counters.shadow_abandoned);
-    if (wait_error) std::rethrow_exception(wait_error);
     throw asio::system_error(asio::error::operation_aborted);
   }
 

@@ -9,15 +9,17 @@ namespace request_shadow {
 
 /// A snapshot of a `Shadower`'s counters.
 /**
- * Once every call has completed: `calls == sampled + skipped_by_sampler`,
- * `sampled == shadow_ok + shadow_timed_out + shadow_failed + shadow_abandoned + shed`, and
- * `shadow_ok == matched + diverged`. While calls are in flight the counters are read one by one,
- * so these sums may be briefly off.
+ * Each call is counted once, when its fate is decided: left out by the sampler (at once), or,
+ * for a sampled call, shed, timed out, failed, abandoned, matched or diverged (when it
+ * completes). So these always hold: `calls == sampled + skipped_by_sampler`,
+ * `sampled == shadow_ok + shadow_timed_out + shadow_failed + shadow_abandoned + shed` and
+ * `shadow_ok == matched + diverged`. `primary_failed` and `cancelled` count calls that are also
+ * counted in one of those.
  */
 struct ShadowStats {
-  /// Calls made.
+  /// Calls counted (sampled + skipped_by_sampler).
   std::uint64_t calls = 0;
-  /// Calls the sampler selected for shadowing.
+  /// Sampled calls that completed.
   std::uint64_t sampled = 0;
   /// Calls the sampler left out.
   std::uint64_t skipped_by_sampler = 0;
@@ -25,13 +27,14 @@ struct ShadowStats {
   std::uint64_t primary_failed = 0;
   /// Calls cancelled by their caller.
   std::uint64_t cancelled = 0;
-  /// Shadow legs that answered in time and were compared.
+  /// Shadow legs that answered in time and were compared (matched + diverged).
   std::uint64_t shadow_ok = 0;
   /// Shadow legs abandoned at their deadline.
   std::uint64_t shadow_timed_out = 0;
   /// Shadow legs that threw (or whose comparison failed).
   std::uint64_t shadow_failed = 0;
-  /// Shadow legs abandoned because the primary threw or the caller cancelled.
+  /// Sampled calls whose shadow result was not used because the primary threw or the caller
+  /// cancelled (a leg still running is abandoned and cancelled).
   std::uint64_t shadow_abandoned = 0;
   /// Sampled calls whose shadow was not started because too many legs were running.
   std::uint64_t shed = 0;
@@ -45,29 +48,31 @@ struct ShadowStats {
 
 namespace detail {
 
-// The live counters behind ShadowStats, shared by a Shadower and its copies.
+// The live counters behind ShadowStats, shared by a Shadower and its copies. Only the leaves
+// are stored, so a call costs one atomic increment in the common case.
 struct Counters {
   using Counter = std::atomic<std::uint64_t>;
-  Counter calls{0}, sampled{0}, skipped_by_sampler{0}, primary_failed{0}, cancelled{0},
-      shadow_ok{0}, shadow_timed_out{0}, shadow_failed{0}, shadow_abandoned{0}, shed{0}, matched{0},
-      diverged{0};
+  Counter skipped_by_sampler{0}, primary_failed{0}, cancelled{0}, shadow_timed_out{0},
+      shadow_failed{0}, shadow_abandoned{0}, shed{0}, matched{0}, diverged{0};
 
   static void bump(Counter& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }
 
   [[nodiscard]] ShadowStats snapshot() const noexcept {
     auto get = [](const Counter& c) { return c.load(std::memory_order_relaxed); };
-    return ShadowStats{get(calls),
-                       get(sampled),
-                       get(skipped_by_sampler),
-                       get(primary_failed),
-                       get(cancelled),
-                       get(shadow_ok),
-                       get(shadow_timed_out),
-                       get(shadow_failed),
-                       get(shadow_abandoned),
-                       get(shed),
-                       get(matched),
-                       get(diverged)};
+    ShadowStats s;
+    s.skipped_by_sampler = get(skipped_by_sampler);
+    s.primary_failed = get(primary_failed);
+    s.cancelled = get(cancelled);
+    s.shadow_timed_out = get(shadow_timed_out);
+    s.shadow_failed = get(shadow_failed);
+    s.shadow_abandoned = get(shadow_abandoned);
+    s.shed = get(shed);
+    s.matched = get(matched);
+    s.diverged = get(diverged);
+    s.shadow_ok = s.matched + s.diverged;
+    s.sampled = s.shadow_ok + s.shadow_timed_out + s.shadow_failed + s.shadow_abandoned + s.shed;
+    s.calls = s.sampled + s.skipped_by_sampler;
+    return s;
   }
 };
 

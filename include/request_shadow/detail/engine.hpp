@@ -84,8 +84,8 @@ struct Slot {
   bool worker_gone = true;
   std::uint64_t gen = 0;  // bumped on every reuse; stale references compare it
   Lane* lane = nullptr;
-  std::shared_ptr<Worker> worker;  // assigned to run this job
-  std::optional<Parked> parked;    // the caller, while it waits
+  Worker* worker = nullptr;      // assigned to run this job (alive while `worker_gone` is false)
+  std::optional<Parked> parked;  // the caller, while it waits
   Clock::time_point deadline{};
   Clock::duration timeout{};
   std::size_t fifo = 0;  // index of the deadline FIFO it is linked in, when `linked`
@@ -96,7 +96,7 @@ struct Slot {
 };
 
 // A long-lived shadow worker coroutine: takes a job, runs the backend, reports, waits for more.
-struct Worker {
+struct Worker : std::enable_shared_from_this<Worker> {
   explicit Worker(asio::any_io_executor e) : ex(std::move(e)) {}
   asio::any_io_executor ex;          // the worker's own strand
   asio::cancellation_signal cancel;  // bound to the worker coroutine; emitted on `ex` only
@@ -128,8 +128,8 @@ struct Lane {
   Clock::time_point armed_at{};
   std::uint64_t arm_gen = 0;
   std::vector<Fifo> fifos;
-  std::vector<std::shared_ptr<Worker>> idle;  // most recently idle last
-  std::size_t in_flight = 0;                  // callers holding a slot
+  std::vector<Worker*> idle;  // most recently idle last; a worker leaves it before it exits
+  std::size_t in_flight = 0;  // callers holding a slot
   bool reaper_posted = false;
   bool alive = true;  // false once the context has shut down
 };
@@ -176,6 +176,17 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     Clock::duration timeout{};  // the slot's own timeout
   };
 
+  // The text of an exception, for reports.
+  static std::string describe(const std::exception_ptr& e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      return ex.what();
+    } catch (...) {
+      return "unknown exception";
+    }
+  }
+
   explicit EngineBase(std::size_t max_workers)
       : max_workers_(std::max<std::size_t>(max_workers, 1)) {}
   EngineBase(const EngineBase&) = delete;
@@ -195,17 +206,16 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
 
   // Start a shadow leg for `input`, or return nullptr if `max_workers_` legs are already busy.
   Slot* submit(const asio::any_io_executor& caller, std::span<const std::byte> input,
-               Clock::duration timeout, std::uint64_t& gen) {
-    std::shared_ptr<Worker> wake;
+               Clock::duration timeout, bool shadow_first, std::uint64_t& gen) {
     std::shared_ptr<Worker> spawn;
     std::optional<Parked> parked_worker;
     Slot* slot = nullptr;
     {
       std::lock_guard lock(mutex_);
       Lane& lane = lane_for(caller);
-      std::shared_ptr<Worker> worker;
+      Worker* worker = nullptr;
       if (!lane.idle.empty()) {
-        worker = std::move(lane.idle.back());
+        worker = lane.idle.back();
         lane.idle.pop_back();
         worker->idle = false;
         if (worker->parked) {
@@ -213,10 +223,10 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
           worker->parked.reset();
         }
       } else if (workers_ < max_workers_) {
-        worker = std::make_shared<Worker>(worker_executor(caller));
+        spawn = std::make_shared<Worker>(worker_executor(caller));
+        worker = spawn.get();
         worker->lane = &lane;
         ++workers_;
-        spawn = worker;
       } else {
         return nullptr;
       }
@@ -232,9 +242,16 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       ++lane.in_flight;
       gen = slot->gen;
     }
-    // The primary goes first: a parked worker is resumed by post, a new one starts by post, and an
-    // idle worker that is still unwinding picks the job up when the caller next suspends.
-    if (parked_worker) asio::post(std::move(*parked_worker));
+    // Primary first: a parked worker is resumed by post, a new one starts by post, and an idle
+    // worker that is still unwinding picks the job up when the caller next suspends. Shadow first:
+    // a parked worker is resumed inline, and runs until its backend suspends.
+    if (parked_worker) {
+      if (shadow_first) {
+        asio::dispatch(std::move(*parked_worker));
+      } else {
+        asio::post(std::move(*parked_worker));
+      }
+    }
     if (spawn) start_worker(std::move(spawn));
     return slot;
   }
@@ -254,7 +271,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
           auto cancel_slot = asio::get_associated_cancellation_slot(handler);
           if (cancel_slot.is_connected()) {
             // Installed before the handler is published: it may be resumed on another thread.
-            cancel_slot.template emplace<ParkCancel>(shared_from_this(), &slot, gen);
+            cancel_slot.template emplace<ParkCancel>(this, &slot, gen);
           }
           std::unique_lock lock(mutex_);
           if (slot.state != Slot::State::Running) {
@@ -286,8 +303,8 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
         result.failed = slot.failed;
       } else if (slot.state == Slot::State::Running) {
         slot.state = Slot::State::Abandoned;
-        if (slot.worker && slot.worker->running == &slot) {
-          cancel_worker = slot.worker;
+        if (slot.worker != nullptr && slot.worker->running == &slot) {
+          cancel_worker = slot.worker->shared_from_this();
           gen = slot.gen;
         }
       }
@@ -369,13 +386,13 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
           job.parked.reset();
         }
       }
-      job.worker.reset();
+      job.worker = nullptr;
       job.worker_gone = true;
       if (job.caller_gone) give_back(job);
       busy_count_.store(--busy_, std::memory_order_relaxed);
       if (lane->alive && !w.retire) {
         w.idle = true;
-        lane->idle.push_back(worker);
+        lane->idle.push_back(&w);
         reap = lane->in_flight == 0 && !std::exchange(lane->reaper_posted, true);
       } else {
         w.retire = true;
@@ -392,7 +409,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     std::lock_guard lock(mutex_);
     --workers_;
     if (w.idle) {
-      std::erase_if(w.lane->idle, [&w](const std::shared_ptr<Worker>& p) { return p.get() == &w; });
+      std::erase_if(w.lane->idle, [&w](const Worker* p) { return p == &w; });
       w.idle = false;
     }
     if (Slot* job = std::exchange(w.job, nullptr)) drop_job(*job);
@@ -403,7 +420,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   void shutdown_lane(Lane& lane) {
     std::vector<Parked> doomed;
     std::optional<asio::steady_timer> timer;
-    std::vector<std::shared_ptr<Worker>> idle;
+    std::vector<Worker*> idle;
     {
       std::lock_guard lock(mutex_);
       if (!lane.alive) return;
@@ -440,12 +457,13 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
 
  private:
   // Cancels a parked caller.
+  // Lives in the caller's cancellation slot, which is cleared when the caller resumes; the
+  // caller's frame keeps the engine alive until then.
   struct ParkCancel {
-    std::shared_ptr<EngineBase> engine;
+    EngineBase* engine;
     Slot* slot;
     std::uint64_t gen;
-    ParkCancel(std::shared_ptr<EngineBase> e, Slot* s, std::uint64_t g)
-        : engine(std::move(e)), slot(s), gen(g) {}
+    ParkCancel(EngineBase* e, Slot* s, std::uint64_t g) : engine(e), slot(s), gen(g) {}
     void operator()(asio::cancellation_type type) const {
       if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
                    asio::cancellation_type::total)) == asio::cancellation_type::none) {
@@ -463,16 +481,6 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       if (caller) asio::post(std::move(*caller));
     }
   };
-
-  static std::string describe(const std::exception_ptr& e) {
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      return ex.what();
-    } catch (...) {
-      return "unknown exception";
-    }
-  }
 
   // The worker's own strand on the caller's execution context, so any idle worker can serve any
   // caller of that context and a cancel can be delivered without racing the worker.
@@ -541,7 +549,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       job.error = "shadow worker destroyed";
       unlink(job);
     }
-    job.worker.reset();
+    job.worker = nullptr;
     job.worker_gone = true;
     busy_count_.store(--busy_, std::memory_order_relaxed);
     if (job.caller_gone) give_back(job);
@@ -618,7 +626,9 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
             wake.push_back(std::move(*s.parked));
             s.parked.reset();
           }
-          if (s.worker && s.worker->running == &s) cancels.push_back({s.worker, {&s, s.gen}});
+          if (s.worker != nullptr && s.worker->running == &s) {
+            cancels.push_back({s.worker->shared_from_this(), {&s, s.gen}});
+          }
         }
         if (f.head != nullptr && (!next || f.head->deadline < *next)) next = f.head->deadline;
       }
@@ -825,9 +835,9 @@ class Lease {
 // Start a shadow leg; an empty lease when the engine is at its bound.
 inline Lease start_shadow(const std::shared_ptr<EngineBase>& engine,
                           const asio::any_io_executor& ex, std::span<const std::byte> input,
-                          Clock::duration timeout) {
+                          Clock::duration timeout, bool shadow_first) {
   std::uint64_t gen = 0;
-  Slot* slot = engine->submit(ex, input, timeout, gen);
+  Slot* slot = engine->submit(ex, input, timeout, shadow_first, gen);
   if (slot == nullptr) return {};
   return Lease(engine, slot, gen);
 }

@@ -1,0 +1,267 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+// The machinery behind Shadower::call: the shared deadline queue, pooled workers, the bound on
+// shadow legs in flight, and shutdown.
+#include <request_shadow/shadower.hpp>
+// The header under test comes first: it must compile on its own.
+
+#include <gtest/gtest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace rs = request_shadow;
+using namespace std::chrono_literals;
+using rs::ResponseRecord;
+using rs::ShadowConfig;
+using rs::test::DelayedBackend;
+using rs::test::EchoBackend;
+using rs::test::Probe;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+using StubbornShadower = rs::Shadower<EchoBackend, DelayedBackend>;
+
+std::shared_ptr<DelayedBackend> stubborn() {
+  return std::make_shared<DelayedBackend>(DelayedBackend{1h, false});
+}
+
+struct Finish {
+  Clock::duration elapsed{};
+  bool timed_out = false;
+  bool done = false;
+};
+
+// One call; records when it ended and whether the shadow timed out.
+asio::awaitable<void> timed_call(StubbornShadower sh, std::string key, std::shared_ptr<Finish> f) {
+  const auto start = Clock::now();
+  const auto out = co_await sh.call(key);
+  f->elapsed = Clock::now() - start;
+  f->timed_out = out.shadow_failed && out.shadow_failed->timed_out();
+  f->done = true;
+}
+
+// A completion handler that stops the context once `n` coroutines have ended, leaving the
+// abandoned shadows behind.
+struct StopAfter {
+  asio::io_context* ctx;
+  std::shared_ptr<int> left;
+  void operator()(const std::exception_ptr& e) const {
+    EXPECT_FALSE(e);
+    if (--*left == 0) ctx->stop();
+  }
+};
+
+StopAfter stop_after(asio::io_context& ctx, int n) { return {&ctx, std::make_shared<int>(n)}; }
+
+}  // namespace
+
+TEST(ShadowerEngine, LoweredTimeoutReleasesTheNewCallerAtItsOwnDeadline) {
+  asio::io_context ctx;
+  StubbornShadower sh(std::make_shared<EchoBackend>(), stubborn(),
+                      ShadowConfig::full_sample().shadow_timeout(800ms));
+  auto first = std::make_shared<Finish>();
+  auto second = std::make_shared<Finish>();
+  const auto done = stop_after(ctx, 2);
+  asio::co_spawn(ctx, timed_call(sh, "a", first), done);
+  ctx.poll();  // the first call is parked, the timer armed for 800 ms
+  sh.set_shadow_timeout(50ms);
+  EXPECT_EQ(sh.shadow_timeout(), 50ms);
+  asio::co_spawn(ctx, timed_call(sh, "b", second), done);
+  ctx.run_for(5s);
+  ASSERT_TRUE(first->done && second->done);
+  EXPECT_TRUE(first->timed_out);
+  EXPECT_TRUE(second->timed_out);
+  EXPECT_GE(second->elapsed, 50ms);
+  EXPECT_LT(second->elapsed, 600ms) << "the second caller waited for the first one's deadline";
+  EXPECT_GE(first->elapsed, 800ms);
+}
+
+TEST(ShadowerEngine, RaisedTimeoutDoesNotDelayTheEarlierCaller) {
+  asio::io_context ctx;
+  StubbornShadower sh(std::make_shared<EchoBackend>(), stubborn(),
+                      ShadowConfig::full_sample().shadow_timeout(50ms));
+  auto first = std::make_shared<Finish>();
+  auto second = std::make_shared<Finish>();
+  const auto done = stop_after(ctx, 2);
+  asio::co_spawn(ctx, timed_call(sh, "a", first), done);
+  ctx.poll();
+  sh.set_shadow_timeout(800ms);
+  asio::co_spawn(ctx, timed_call(sh, "b", second), done);
+  ctx.run_for(5s);
+  ASSERT_TRUE(first->done && second->done);
+  EXPECT_GE(first->elapsed, 50ms);
+  EXPECT_LT(first->elapsed, 600ms) << "the first caller waited for the second one's deadline";
+  EXPECT_GE(second->elapsed, 800ms);
+}
+
+TEST(ShadowerEngine, ManyAbandonedStubbornShadows) {
+  auto shadow = stubborn();
+  StubbornShadower sh(std::make_shared<EchoBackend>(), shadow,
+                      ShadowConfig::full_sample().shadow_timeout(10ms));
+  constexpr int callers = 25;
+  constexpr int calls_each = 8;
+  std::vector<std::shared_ptr<Finish>> finishes;
+  {
+    asio::io_context ctx;
+    const auto done = stop_after(ctx, callers);
+    for (int c = 0; c < callers; ++c) {
+      asio::co_spawn(
+          ctx,
+          [](StubbornShadower s, int id,
+             std::vector<std::shared_ptr<Finish>>* out) -> asio::awaitable<void> {
+            for (int i = 0; i < calls_each; ++i) {
+              auto f = std::make_shared<Finish>();
+              out->push_back(f);
+              co_await timed_call(s, "k" + std::to_string(id) + "-" + std::to_string(i), f);
+            }
+          }(sh, c, &finishes),
+          done);
+    }
+    ctx.run_for(20s);
+    ASSERT_EQ(finishes.size(), static_cast<std::size_t>(callers * calls_each));
+    for (const auto& f : finishes) {
+      EXPECT_TRUE(f->done);
+      EXPECT_TRUE(f->timed_out);
+    }
+    EXPECT_EQ(sh.in_flight_shadows(), static_cast<std::size_t>(callers * calls_each));
+    EXPECT_EQ(shadow->probe->frames.load(), callers * calls_each);
+    EXPECT_EQ(sh.stats().shadow_timed_out, static_cast<std::uint64_t>(callers * calls_each));
+  }
+  // Destroying the context destroyed every abandoned leg and nothing else.
+  EXPECT_EQ(shadow->probe->frames.load(), 0);
+  EXPECT_EQ(sh.in_flight_shadows(), 0U);
+}
+
+TEST(ShadowerEngine, ShedsShadowsBeyondTheBound) {
+  asio::io_context ctx;
+  auto shadow = stubborn();
+  StubbornShadower sh(std::make_shared<EchoBackend>(), shadow,
+                      ShadowConfig::full_sample().shadow_timeout(5ms).max_in_flight_shadows(3));
+  for (int i = 0; i < 10; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    const auto out = rs::test::run(
+        ctx, [](StubbornShadower s, std::string k) -> asio::awaitable<rs::ShadowOutcome> {
+          co_return co_await s.call(k);
+        }(sh, key));
+    EXPECT_EQ(out.primary.body, key);
+    ASSERT_TRUE(out.shadow_failed);
+    if (i < 3) {
+      EXPECT_TRUE(out.shadow_failed->timed_out()) << i;
+    } else {
+      EXPECT_TRUE(out.shadow_failed->shed()) << i;
+    }
+    EXPECT_LE(sh.in_flight_shadows(), 3U);
+  }
+  EXPECT_EQ(shadow->probe->calls.load(), 3);
+  const auto stats = sh.stats();
+  EXPECT_EQ(stats.shed, 7U);
+  EXPECT_EQ(stats.shadow_timed_out, 3U);
+  EXPECT_EQ(stats.sampled, 10U);
+}
+
+// Destroying the context with parked callers, abandoned stubborn shadows, an armed timer and
+// idle workers frees all of it; the shadower then works on a new context.
+TEST(ShadowerEngine, ShutdownWithParkedCallersAndIdleWorkers) {
+  struct HangOnH {
+    std::shared_ptr<Probe> probe = std::make_shared<Probe>();
+    asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+      const rs::test::FrameGuard frame(probe);
+      const std::string key = rs::test::text(input);
+      if (key.starts_with("h")) {
+        const auto ex = co_await asio::this_coro::executor;
+        co_await asio::this_coro::throw_if_cancelled(false);
+        asio::steady_timer forever(ex, 1h);
+        co_await forever.async_wait(
+            asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+      }
+      co_return ResponseRecord::success(key);
+    }
+  };
+  auto shadow = std::make_shared<HangOnH>();
+  rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
+                  ShadowConfig::full_sample().shadow_timeout(1h));
+  auto callers = std::make_shared<Probe>();
+  auto run_one = [](rs::Shadower<EchoBackend, HangOnH> s, std::string key,
+                    std::shared_ptr<Probe> live) -> asio::awaitable<void> {
+    const rs::test::FrameGuard frame(live);
+    (void)co_await s.call(key);
+  };
+  {
+    asio::io_context ctx;
+    for (int i = 0; i < 5; ++i)
+      asio::co_spawn(ctx, run_one(sh, "h" + std::to_string(i), callers), asio::detached);
+    for (int i = 0; i < 3; ++i)
+      asio::co_spawn(ctx, run_one(sh, "n" + std::to_string(i), callers), asio::detached);
+    for (int i = 0; i < 50 && callers->frames.load() != 5; ++i) ctx.run_for(1ms);
+    EXPECT_EQ(callers->frames.load(), 5);        // the hanging ones are parked
+    EXPECT_EQ(shadow->probe->frames.load(), 5);  // their shadows hang
+    EXPECT_EQ(sh.in_flight_shadows(), 5U);
+  }
+  EXPECT_EQ(callers->frames.load(), 0);
+  EXPECT_EQ(shadow->probe->frames.load(), 0);
+  EXPECT_EQ(sh.in_flight_shadows(), 0U);
+  EXPECT_EQ(sh.stats().matched, 3U);
+
+  asio::io_context again;
+  const auto out = rs::test::run(
+      again, [](rs::Shadower<EchoBackend, HangOnH> s) -> asio::awaitable<rs::ShadowOutcome> {
+        co_return co_await s.call("after");
+      }(sh));
+  ASSERT_TRUE(out.shadow);
+  EXPECT_EQ(out.shadow->body, "after");
+}
+
+// No idle worker and no stale timer keeps io_context::run() going after the last call.
+TEST(ShadowerEngine, RunReturnsOnceTheLastCallIsDone) {
+  asio::io_context ctx;
+  rs::Shadower sh(EchoBackend{}, EchoBackend{"odd", "!"},
+                  ShadowConfig::full_sample().shadow_timeout(1h));
+  int completed = 0;
+  for (int c = 0; c < 64; ++c) {
+    asio::co_spawn(
+        ctx,
+        [](rs::Shadower<EchoBackend, EchoBackend> s, int id) -> asio::awaitable<void> {
+          for (int i = 0; i < 20; ++i) {
+            (void)co_await s.call((id % 2 == 0 ? "even-" : "odd-") + std::to_string(i));
+          }
+        }(sh, c),
+        [&completed](std::exception_ptr e) {
+          EXPECT_FALSE(e);
+          ++completed;
+        });
+  }
+  const auto start = Clock::now();
+  ctx.run_for(30s);
+  EXPECT_TRUE(ctx.stopped()) << "run() did not return: something still holds the context";
+  EXPECT_LT(Clock::now() - start, 20s);
+  EXPECT_EQ(completed, 64);
+  EXPECT_EQ(sh.stats().shadow_ok, 64U * 20U);
+  EXPECT_EQ(sh.stats().diverged, 32U * 20U);
+  EXPECT_EQ(sh.in_flight_shadows(), 0U);
+}
+
+TEST(ShadowerEngine, RunReturnsAfterATimeoutToo) {
+  asio::io_context ctx;
+  rs::Shadower sh(EchoBackend{}, DelayedBackend{1h, true},
+                  ShadowConfig::full_sample().shadow_timeout(20ms));
+  const auto out = rs::test::run(
+      ctx, [](rs::Shadower<EchoBackend, DelayedBackend> s) -> asio::awaitable<rs::ShadowOutcome> {
+        co_return co_await s.call("x");
+      }(sh));
+  ASSERT_TRUE(out.shadow_failed && out.shadow_failed->timed_out());
+  // The timed-out shadow honours cancellation, so nothing is left once it has unwound.
+  ctx.restart();
+  const auto start = Clock::now();
+  ctx.run_for(30s);
+  EXPECT_TRUE(ctx.stopped());
+  EXPECT_LT(Clock::now() - start, 20s);
+  EXPECT_EQ(sh.in_flight_shadows(), 0U);
+}
