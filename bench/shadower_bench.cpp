@@ -1,7 +1,7 @@
 // Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
 // Shadower::call beside a direct co_await of the primary, with trivial in-memory backends, on
 // one thread, with 1 and 64 concurrent callers. Time is per call; `allocs` is heap allocations
-// per call, counted by the replaced operator new below.
+// per call, counted by the interposed allocation functions below.
 #include <benchmark/benchmark.h>
 
 #include <asio/co_spawn.hpp>
@@ -20,25 +20,29 @@ namespace {
 std::atomic<std::uint64_t> allocations{0};
 }  // namespace
 
-// Count every heap allocation of the process (the benchmark runs on one thread).
-void* operator new(std::size_t size) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t size, std::align_val_t align) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  const auto a = static_cast<std::size_t>(align);
-  if (void* p = std::aligned_alloc(a, (size + a - 1) / a * a)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p, std::align_val_t /*align*/) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t /*size*/, std::align_val_t /*align*/) noexcept {
-  std::free(p);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t /*size*/) noexcept { std::free(p); }
+// Count every heap allocation of the process (the benchmark runs on one thread): operator new
+// goes through malloc, and Asio's recycling allocator calls aligned_alloc directly, so both are
+// interposed here and forwarded to glibc.
+extern "C" {
+void* __libc_malloc(std::size_t size);                       // NOLINT(bugprone-reserved-identifier)
+void* __libc_memalign(std::size_t align, std::size_t size);  // NOLINT(bugprone-reserved-identifier)
 
+void* malloc(std::size_t size) {  // NOLINT(cert-dcl37-c,cert-dcl51-cpp)
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_malloc(size);
+}
+
+void* aligned_alloc(std::size_t align, std::size_t size) {  // NOLINT(cert-dcl37-c,cert-dcl51-cpp)
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_memalign(align, size);
+}
+
+int posix_memalign(void** out, std::size_t align, std::size_t size) {  // NOLINT
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  *out = __libc_memalign(align, size);
+  return *out != nullptr ? 0 : ENOMEM;
+}
+}
 namespace {
 
 // Answers a ready record whose 14-byte body fits the string's inline buffer, so the backends

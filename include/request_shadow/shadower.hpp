@@ -103,12 +103,13 @@ class Shadower {
    * completion on its own; it keeps the backend and its input alive until then.
    */
   [[nodiscard]] asio::awaitable<ShadowOutcome> call(std::span<const std::byte> input) const {
-    return run(state_, input);
+    if (!state_->config.should_shadow(input)) return run_primary(state_, input);
+    return run_sampled(state_, input);
   }
 
   /// Call both backends with text input; see the byte overload.
   [[nodiscard]] asio::awaitable<ShadowOutcome> call(std::string_view input) const {
-    return run(state_, std::as_bytes(std::span(input.data(), input.size())));
+    return call(std::as_bytes(std::span(input.data(), input.size())));
   }
 
   /// A copy of the recent divergences, oldest first.
@@ -196,14 +197,89 @@ class Shadower {
            std::to_string(us % 1000 / 100) + " ms";
   }
 
-  // Compare and record; never throws, so the caller always gets the primary's response.
-  static void settle(State& s, std::span<const std::byte> input, detail::EngineBase::Result& result,
-                     ShadowOutcome& out) noexcept {
+  // The coroutines are kept small: a frame must stay under the 1020 bytes that Asio's per-thread
+  // frame cache recycles, or every call pays a heap allocation. So the sampled path keeps its
+  // outcome in its pooled slot, and the work between suspension points is done by the plain
+  // functions below.
+
+  // Start the shadow leg. If even that fails (out of memory), the lease holds no slot and its
+  // outcome already says why; the primary goes on alone.
+  static detail::Lease begin_shadow(State& s, const asio::any_io_executor& ex,
+                                    std::span<const std::byte> input) noexcept {
+    try {
+      const std::chrono::steady_clock::duration timeout(s.timeout.load(std::memory_order_relaxed));
+      return detail::start_shadow(s.engine, ex, input, timeout,
+                                  s.config.start_order() == StartOrder::ShadowFirst);
+    } catch (const std::exception& e) {
+      detail::Counters::bump(s.counters.shadow_failed);
+      try {
+        auto spare = std::make_unique<ShadowOutcome>();
+        spare->shadow_failed =
+            failure(ShadowFailureKind::Failed, "could not start shadow: ", e.what());
+        return detail::Lease(std::move(spare));
+      } catch (...) {
+        std::terminate();  // not even a few hundred bytes left
+      }
+    }
+  }
+
+  // The primary threw: count it and abandon the shadow leg.
+  static void primary_failed(State& s, detail::Lease* lease, bool cancelled) noexcept {
     using C = detail::Counters;
-    if (result.failed || !result.response) {
-      out.shadow_failed = ShadowFailure{ShadowFailureKind::Failed, std::move(result.error)};
+    C::bump(cancelled ? s.counters.cancelled : s.counters.primary_failed);
+    if (lease != nullptr) {
+      lease->reset();  // abandons the shadow and cancels it
+      C::bump(s.counters.shadow_abandoned);
+    }
+  }
+
+  // Take what the shadow produced, compare and record it into the lease's outcome. Returns false
+  // when the caller was cancelled before the shadow settled (the leg is abandoned). Never throws.
+  static bool end_shadow(State& s, std::span<const std::byte> input, detail::Lease& lease,
+                         bool cancelled, const std::exception_ptr& wait_error) noexcept {
+    using C = detail::Counters;
+    using detail::Slot;
+    ShadowOutcome& out = lease.outcome();
+    if (!lease) return true;  // never submitted; the outcome says why
+    detail::EngineBase::Result result;
+    try {
+      result = lease.collect();
+    } catch (const std::exception& e) {
       C::bump(s.counters.shadow_failed);
-      return;
+      out.shadow_failed =
+          failure(ShadowFailureKind::Failed, "could not collect the shadow: ", e.what());
+      return true;
+    }
+    if (result.state == Slot::State::Shed) {
+      C::bump(s.counters.shed);
+      out.shadow_failed =
+          failure(ShadowFailureKind::Shed, std::to_string(s.config.max_in_flight_shadows()),
+                  " shadow legs were already in flight: shed");
+      return true;
+    }
+    if (result.state == Slot::State::TimedOut) {
+      C::bump(s.counters.shadow_timed_out);
+      out.shadow_failed = failure(ShadowFailureKind::TimedOut, timeout_message(result.timeout), "");
+      return true;
+    }
+    if (result.state != Slot::State::Done) {
+      // Released without an answer or a deadline: the caller was cancelled, or the wait itself
+      // failed (out of memory), in which case the caller still gets the primary.
+      if (cancelled) {
+        C::bump(s.counters.cancelled);
+        C::bump(s.counters.shadow_abandoned);
+        return false;
+      }
+      C::bump(s.counters.shadow_failed);
+      out.shadow_failed = failure(
+          ShadowFailureKind::Failed, "could not wait for the shadow: ",
+          wait_error ? detail::EngineBase::describe(wait_error) : std::string("woken early"));
+      return true;
+    }
+    if (result.failed || !result.response) {
+      C::bump(s.counters.shadow_failed);
+      out.shadow_failed = ShadowFailure{ShadowFailureKind::Failed, std::move(result.error)};
+      return true;
     }
     try {
       out.shadow = std::move(*result.response);
@@ -219,105 +295,90 @@ class Shadower {
     } catch (const std::exception& e) {
       out.shadow.reset();
       out.divergence.reset();
-      out.shadow_failed =
-          ShadowFailure{ShadowFailureKind::Failed, std::string("comparison failed: ") + e.what()};
       C::bump(s.counters.shadow_failed);
-      return;
+      out.shadow_failed = failure(ShadowFailureKind::Failed, "comparison failed: ", e.what());
+      return true;
     }
     C::bump(out.divergence ? s.counters.diverged : s.counters.matched);
+    return true;
   }
 
-  static asio::awaitable<ShadowOutcome> run(std::shared_ptr<State> state,
-                                            std::span<const std::byte> input) {
-    using C = detail::Counters;
+  static ShadowFailure failure(ShadowFailureKind kind, std::string_view what,
+                               std::string_view detail) noexcept {
+    try {
+      std::string text(what);
+      text += detail;
+      return ShadowFailure{kind, std::move(text)};
+    } catch (...) {
+      return ShadowFailure{kind, {}};
+    }
+  }
+
+  // The primary alone: the sampler left the key out.
+  static asio::awaitable<ShadowOutcome> run_primary(std::shared_ptr<State> state,
+                                                    std::span<const std::byte> input) {
     State& s = *state;
     ShadowOutcome out;
-
-    detail::Lease lease;
-    if (s.config.should_shadow(input)) {
-      const auto ex = co_await asio::this_coro::executor;
-      const std::chrono::steady_clock::duration timeout(s.timeout.load(std::memory_order_relaxed));
-      try {
-        lease = detail::start_shadow(s.engine, ex, input, timeout,
-                                     s.config.start_order() == StartOrder::ShadowFirst);
-        if (!lease) {
-          C::bump(s.counters.shed);
-          out.shadow_failed = ShadowFailure{
-              ShadowFailureKind::Shed, "shed: " + std::to_string(s.config.max_in_flight_shadows()) +
-                                           " shadow legs already in flight"};
-        }
-      } catch (const std::exception& e) {
-        // Could not even start the shadow (out of memory): the primary goes on alone.
-        C::bump(s.counters.shadow_failed);
-        out.shadow_failed = ShadowFailure{ShadowFailureKind::Failed,
-                                          std::string("could not start shadow: ") + e.what()};
-      }
-    } else {
-      C::bump(s.counters.skipped_by_sampler);
-      out.skipped_by_sampler = true;
-    }
-
-    std::exception_ptr primary_error;
+    detail::Counters::bump(s.counters.skipped_by_sampler);
+    out.skipped_by_sampler = true;
+    std::exception_ptr error;
     try {
       out.primary = co_await s.primary->call(input);
     } catch (...) {
-      primary_error = std::current_exception();
+      error = std::current_exception();
     }
-    if (primary_error) {
-      const auto cancel_state = co_await asio::this_coro::cancellation_state;
-      C::bump(cancel_state.cancelled() != asio::cancellation_type::none
-                  ? s.counters.cancelled
-                  : s.counters.primary_failed);
-      if (lease) {
-        lease.reset();  // abandons the shadow and cancels it
-        C::bump(s.counters.shadow_abandoned);
-      }
-      std::rethrow_exception(primary_error);
+    if (error) {
+      const auto cs = co_await asio::this_coro::cancellation_state;
+      primary_failed(s, nullptr, cs.cancelled() != asio::cancellation_type::none);
+      std::rethrow_exception(error);
     }
-    if (!lease) co_return out;
+    co_return out;
+  }
 
-    std::exception_ptr wait_error;
+  static asio::awaitable<ShadowOutcome> run_sampled(std::shared_ptr<State> state,
+                                                    std::span<const std::byte> input) {
+    State& s = *state;
+    detail::Lease lease;
+    {
+      const auto ex = co_await asio::this_coro::executor;
+      lease = begin_shadow(s, ex, input);
+    }
+    ShadowOutcome& out = lease.outcome();
+
+    std::exception_ptr error;
+    try {
+      out.primary = co_await s.primary->call(input);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    asio::cancellation_state cs;
+    if (error) {
+      cs = co_await asio::this_coro::cancellation_state;
+      primary_failed(s, lease ? &lease : nullptr, cs.cancelled() != asio::cancellation_type::none);
+      std::rethrow_exception(error);
+    }
+
+    bool cancelled = false;
     if (!lease.settled()) {
       // A cancellation that arrived while the primary ran reached only the primary; a primary
       // that ignored it may also have turned off throw-on-cancel. Check before waiting.
-      const auto cancel_state = co_await asio::this_coro::cancellation_state;
-      if (cancel_state.cancelled() == asio::cancellation_type::none) {
+      cs = co_await asio::this_coro::cancellation_state;
+      cancelled = cs.cancelled() != asio::cancellation_type::none;
+      if (!cancelled) {
         try {
           // Completes when the shadow reports, at the deadline, or when the caller is cancelled.
           co_await lease.async_wait(asio::use_awaitable);
         } catch (...) {
-          wait_error = std::current_exception();
+          error = std::current_exception();
         }
+        cs = co_await asio::this_coro::cancellation_state;
+        cancelled = cs.cancelled() != asio::cancellation_type::none;
       }
     }
-    auto result = lease.release();
-    switch (result.state) {
-      case detail::Slot::State::Done:
-        settle(s, input, result, out);
-        co_return out;
-      case detail::Slot::State::TimedOut:
-        C::bump(s.counters.shadow_timed_out);
-        out.shadow_failed =
-            ShadowFailure{ShadowFailureKind::TimedOut, timeout_message(result.timeout)};
-        co_return out;
-      case detail::Slot::State::Running:
-      case detail::Slot::State::Abandoned:
-        break;
+    if (!end_shadow(s, input, lease, cancelled, error)) {
+      throw asio::system_error(asio::error::operation_aborted);
     }
-    // Released without an answer or a deadline: the caller was cancelled, or the wait itself
-    // failed (out of memory), in which case the caller still gets the primary.
-    const auto cancel_state = co_await asio::this_coro::cancellation_state;
-    if (cancel_state.cancelled() == asio::cancellation_type::none) {
-      C::bump(s.counters.shadow_failed);
-      out.shadow_failed = ShadowFailure{
-          ShadowFailureKind::Failed,
-          "could not wait for the shadow: " +
-              (wait_error ? detail::EngineBase::describe(wait_error) : std::string("woken early"))};
-      co_return out;
-    }
-    C::bump(s.counters.cancelled);
-    C::bump(s.counters.shadow_abandoned);
-    throw asio::system_error(asio::error::operation_aborted);
+    co_return std::move(out);  // before the lease gives the slot back
   }
 
   std::shared_ptr<State> state_;

@@ -48,6 +48,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <request_shadow/outcome.hpp>
 #include <request_shadow/response_record.hpp>
 #include <span>
 #include <string>
@@ -72,6 +73,7 @@ struct Slot {
     Done,       // the shadow reported: `response`, or `error` when `failed`
     TimedOut,   // the deadline passed first
     Abandoned,  // the caller left first (primary threw, or the caller was cancelled)
+    Shed,       // never started: every worker was busy
   };
 
   // Guarded.
@@ -79,7 +81,10 @@ struct Slot {
   std::optional<ResponseRecord> response;
   std::string error;
   bool failed = false;
-  State state = State::Running;
+  std::atomic<State> state{State::Running};  // written under the mutex, readable without it
+  // Not guarded: the caller's outcome, touched only by the caller while it holds the slot (it
+  // lives here to keep the caller's coroutine frame small enough to be recycled).
+  ShadowOutcome outcome;
   bool caller_gone = true;  // the slot is free when both are gone
   bool worker_gone = true;
   std::uint64_t gen = 0;  // bumped on every reuse; stale references compare it
@@ -170,7 +175,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   /// What a caller finds in its slot when it stops waiting.
   struct Result {
     Slot::State state = Slot::State::Running;
-    std::optional<ResponseRecord> response;
+    ResponseRecord* response = nullptr;  // in the slot; the caller's to move from until release
     std::string error;
     bool failed = false;
     Clock::duration timeout{};  // the slot's own timeout
@@ -204,7 +209,8 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
 
   // ---- caller side ------------------------------------------------------------------------
 
-  // Start a shadow leg for `input`, or return nullptr if `max_workers_` legs are already busy.
+  // Start a shadow leg for `input`. When `max_workers_` legs are already busy the slot comes back
+  // in state Shed, with nothing started.
   Slot* submit(const asio::any_io_executor& caller, std::span<const std::byte> input,
                Clock::duration timeout, bool shadow_first, std::uint64_t& gen) {
     std::shared_ptr<Worker> spawn;
@@ -228,7 +234,14 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
         worker->lane = &lane;
         ++workers_;
       } else {
-        return nullptr;
+        // Shed: the caller still gets a slot, to keep its outcome, but no worker and no deadline.
+        slot = take_slot();
+        slot->state = Slot::State::Shed;
+        slot->lane = &lane;
+        slot->worker_gone = true;
+        ++lane.in_flight;
+        gen = slot->gen;
+        return slot;
       }
       slot = take_slot();
       slot->input.assign(reinterpret_cast<const char*>(input.data()), input.size());
@@ -257,9 +270,8 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   }
 
   // Whether the shadow reported or the deadline passed.
-  [[nodiscard]] bool settled(const Slot& slot) {
-    std::lock_guard lock(mutex_);
-    return slot.state != Slot::State::Running;
+  [[nodiscard]] static bool settled(const Slot& slot) noexcept {
+    return slot.state.load(std::memory_order_acquire) != Slot::State::Running;
   }
 
   // Wait until the slot settles or the awaiting coroutine is cancelled.
@@ -284,10 +296,30 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
         token);
   }
 
-  // Leave the slot: take what the shadow produced (if it settled) and give the slot back. A
-  // shadow still running is abandoned and sent a terminal cancellation.
-  Result release(Slot& slot) {
+  // Take what the shadow produced, if it settled. A shadow still running is abandoned and sent a
+  // terminal cancellation. The caller keeps the slot until release().
+  Result collect(Slot& slot) {
     Result result;
+    std::shared_ptr<Worker> cancel_worker;
+    std::uint64_t gen = 0;
+    {
+      std::lock_guard lock(mutex_);
+      result.state = slot.state;
+      result.timeout = slot.timeout;
+      if (slot.state == Slot::State::Done) {
+        if (slot.response) result.response = &*slot.response;
+        result.error = std::move(slot.error);
+        result.failed = slot.failed;
+      } else if (slot.state == Slot::State::Running) {
+        abandon(slot, cancel_worker, gen);
+      }
+    }
+    if (cancel_worker) send_cancel(std::move(cancel_worker), &slot, gen);
+    return result;
+  }
+
+  // Give the slot back, abandoning and cancelling a shadow still running.
+  void release(Slot& slot) {
     std::shared_ptr<Worker> cancel_worker;
     std::uint64_t gen = 0;
     bool reap = false;
@@ -295,19 +327,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     {
       std::lock_guard lock(mutex_);
       lane = slot.lane;
-      result.state = slot.state;
-      result.timeout = slot.timeout;
-      if (slot.state == Slot::State::Done) {
-        result.response = std::move(slot.response);
-        result.error = std::move(slot.error);
-        result.failed = slot.failed;
-      } else if (slot.state == Slot::State::Running) {
-        slot.state = Slot::State::Abandoned;
-        if (slot.worker != nullptr && slot.worker->running == &slot) {
-          cancel_worker = slot.worker->shared_from_this();
-          gen = slot.gen;
-        }
-      }
+      if (slot.state == Slot::State::Running) abandon(slot, cancel_worker, gen);
       unlink(slot);
       slot.caller_gone = true;
       if (slot.worker_gone) give_back(slot);
@@ -315,7 +335,6 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     }
     if (cancel_worker) send_cancel(std::move(cancel_worker), &slot, gen);
     if (reap) post_reaper(lane);
-    return result;
   }
 
   // ---- worker side ------------------------------------------------------------------------
@@ -334,7 +353,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
         return job;
       }
       lock.unlock();
-      finish(worker, *job, {}, nullptr, false);
+      finish(worker, *job, nullptr, nullptr, false);
     }
   }
 
@@ -361,8 +380,8 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   }
 
   // Report the job's outcome, wake its caller, and make the worker idle.
-  void finish(const std::shared_ptr<Worker>& worker, Slot& job,
-              std::optional<ResponseRecord> response, const std::exception_ptr& error, bool ran) {
+  void finish(const std::shared_ptr<Worker>& worker, Slot& job, ResponseRecord* response,
+              const std::exception_ptr& error, bool ran) {
     Worker& w = *worker;
     std::optional<Parked> caller;
     bool reap = false;
@@ -378,7 +397,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
         if (error) {
           job.error = describe(error);
         } else {
-          job.response = std::move(response);
+          job.response.emplace(std::move(*response));
         }
         unlink(job);
         if (job.parked) {
@@ -401,7 +420,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     if (reap) post_reaper(lane);
     // Inline when the caller's executor allows it: the caller then often starts its next call
     // on this same worker before the worker would have parked.
-    if (caller) asio::dispatch(std::move(*caller));
+    if (caller) resume(std::move(*caller));
   }
 
   // The worker coroutine is gone (it exited, or its frame was destroyed at shutdown).
@@ -482,6 +501,18 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     }
   };
 
+  // asio::dispatch, without boxing the handler when its executor is an io_context's (or a strand
+  // of one) that this thread is already running.
+  static void resume(Parked h) {
+    const auto& ex = h.get_executor();
+    if (const auto* io = ex.target<asio::io_context::executor_type>()) {
+      if (io->running_in_this_thread()) return std::move(h)();
+    } else if (const auto* s = ex.target<asio::strand<asio::io_context::executor_type>>()) {
+      if (s->running_in_this_thread()) return std::move(h)();
+    }
+    asio::dispatch(std::move(h));
+  }
+
   // The worker's own strand on the caller's execution context, so any idle worker can serve any
   // caller of that context and a cancel can be delivered without racing the worker.
   static asio::any_io_executor worker_executor(const asio::any_io_executor& caller) {
@@ -528,6 +559,11 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     s->failed = false;
     s->response.reset();
     s->error.clear();
+    // Only what a finished call may have left; `primary` is always assigned.
+    s->outcome.shadow.reset();
+    s->outcome.divergence.reset();
+    s->outcome.shadow_failed.reset();
+    s->outcome.skipped_by_sampler = false;
     ++s->gen;
     return s;
   }
@@ -540,6 +576,15 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     ++s.gen;
     s.next_free = free_slots_;
     free_slots_ = &s;
+  }
+
+  void abandon(Slot& slot, std::shared_ptr<Worker>& cancel_worker, std::uint64_t& gen) {
+    slot.state = Slot::State::Abandoned;
+    unlink(slot);
+    if (slot.worker != nullptr && slot.worker->running == &slot) {
+      cancel_worker = slot.worker->shared_from_this();
+      gen = slot.gen;
+    }
   }
 
   void drop_job(Slot& job) {
@@ -748,12 +793,11 @@ class Engine final : public EngineBase {
         co_await engine->async_wait_job(w, asio::use_awaitable);
         continue;
       }
-      std::optional<ResponseRecord> response;
+      ResponseRecord answer;
       std::exception_ptr error;
       const auto input = std::as_bytes(std::span(job->input.data(), job->input.size()));
       try {
-        ResponseRecord answer = co_await engine->backend_->call(input);
-        response.emplace(std::move(answer));
+        answer = co_await engine->backend_->call(input);
       } catch (...) {
         error = std::current_exception();
       }
@@ -762,7 +806,7 @@ class Engine final : public EngineBase {
         w.cancel_sent = false;
         co_await asio::this_coro::reset_cancellation_state();
       }
-      engine->finish(self, *job, std::move(response), error, true);
+      engine->finish(self, *job, error ? nullptr : &answer, error, true);
     }
   }
 
@@ -781,16 +825,17 @@ class Engine final : public EngineBase {
 class Lease {
  public:
   Lease() = default;
-  Lease(std::shared_ptr<EngineBase> engine, Slot* slot, std::uint64_t gen) noexcept
-      : engine_(std::move(engine)), slot_(slot), gen_(gen) {}
+  // A lease with no slot: the shadow could not even be submitted; the outcome lives on the heap.
+  explicit Lease(std::unique_ptr<ShadowOutcome> spare) noexcept : spare_(std::move(spare)) {}
+  // The engine must outlive the lease (the caller's frame holds the Shadower's state).
+  Lease(EngineBase* engine, Slot* slot, std::uint64_t gen) noexcept
+      : engine_(engine), slot_(slot), gen_(gen) {}
   Lease(Lease&& other) noexcept
-      : engine_(std::move(other.engine_)),
-        slot_(std::exchange(other.slot_, nullptr)),
-        gen_(other.gen_) {}
+      : engine_(other.engine_), slot_(std::exchange(other.slot_, nullptr)), gen_(other.gen_) {}
   Lease& operator=(Lease&& other) noexcept {
     if (this != &other) {
       reset();
-      engine_ = std::move(other.engine_);
+      engine_ = other.engine_;
       slot_ = std::exchange(other.slot_, nullptr);
       gen_ = other.gen_;
     }
@@ -800,9 +845,12 @@ class Lease {
   Lease& operator=(const Lease&) = delete;
   ~Lease() { reset(); }
 
+  // Whether a slot (and so possibly a shadow leg) is held.
   explicit operator bool() const noexcept { return slot_ != nullptr; }
 
-  [[nodiscard]] bool settled() const { return engine_->settled(*slot_); }
+  [[nodiscard]] bool settled() const noexcept {
+    return slot_ == nullptr || EngineBase::settled(*slot_);
+  }
 
   // Wait until the shadow reports, the deadline passes, or the awaiting coroutine is cancelled.
   template <class Token>
@@ -810,36 +858,38 @@ class Lease {
     return engine_->async_park(*slot_, gen_, std::forward<Token>(token));
   }
 
-  // Give the slot back and return what it held.
-  EngineBase::Result release() {
-    EngineBase::Result r = engine_->release(*slot_);
-    slot_ = nullptr;
-    return r;
+  // What the shadow produced, if it settled; a running shadow is abandoned.
+  EngineBase::Result collect() { return engine_->collect(*slot_); }
+
+  // The caller's outcome, kept in the slot until the lease ends.
+  [[nodiscard]] ShadowOutcome& outcome() const noexcept {
+    return slot_ != nullptr ? slot_->outcome : *spare_;
   }
 
+  // Give the slot back, abandoning and cancelling a shadow still running.
   void reset() noexcept {
     if (slot_ != nullptr) {
       try {
-        (void)engine_->release(*std::exchange(slot_, nullptr));
+        engine_->release(*std::exchange(slot_, nullptr));
       } catch (...) {  // NOLINT(bugprone-empty-catch): only a failed cancel post can throw
       }
     }
   }
 
  private:
-  std::shared_ptr<EngineBase> engine_;
+  EngineBase* engine_ = nullptr;
   Slot* slot_ = nullptr;
   std::uint64_t gen_ = 0;
+  std::unique_ptr<ShadowOutcome> spare_;
 };
 
-// Start a shadow leg; an empty lease when the engine is at its bound.
+// Start a shadow leg (or record that it was shed).
 inline Lease start_shadow(const std::shared_ptr<EngineBase>& engine,
                           const asio::any_io_executor& ex, std::span<const std::byte> input,
                           Clock::duration timeout, bool shadow_first) {
   std::uint64_t gen = 0;
   Slot* slot = engine->submit(ex, input, timeout, shadow_first, gen);
-  if (slot == nullptr) return {};
-  return Lease(engine, slot, gen);
+  return Lease(engine.get(), slot, gen);
 }
 
 }  // namespace request_shadow::detail
