@@ -7,7 +7,9 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <new>
@@ -101,10 +103,9 @@ void BM_DirectPrimaryCall(benchmark::State& state) {
   });
 }
 
-void shadower_call(benchmark::State& state, int sample_rate,
-                   rs::StartOrder order = rs::StartOrder::PrimaryFirst) {
+void shadower_call(benchmark::State& state, int sample_rate) {
   TrivialShadower sh(TrivialBackend{}, TrivialBackend{},
-                     rs::ShadowConfig::full_sample().sample_rate(sample_rate).start_order(order));
+                     rs::ShadowConfig::full_sample().sample_rate(sample_rate));
   run_callers(state, [&](asio::io_context& ctx, const std::string& input, std::int64_t n) {
     asio::co_spawn(ctx, shadower_loop(sh, input, n), asio::detached);
   });
@@ -114,9 +115,6 @@ void shadower_call(benchmark::State& state, int sample_rate,
 
 void BM_ShadowerCall(benchmark::State& state) { shadower_call(state, 100); }
 void BM_ShadowerCallUnsampled(benchmark::State& state) { shadower_call(state, 0); }
-void BM_ShadowerCallShadowFirst(benchmark::State& state) {
-  shadower_call(state, 100, rs::StartOrder::ShadowFirst);
-}
 
 void caller_args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"callers", "input"});
@@ -125,9 +123,80 @@ void caller_args(benchmark::internal::Benchmark* b) {
   }
 }
 
+// ---- start order: how long the primary's start waits -------------------------------------
+
+using Clock = std::chrono::steady_clock;
+
+// Notes when its call begins.
+struct StampingPrimary {
+  std::shared_ptr<Clock::time_point> started = std::make_shared<Clock::time_point>();
+  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
+    *started = Clock::now();
+    co_return rs::ResponseRecord::success("hello, shadow!");
+  }
+};
+
+// Spends 1 us of synchronous work (say, serialising the request) before it first suspends.
+struct BusyShadow {
+  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
+    const auto until = Clock::now() + std::chrono::microseconds(1);
+    while (Clock::now() < until) {
+    }
+    const auto ex = co_await asio::this_coro::executor;
+    co_await asio::post(ex, asio::use_awaitable);
+    co_return rs::ResponseRecord::success("hello, shadow!");
+  }
+};
+
+using StartShadower = rs::Shadower<StampingPrimary, BusyShadow>;
+
+asio::awaitable<void> delay_loop(StartShadower sh, std::shared_ptr<Clock::time_point> started,
+                                 std::int64_t calls, double* delay_seconds) {
+  for (std::int64_t i = 0; i < calls; ++i) {
+    const auto before = Clock::now();
+    auto out = co_await sh.call("request");
+    benchmark::DoNotOptimize(out);
+    *delay_seconds += std::chrono::duration<double>(*started - before).count();
+  }
+}
+
+asio::awaitable<void> direct_delay_loop(std::shared_ptr<StampingPrimary> primary,
+                                        std::int64_t calls, double* delay_seconds) {
+  const std::string input = "request";
+  const auto bytes = std::as_bytes(std::span(input.data(), input.size()));
+  for (std::int64_t i = 0; i < calls; ++i) {
+    const auto before = Clock::now();
+    auto out = co_await primary->call(bytes);
+    benchmark::DoNotOptimize(out);
+    *delay_seconds += std::chrono::duration<double>(*primary->started - before).count();
+  }
+}
+
+// Manual time: from just before the call to the start of the primary's call. The baseline calls
+// the primary directly; the variant goes through Shadower::call with a shadow that has 1 us of
+// synchronous work, which must not run before the primary starts.
+void BM_PrimaryStartDelay(benchmark::State& state, bool through_shadower) {
+  auto primary = std::make_shared<StampingPrimary>();
+  StartShadower sh(primary, std::make_shared<BusyShadow>());
+  asio::io_context ctx(1);
+  constexpr std::int64_t batch = 100;
+  while (state.KeepRunningBatch(batch)) {
+    double delay = 0;
+    if (through_shadower) {
+      asio::co_spawn(ctx, delay_loop(sh, primary->started, batch, &delay), asio::detached);
+    } else {
+      asio::co_spawn(ctx, direct_delay_loop(primary, batch, &delay), asio::detached);
+    }
+    ctx.restart();
+    ctx.run();
+    state.SetIterationTime(delay);
+  }
+}
+BENCHMARK_CAPTURE(BM_PrimaryStartDelay, direct, false)->UseManualTime();
+BENCHMARK_CAPTURE(BM_PrimaryStartDelay, shadower, true)->UseManualTime();
+
 BENCHMARK(BM_DirectPrimaryCall)->Apply(caller_args);
 BENCHMARK(BM_ShadowerCall)->Apply(caller_args);
-BENCHMARK(BM_ShadowerCallShadowFirst)->Apply(caller_args);
 BENCHMARK(BM_ShadowerCallUnsampled)->Apply(caller_args);
 
 }  // namespace

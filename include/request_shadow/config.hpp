@@ -30,17 +30,6 @@ enum class IgnoreField : std::uint8_t {
   return static_cast<IgnoreField>(static_cast<std::uint8_t>(a) & static_cast<std::uint8_t>(b));
 }
 
-/// Which leg of a call starts first.
-enum class StartOrder : std::uint8_t {
-  /// The primary is issued first; the shadow starts when the caller first suspends. The shadow's
-  /// synchronous work never delays the primary's start.
-  PrimaryFirst,
-  /// The shadow runs first, on the caller's thread, until it first suspends; then the primary is
-  /// issued. Cheaper for backends that answer without suspending, but the shadow's synchronous
-  /// work delays the primary by that much.
-  ShadowFirst,
-};
-
 /// How a `Shadower` samples, how long the shadow leg may take, and what a comparison ignores.
 /**
  * A value type with chainable setters:
@@ -102,15 +91,6 @@ class ShadowConfig {
     return max_in_flight_;
   }
 
-  /// Set which leg starts first (default `StartOrder::PrimaryFirst`).
-  constexpr ShadowConfig& start_order(StartOrder order) noexcept {
-    order_ = order;
-    return *this;
-  }
-
-  /// Which leg starts first.
-  [[nodiscard]] constexpr StartOrder start_order() const noexcept { return order_; }
-
   /// Add `fields` to the set of ignored fields.
   constexpr ShadowConfig& ignore(IgnoreField fields) noexcept {
     ignored_ = ignored_ | fields;
@@ -146,7 +126,6 @@ class ShadowConfig {
   std::chrono::steady_clock::duration timeout_ = default_shadow_timeout;
   IgnoreField ignored_ = IgnoreField::None;
   std::size_t max_in_flight_ = default_max_in_flight_shadows;
-  StartOrder order_ = StartOrder::PrimaryFirst;
 };
 
 }  // namespace request_shadow

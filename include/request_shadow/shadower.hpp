@@ -208,8 +208,7 @@ class Shadower {
                                     std::span<const std::byte> input) noexcept {
     try {
       const std::chrono::steady_clock::duration timeout(s.timeout.load(std::memory_order_relaxed));
-      return detail::start_shadow(s.engine, ex, input, timeout,
-                                  s.config.start_order() == StartOrder::ShadowFirst);
+      return detail::start_shadow(s.engine, ex, input, timeout);
     } catch (const std::exception& e) {
       detail::Counters::bump(s.counters.shadow_failed);
       try {

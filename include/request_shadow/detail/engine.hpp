@@ -212,7 +212,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   // Start a shadow leg for `input`. When `max_workers_` legs are already busy the slot comes back
   // in state Shed, with nothing started.
   Slot* submit(const asio::any_io_executor& caller, std::span<const std::byte> input,
-               Clock::duration timeout, bool shadow_first, std::uint64_t& gen) {
+               Clock::duration timeout, std::uint64_t& gen) {
     std::shared_ptr<Worker> spawn;
     std::optional<Parked> parked_worker;
     Slot* slot = nullptr;
@@ -255,16 +255,10 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       ++lane.in_flight;
       gen = slot->gen;
     }
-    // Primary first: a parked worker is resumed by post, a new one starts by post, and an idle
-    // worker that is still unwinding picks the job up when the caller next suspends. Shadow first:
-    // a parked worker is resumed inline, and runs until its backend suspends.
-    if (parked_worker) {
-      if (shadow_first) {
-        asio::dispatch(std::move(*parked_worker));
-      } else {
-        asio::post(std::move(*parked_worker));
-      }
-    }
+    // The primary goes first: a parked worker is resumed by post and a new one starts by post, so
+    // the shadow's synchronous work runs only once the caller suspends; an idle worker still
+    // unwinding below the caller picks the job up when the caller suspends.
+    if (parked_worker) asio::post(std::move(*parked_worker));
     if (spawn) start_worker(std::move(spawn));
     return slot;
   }
@@ -886,9 +880,9 @@ class Lease {
 // Start a shadow leg (or record that it was shed).
 inline Lease start_shadow(const std::shared_ptr<EngineBase>& engine,
                           const asio::any_io_executor& ex, std::span<const std::byte> input,
-                          Clock::duration timeout, bool shadow_first) {
+                          Clock::duration timeout) {
   std::uint64_t gen = 0;
-  Slot* slot = engine->submit(ex, input, timeout, shadow_first, gen);
+  Slot* slot = engine->submit(ex, input, timeout, gen);
   return Lease(engine.get(), slot, gen);
 }
 
