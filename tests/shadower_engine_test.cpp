@@ -167,8 +167,8 @@ TEST(ShadowerEngine, ShedsShadowsBeyondTheBound) {
   EXPECT_EQ(stats.sampled, 10U);
 }
 
-// Destroying the context with parked callers, abandoned stubborn shadows, an armed timer and
-// idle workers frees all of it; the shadower then works on a new context.
+// Destroying the context with parked callers, abandoned stubborn shadows, armed timers and idle
+// workers frees all of it; the shadower then works on a new context.
 TEST(ShadowerEngine, ShutdownWithParkedCallersAndIdleWorkers) {
   struct HangOnH {
     std::shared_ptr<Probe> probe = std::make_shared<Probe>();
@@ -188,6 +188,9 @@ TEST(ShadowerEngine, ShutdownWithParkedCallersAndIdleWorkers) {
   auto shadow = std::make_shared<HangOnH>();
   rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
                   ShadowConfig::full_sample().shadow_timeout(1h));
+  // Same backend, short deadline: its hanging legs are abandoned and keep running.
+  rs::Shadower quick(std::make_shared<EchoBackend>(), shadow,
+                     ShadowConfig::full_sample().shadow_timeout(10ms));
   auto callers = std::make_shared<Probe>();
   auto run_one = [](rs::Shadower<EchoBackend, HangOnH> s, std::string key,
                     std::shared_ptr<Probe> live) -> asio::awaitable<void> {
@@ -196,18 +199,27 @@ TEST(ShadowerEngine, ShutdownWithParkedCallersAndIdleWorkers) {
   };
   {
     asio::io_context ctx;
-    for (int i = 0; i < 5; ++i)
+    for (int i = 0; i < 5; ++i) {
       asio::co_spawn(ctx, run_one(sh, "h" + std::to_string(i), callers), asio::detached);
-    for (int i = 0; i < 3; ++i)
+    }
+    for (int i = 0; i < 3; ++i) {
       asio::co_spawn(ctx, run_one(sh, "n" + std::to_string(i), callers), asio::detached);
-    for (int i = 0; i < 50 && callers->frames.load() != 5; ++i) ctx.run_for(1ms);
-    EXPECT_EQ(callers->frames.load(), 5);        // the hanging ones are parked
-    EXPECT_EQ(shadow->probe->frames.load(), 5);  // their shadows hang
+      asio::co_spawn(ctx, run_one(quick, "h-quick" + std::to_string(i), callers), asio::detached);
+    }
+    for (int i = 0;
+         i < 2000 && (callers->frames.load() != 5 || quick.stats().shadow_timed_out != 3); ++i) {
+      ctx.run_for(1ms);
+    }
+    EXPECT_EQ(callers->frames.load(), 5);        // the ones on `sh` with hanging shadows are parked
+    EXPECT_EQ(shadow->probe->frames.load(), 8);  // 5 waited for, 3 abandoned
     EXPECT_EQ(sh.in_flight_shadows(), 5U);
+    EXPECT_EQ(quick.in_flight_shadows(), 3U);
+    EXPECT_EQ(quick.stats().shadow_timed_out, 3U);
   }
   EXPECT_EQ(callers->frames.load(), 0);
   EXPECT_EQ(shadow->probe->frames.load(), 0);
   EXPECT_EQ(sh.in_flight_shadows(), 0U);
+  EXPECT_EQ(quick.in_flight_shadows(), 0U);
   EXPECT_EQ(sh.stats().matched, 3U);
 
   asio::io_context again;

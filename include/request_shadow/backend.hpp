@@ -21,7 +21,8 @@ namespace request_shadow {
  * - the span is valid until the awaitable completes; copy what must outlive it.
  *
  * A `Shadower` calls one backend object from every coroutine that shares it, so `call` must be
- * safe to run concurrently on the executors those coroutines use. The shadow backend may be
+ * safe to run concurrently. The primary's `call` runs on the caller's executor; the shadow's runs
+ * on a worker coroutine with its own strand of the caller's execution context. The shadow may be
  * abandoned at its deadline: its coroutine then keeps running to completion on its own (the
  * `Shadower` keeps the backend and the input alive), and it is sent a terminal cancellation it is
  * free to honour or ignore.

@@ -78,8 +78,8 @@ class Shadower {
 
   /// Call both backends with `input`; complete with the primary's response and the comparison.
   /**
-   * The request key for sampling and for the log is `input`. When the sampler leaves the key
-   * out, only the primary is called. Otherwise the shadow leg is handed to a worker (it starts
+   * The request key for sampling and for the log is `input`; the sampling decision is made here,
+   * when `call` is invoked. When the sampler leaves the key out, only the primary is called. Otherwise the shadow leg is handed to a worker (it starts
    * once the caller first suspends, so the primary is issued first), the primary is awaited,
    * then the shadow is awaited until it answers or its deadline passes, whichever comes first.
    * A shadow answer is compared with `Divergence::compare`; a divergence is counted and logged.

@@ -110,7 +110,6 @@ struct Worker : std::enable_shared_from_this<Worker> {
   Lane* lane = nullptr;
   Slot* job = nullptr;      // assigned, not yet taken
   Slot* running = nullptr;  // being run
-  std::uint64_t running_gen = 0;
   std::optional<Parked> parked;  // while it waits for a job
   bool idle = false;             // in its lane's idle list
   bool retire = false;           // exit instead of waiting
@@ -343,7 +342,6 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       if (job == nullptr) return nullptr;
       if (job->state == Slot::State::Running) {
         w.running = job;
-        w.running_gen = job->gen;
         return job;
       }
       lock.unlock();
