@@ -114,3 +114,78 @@ TEST(Sampler, HashesBinaryAndLongKeys) {
   const std::string with_nul("a\0b", 3);
   EXPECT_NE(rs::sample_bucket(with_nul), rs::no_bucket);
 }
+
+TEST(Sampler, SampledAtSplitsTheNextBucketByParts) {
+  // head % 100 is the bucket; head / 100 % 10000 picks the share of the next bucket.
+  static_assert(rs::sampled_at(5, 60'000));                 // bucket 5 < 6 %
+  static_assert(!rs::sampled_at(6, 60'000));                // bucket 6, no parts
+  static_assert(rs::sampled_at(6 + 100 * 4'999, 65'000));   // bucket 6, part 4999 < 5000
+  static_assert(!rs::sampled_at(6 + 100 * 5'000, 65'000));  // bucket 6, part 5000
+  static_assert(!rs::sampled_at(7, 65'000));
+  static_assert(!rs::sampled_at(0, 0));
+  static_assert(rs::sampled_at(99, 1'000'000));
+}
+
+TEST(Sampler, WholePercentsInPartsPerMillionMatchTheReferenceBuckets) {
+  for (int i = 0; i < 2000; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    const auto bucket = rs::sample_bucket(key);
+    for (unsigned percent : {1U, 13U, 50U, 99U}) {
+      const auto cfg = rs::ShadowConfig{}.sample_rate_ppm(percent * rs::ppm_per_percent);
+      ASSERT_EQ(cfg.should_shadow(key), bucket < percent) << key;
+      ASSERT_EQ(cfg.sample_rate(), percent);
+    }
+  }
+}
+
+TEST(Sampler, PartsPerMillionSelectAProportionalShare) {
+  const auto cfg = rs::ShadowConfig{}.sample_rate_ppm(105'000);  // 10.5 %
+  int in = 0;
+  constexpr int keys = 40'000;
+  for (int i = 0; i < keys; ++i) {
+    const std::string key = "user-" + std::to_string(i);
+    const bool chosen = cfg.should_shadow(key);
+    const auto bucket = rs::sample_bucket(key);
+    if (bucket < 10) {
+      ASSERT_TRUE(chosen) << key;
+    }
+    if (bucket > 10) {
+      ASSERT_FALSE(chosen) << key;
+    }
+    in += chosen ? 1 : 0;
+  }
+  // 10.5 % of 40,000 is 4,200; a fair hash stays well within +-300.
+  EXPECT_GT(in, 3900);
+  EXPECT_LT(in, 4500);
+  EXPECT_EQ(rs::ShadowConfig{}.sample_rate_ppm(5'000'000).sample_rate_ppm(), rs::full_rate_ppm);
+}
+
+TEST(Sampler, RaisingThePartsPerMillionKeepsEveryKeyThatWasIn) {
+  for (int i = 0; i < 1000; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    bool was_in = false;
+    for (std::uint32_t ppm = 0; ppm <= rs::full_rate_ppm; ppm += 7'919) {
+      const bool in = rs::ShadowConfig{}.sample_rate_ppm(ppm).should_shadow(key);
+      ASSERT_TRUE(in || !was_in) << key << " dropped at " << ppm;
+      was_in = in;
+    }
+  }
+}
+
+TEST(Sampler, SaltPicksAnIndependentStickyCohort) {
+  const auto plain = rs::ShadowConfig{}.sample_rate(50);
+  const auto a = rs::ShadowConfig{}.sample_rate(50).salt("experiment-a");
+  const auto b = rs::ShadowConfig{}.sample_rate(50).salt("experiment-b");
+  EXPECT_EQ(rs::ShadowConfig{}.sample_rate(50).salt("").should_shadow("my-key"),
+            plain.should_shadow("my-key"));
+  int differ = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string key = "user-" + std::to_string(i);
+    ASSERT_EQ(a.should_shadow(key), a.should_shadow(key));
+    differ += a.should_shadow(key) != b.should_shadow(key) ? 1 : 0;
+  }
+  // Independent halves disagree on about half of the keys.
+  EXPECT_GT(differ, 800);
+  EXPECT_LT(differ, 1200);
+  EXPECT_EQ(a.salt(), "experiment-a");
+}

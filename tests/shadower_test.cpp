@@ -491,3 +491,84 @@ TEST(Shadower, StatsAddUpOnEveryPath) {
             s.sampled);
   EXPECT_EQ(s.matched + s.diverged, s.shadow_ok);
 }
+
+namespace {
+// "user=<id>;<rest>" -> "<id>"
+std::string user_of(std::string_view request) {
+  const auto start = request.find("user=");
+  if (start == std::string_view::npos) throw std::invalid_argument("no user");
+  const auto end = request.find(';', start);
+  return std::string(
+      request.substr(start + 5, end == std::string_view::npos ? end : end - start - 5));
+}
+}  // namespace
+
+TEST(Shadower, KeyExtractorSamplesAndLogsByUser) {
+  asio::io_context ctx;
+  const auto cfg = ShadowConfig::full_sample().sample_rate(50).key_extractor(user_of);
+  rs::Shadower sh(EchoBackend{}, EchoBackend{"user", "!"}, cfg);
+  for (int user = 0; user < 30; ++user) {
+    const std::string id = std::to_string(user);
+    const bool in = cfg.should_shadow(id);
+    for (const char* route : {"/a", "/b", "/c"}) {
+      const auto out = call_once(ctx, sh, "user=" + id + ";" + route);
+      EXPECT_EQ(out.skipped_by_sampler, !in) << id;
+    }
+  }
+  for (const auto& entry : sh.divergences()) {
+    EXPECT_EQ(entry.key.find("user="), std::string::npos) << "logged the request, not the key";
+  }
+  EXPECT_GT(sh.divergence_count(), 0U);
+}
+
+TEST(Shadower, KeyExtractorThatThrowsCostsOnlyTheShadow) {
+  asio::io_context ctx;
+  rs::Shadower sh(EchoBackend{}, EchoBackend{}, ShadowConfig::full_sample().key_extractor(user_of));
+  const auto out = call_once(ctx, sh, "no user here");
+  EXPECT_EQ(out.primary.body, "no user here");
+  EXPECT_TRUE(out.skipped_by_sampler);
+}
+
+TEST(Shadower, SampleRateChangesLiveForEveryCopy) {
+  asio::io_context ctx;
+  auto shadow = std::make_shared<EchoBackend>();
+  rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
+                  ShadowConfig::full_sample().sample_rate(0));
+  auto copy = sh;
+  EXPECT_TRUE(call_once(ctx, sh, "k").skipped_by_sampler);
+  copy.set_sample_rate(100);
+  EXPECT_EQ(sh.sample_rate_ppm(), rs::full_rate_ppm);
+  EXPECT_FALSE(call_once(ctx, sh, "k").skipped_by_sampler);
+  sh.set_sample_rate_ppm(0);
+  EXPECT_TRUE(call_once(ctx, copy, "k").skipped_by_sampler);
+  EXPECT_EQ(shadow->probe->calls.load(), 1);
+
+  // Raising the rate keeps every key that was in.
+  sh.set_sample_rate(20);
+  std::vector<std::string> in;
+  for (int i = 0; i < 200; ++i) {
+    const std::string key = "key-" + std::to_string(i);
+    if (!call_once(ctx, sh, key).skipped_by_sampler) in.push_back(key);
+  }
+  sh.set_sample_rate(35);
+  for (const auto& key : in) EXPECT_FALSE(call_once(ctx, sh, key).skipped_by_sampler) << key;
+}
+
+TEST(Shadower, TestModeThrowsMismatchErrorOnDivergence) {
+  asio::io_context ctx;
+  rs::Shadower sh(EchoBackend{}, EchoBackend{"bad", "!"},
+                  ShadowConfig::full_sample().raise_on_mismatch());
+  EXPECT_EQ(call_once(ctx, sh, "good").primary.body, "good");  // matches: no throw
+  try {
+    (void)call_once(ctx, sh, "bad");
+    FAIL() << "no MismatchError";
+  } catch (const rs::MismatchError& e) {
+    EXPECT_EQ(e.outcome().primary.body, "bad");
+    ASSERT_TRUE(e.outcome().shadow);
+    EXPECT_EQ(e.outcome().shadow->body, "bad!");
+    ASSERT_TRUE(e.outcome().divergence && e.outcome().divergence->body);
+    EXPECT_NE(std::string(e.what()).find("body 3 vs 4 bytes"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(sh.divergence_count(), 1U);
+  EXPECT_EQ(sh.divergences().size(), 1U);
+}

@@ -116,3 +116,39 @@ TEST(ShadowerThreads, SharedShadowerIsRaceFreeAndCountsAddUp) {
 TEST(ShadowerThreads, PlainMultiThreadedExecutorIsRaceFree) {
   run_shared_shadower([](asio::io_context& ctx) { return ctx.get_executor(); });
 }
+
+// The sample rate is turned from another thread while callers run: no lock, no race.
+TEST(ShadowerThreads, SampleRateTurnedWhileCallsRun) {
+  asio::io_context ctx;
+  rs::Shadower sh(EchoBackend{}, EchoBackend{"odd", "!"});
+  std::atomic<bool> done{false};
+  std::atomic<int> finished{0};
+  constexpr int n = 8;
+  for (int id = 0; id < n; ++id) {
+    asio::co_spawn(
+        asio::make_strand(ctx),
+        [](rs::Shadower<EchoBackend, EchoBackend> s, int c) -> asio::awaitable<void> {
+          for (int i = 0; i < 300; ++i) {
+            const std::string key = "c" + std::to_string(c) + "-" + std::to_string(i);
+            const auto out = co_await s.call(key);
+            if (out.primary.body != key) throw std::logic_error("wrong primary");
+          }
+        }(sh, id),
+        [&](std::exception_ptr e) {
+          EXPECT_FALSE(e);
+          if (++finished == n) done = true;
+        });
+  }
+  std::thread dial([&] {
+    for (int r = 0; !done; r = (r + 7) % 101) sh.set_sample_rate(r);
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) threads.emplace_back([&ctx] { ctx.run(); });
+  for (auto& t : threads) t.join();
+  done = true;
+  dial.join();
+  const auto s = sh.stats();
+  EXPECT_EQ(s.calls, static_cast<std::uint64_t>(n * 300));
+  EXPECT_EQ(s.sampled + s.skipped_by_sampler, s.calls);
+  EXPECT_EQ(s.matched + s.diverged, s.shadow_ok);
+}

@@ -6,9 +6,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <request_shadow/sampler.hpp>
 #include <span>
+#include <string>
 #include <string_view>
+#include <utility>
 
 namespace request_shadow {
 
@@ -36,7 +39,8 @@ enum class IgnoreField : std::uint8_t {
  * @code
  * auto config = ShadowConfig::full_sample().sample_rate(10).shadow_timeout(50ms);
  * @endcode
- * A `Shadower` copies its config at construction.
+ * A `Shadower` copies its config at construction; its sample rate and shadow timeout can then be
+ * changed live on the `Shadower`.
  */
 class ShadowConfig {
  public:
@@ -47,28 +51,69 @@ class ShadowConfig {
       std::chrono::seconds(2);
 
   /// Same as `full_sample()`.
-  constexpr ShadowConfig() noexcept = default;
+  ShadowConfig() = default;
 
   /// Shadow every request, a 2 s shadow deadline, nothing ignored.
-  [[nodiscard]] static constexpr ShadowConfig full_sample() noexcept { return ShadowConfig{}; }
+  [[nodiscard]] static ShadowConfig full_sample() { return ShadowConfig{}; }
 
   /// Set the share of keys that are shadowed, in percent; clamped to 0..100.
-  constexpr ShadowConfig& sample_rate(int percent) noexcept {
-    rate_ = static_cast<unsigned>(std::clamp(percent, 0, 100));
+  ShadowConfig& sample_rate(int percent) noexcept {
+    rate_ppm_ = static_cast<std::uint32_t>(std::clamp(percent, 0, 100)) * ppm_per_percent;
     return *this;
   }
 
-  /// The share of keys that are shadowed, in percent (0..100).
-  [[nodiscard]] constexpr unsigned sample_rate() const noexcept { return rate_; }
+  /// The share of keys that are shadowed, in whole percent (0..100, rounded down).
+  [[nodiscard]] unsigned sample_rate() const noexcept { return rate_ppm_ / ppm_per_percent; }
+
+  /// Set the share of keys that are shadowed in parts per million; clamped to 0..1,000,000.
+  /**
+   * Whole percents (multiples of 10,000) pick exactly the reference's buckets; see `sampled_at`.
+   */
+  ShadowConfig& sample_rate_ppm(std::uint32_t ppm) noexcept {
+    rate_ppm_ = std::min(ppm, full_rate_ppm);
+    return *this;
+  }
+
+  /// The share of keys that are shadowed, in parts per million.
+  [[nodiscard]] std::uint32_t sample_rate_ppm() const noexcept { return rate_ppm_; }
+
+  /// Set a salt hashed before every key, so that two experiments pick different cohorts.
+  /**
+   * Empty (the default) keeps the buckets of the reference; any other salt gives an independent
+   * cohort that is still sticky per key.
+   */
+  ShadowConfig& salt(std::string salt) {
+    salt_ = std::move(salt);
+    return *this;
+  }
+
+  /// The salt hashed before every key.
+  [[nodiscard]] const std::string& salt() const noexcept { return salt_; }
+
+  /// A function that derives the sampling key from a request, e.g. its user id or its route.
+  using KeyExtractor = std::function<std::string(std::string_view request)>;
+
+  /// Sample (and log) on `extract(request)` instead of the whole request.
+  /**
+   * Called once per call, on the caller's thread, before anything else. If it throws, the call is
+   * not shadowed (and counted as skipped by the sampler); the primary is called as usual.
+   */
+  ShadowConfig& key_extractor(KeyExtractor extract) {
+    extractor_ = std::move(extract);
+    return *this;
+  }
+
+  /// The key extractor, empty when the whole request is the key.
+  [[nodiscard]] const KeyExtractor& key_extractor() const noexcept { return extractor_; }
 
   /// Set how long the shadow leg may run, counted from the start of the call; negative is 0.
-  constexpr ShadowConfig& shadow_timeout(std::chrono::steady_clock::duration timeout) noexcept {
+  ShadowConfig& shadow_timeout(std::chrono::steady_clock::duration timeout) noexcept {
     timeout_ = std::max(timeout, std::chrono::steady_clock::duration::zero());
     return *this;
   }
 
   /// How long the shadow leg may run, counted from the start of the call.
-  [[nodiscard]] constexpr std::chrono::steady_clock::duration shadow_timeout() const noexcept {
+  [[nodiscard]] std::chrono::steady_clock::duration shadow_timeout() const noexcept {
     return timeout_;
   }
 
@@ -81,39 +126,51 @@ class ShadowConfig {
    * hangs and ignores cancellation) skips its shadow and reports it as shed, so a stuck candidate
    * cannot pile up work. Each running leg holds one reusable worker coroutine.
    */
-  constexpr ShadowConfig& max_in_flight_shadows(std::size_t n) noexcept {
+  ShadowConfig& max_in_flight_shadows(std::size_t n) noexcept {
     max_in_flight_ = std::max<std::size_t>(n, 1);
     return *this;
   }
 
   /// How many shadow legs may run at once.
-  [[nodiscard]] constexpr std::size_t max_in_flight_shadows() const noexcept {
-    return max_in_flight_;
+  [[nodiscard]] std::size_t max_in_flight_shadows() const noexcept { return max_in_flight_; }
+
+  /// Test mode: make `Shadower::call` throw `MismatchError` when the responses diverge.
+  /**
+   * For running the shadow in integration tests, so that any divergence fails the test. The
+   * divergence is still counted and logged first. Off by default; never use it in production
+   * traffic, where the caller must always get the primary's response.
+   */
+  ShadowConfig& raise_on_mismatch(bool raise = true) noexcept {
+    raise_on_mismatch_ = raise;
+    return *this;
   }
 
+  /// Whether a divergence throws `MismatchError` to the caller.
+  [[nodiscard]] bool raise_on_mismatch() const noexcept { return raise_on_mismatch_; }
+
   /// Add `fields` to the set of ignored fields.
-  constexpr ShadowConfig& ignore(IgnoreField fields) noexcept {
+  ShadowConfig& ignore(IgnoreField fields) noexcept {
     ignored_ = ignored_ | fields;
     return *this;
   }
 
   /// The set of ignored fields.
-  [[nodiscard]] constexpr IgnoreField ignored() const noexcept { return ignored_; }
+  [[nodiscard]] IgnoreField ignored() const noexcept { return ignored_; }
 
   /// Whether every field in `fields` is ignored.
-  [[nodiscard]] constexpr bool ignores(IgnoreField fields) const noexcept {
+  [[nodiscard]] bool ignores(IgnoreField fields) const noexcept {
     return (ignored_ & fields) == fields;
   }
 
   /// Whether the request with this key is shadowed; sticky: the same key always answers the same.
   /**
-   * Rate 0 never hashes and answers false; rate 100 never hashes and answers true; otherwise
-   * `sample_bucket(key) < sample_rate()`.
+   * Rate 0 never hashes and answers false; the full rate never hashes and answers true;
+   * otherwise `sampled_at(sample_hash(key, salt()), sample_rate_ppm())`, which for whole percents
+   * and no salt is `sample_bucket(key) < sample_rate()`. The key is used as given (the key
+   * extractor is not applied).
    */
   [[nodiscard]] bool should_shadow(std::span<const std::byte> key) const noexcept {
-    if (rate_ == 0) return false;
-    if (rate_ >= 100) return true;
-    return sample_bucket(key) < rate_;
+    return should_shadow(key, rate_ppm_);
   }
 
   /// Whether the request with this text key is shadowed.
@@ -121,11 +178,23 @@ class ShadowConfig {
     return should_shadow(std::as_bytes(std::span(key.data(), key.size())));
   }
 
+  /// Whether the request with this key is shadowed at `rate_ppm` instead of the configured rate.
+  [[nodiscard]] bool should_shadow(std::span<const std::byte> key,
+                                   std::uint32_t rate_ppm) const noexcept {
+    if (rate_ppm == 0) return false;
+    if (rate_ppm >= full_rate_ppm) return true;
+    const auto head = sample_hash(key, std::as_bytes(std::span(salt_.data(), salt_.size())));
+    return head && sampled_at(*head, rate_ppm);
+  }
+
  private:
-  unsigned rate_ = default_sample_rate;
+  std::uint32_t rate_ppm_ = full_rate_ppm;
   std::chrono::steady_clock::duration timeout_ = default_shadow_timeout;
   IgnoreField ignored_ = IgnoreField::None;
   std::size_t max_in_flight_ = default_max_in_flight_shadows;
+  std::string salt_;
+  KeyExtractor extractor_;
+  bool raise_on_mismatch_ = false;
 };
 
 }  // namespace request_shadow

@@ -3,9 +3,11 @@
 #define REQUEST_SHADOW_OUTCOME_HPP
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <request_shadow/divergence.hpp>
 #include <request_shadow/response_record.hpp>
+#include <stdexcept>
 #include <string>
 
 namespace request_shadow {
@@ -48,6 +50,27 @@ struct ShadowOutcome {
   bool skipped_by_sampler = false;
   /// Why the shadow produced no response, when it was called and did not.
   std::optional<ShadowFailure> shadow_failed;
+};
+
+/// Thrown by `Shadower::call` in test mode (`ShadowConfig::raise_on_mismatch`) when the responses
+/// diverge.
+/**
+ * `what()` summarises the divergence; `outcome()` has both responses and the full divergence.
+ * Copying the exception never throws (the outcome is shared).
+ */
+class MismatchError : public std::runtime_error {
+ public:
+  /// Wrap the outcome of a call whose responses diverged.
+  explicit MismatchError(ShadowOutcome outcome)
+      : std::runtime_error("request_shadow: the shadow diverged from the primary: " +
+                           (outcome.divergence ? to_string(*outcome.divergence) : std::string())),
+        outcome_(std::make_shared<const ShadowOutcome>(std::move(outcome))) {}
+
+  /// The outcome of the call: the primary's and the shadow's responses and the divergence.
+  [[nodiscard]] const ShadowOutcome& outcome() const noexcept { return *outcome_; }
+
+ private:
+  std::shared_ptr<const ShadowOutcome> outcome_;
 };
 
 }  // namespace request_shadow

@@ -4,14 +4,33 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <request_shadow/detail/sha256.hpp>
 #include <span>
 #include <string_view>
 
 namespace request_shadow {
 
-/// The bucket returned when no digest could be computed; it is sampled only at rate 100.
+/// The bucket returned when no digest could be computed; it is sampled only at the full rate.
 inline constexpr std::uint32_t no_bucket = 100;
+
+/// Parts per million in one percent.
+inline constexpr std::uint32_t ppm_per_percent = 10'000;
+
+/// The full sample rate: one million parts per million.
+inline constexpr std::uint32_t full_rate_ppm = 1'000'000;
+
+/// The first four bytes of SHA-256(salt || key), big-endian; empty only if OpenSSL fails.
+/**
+ * About 80 ns for a 16-byte key, bounded by the SHA instructions for long keys.
+ */
+[[nodiscard]] inline std::optional<std::uint32_t> sample_hash(
+    std::span<const std::byte> key, std::span<const std::byte> salt = {}) noexcept {
+  detail::Sha256Digest digest{};
+  if (!detail::sha256(salt, key, digest)) return std::nullopt;
+  return (std::uint32_t{digest[0]} << 24U) | (std::uint32_t{digest[1]} << 16U) |
+         (std::uint32_t{digest[2]} << 8U) | std::uint32_t{digest[3]};
+}
 
 /// The sticky sampling bucket of a key, in 0..99.
 /**
@@ -19,20 +38,29 @@ inline constexpr std::uint32_t no_bucket = 100;
  * request-shadow-rs reference, so a fleet that mixes both samples the same cohort. A key is
  * shadowed when its bucket is below the sample rate in percent. Returns `no_bucket` only if
  * OpenSSL fails to hash (out of memory).
- *
- * Cost: about 80 ns for a 16-byte key, bounded by the SHA instructions for long keys.
  */
 [[nodiscard]] inline std::uint32_t sample_bucket(std::span<const std::byte> key) noexcept {
-  detail::Sha256Digest digest{};
-  if (!detail::sha256(key, digest)) return no_bucket;
-  const std::uint32_t head = (std::uint32_t{digest[0]} << 24U) | (std::uint32_t{digest[1]} << 16U) |
-                             (std::uint32_t{digest[2]} << 8U) | std::uint32_t{digest[3]};
-  return head % 100U;
+  const auto head = sample_hash(key);
+  return head ? *head % 100U : no_bucket;
 }
 
 /// The sticky sampling bucket of a text key, in 0..99.
 [[nodiscard]] inline std::uint32_t sample_bucket(std::string_view key) noexcept {
   return sample_bucket(std::as_bytes(std::span(key.data(), key.size())));
+}
+
+/// Whether a key whose `sample_hash` is `head` is in at `rate_ppm` parts per million.
+/**
+ * The whole percents of the rate select buckets `head % 100` below them, exactly as the
+ * reference does; the remaining parts select a proportional share of the next bucket by
+ * `head / 100 % 10000`. So whole-percent rates stay bucket-compatible, and raising the rate
+ * never drops a key that was in.
+ */
+[[nodiscard]] constexpr bool sampled_at(std::uint32_t head, std::uint32_t rate_ppm) noexcept {
+  const std::uint32_t whole = rate_ppm / ppm_per_percent;
+  const std::uint32_t part = rate_ppm % ppm_per_percent;
+  const std::uint32_t bucket = head % 100U;
+  return bucket < whole || (bucket == whole && head / 100U % ppm_per_percent < part);
 }
 
 }  // namespace request_shadow

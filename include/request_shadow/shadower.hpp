@@ -79,16 +79,18 @@ class Shadower {
   /// Call both backends with `input`; complete with the primary's response and the comparison.
   /**
    * The request key for sampling and for the log is `input`; the sampling decision is made here,
-   * when `call` is invoked. When the sampler leaves the key out, only the primary is called. Otherwise the shadow leg is handed to a worker (it starts
-   * once the caller first suspends, so the primary is issued first), the primary is awaited,
-   * then the shadow is awaited until it answers or its deadline passes, whichever comes first.
-   * A shadow answer is compared with `Divergence::compare`; a divergence is counted and logged.
+   * when `call` is invoked. When the sampler leaves the key out, only the primary is called.
+   * Otherwise the shadow leg is handed to a worker (it starts once the caller first suspends, so
+   * the primary is issued first), the primary is awaited, then the shadow is awaited until it
+   * answers or its deadline passes, whichever comes first. A shadow answer is compared with
+   * `Divergence::compare`; a divergence is counted and logged.
    *
    * The shadow receives its own copy of `input`; the primary gets `input` itself, which must stay
    * valid until the returned awaitable completes.
    *
    * Completion: the `ShadowOutcome`, or the primary's exception rethrown unchanged. The shadow's
-   * failures never throw.
+   * failures never throw. Only in test mode (`ShadowConfig::raise_on_mismatch`) does a divergence
+   * throw, as `MismatchError`.
    *
    * Latency: the primary's latency, or the shadow's if it is longer, but never more than the
    * shadow deadline plus the comparison when the primary is faster than the deadline.
@@ -103,8 +105,24 @@ class Shadower {
    * completion on its own; it keeps the backend and its input alive until then.
    */
   [[nodiscard]] asio::awaitable<ShadowOutcome> call(std::span<const std::byte> input) const {
-    if (!state_->config.should_shadow(input)) return run_primary(state_, input);
-    return run_sampled(state_, input);
+    const ShadowConfig& config = state_->config;
+    const std::uint32_t rate = state_->rate_ppm.load(std::memory_order_relaxed);
+    if (rate == 0) return run_primary(state_, input);
+    if (!config.key_extractor()) {
+      if (!config.should_shadow(input, rate)) return run_primary(state_, input);
+      return run_sampled(state_, input, std::nullopt);
+    }
+    std::optional<std::string> key;
+    try {
+      key.emplace(config.key_extractor()(
+          std::string_view(reinterpret_cast<const char*>(input.data()), input.size())));
+    } catch (...) {
+      return run_primary(state_, input);  // a key extractor that throws never costs the primary
+    }
+    if (!config.should_shadow(std::as_bytes(std::span(key->data(), key->size())), rate)) {
+      return run_primary(state_, input);
+    }
+    return run_sampled(state_, input, std::move(key));
   }
 
   /// Call both backends with text input; see the byte overload.
@@ -130,6 +148,25 @@ class Shadower {
 
   /// The config this shadower was built with (see `shadow_timeout()` for the live deadline).
   [[nodiscard]] const ShadowConfig& config() const noexcept { return state_->config; }
+
+  /// The sample rate that new calls use, in parts per million.
+  [[nodiscard]] std::uint32_t sample_rate_ppm() const noexcept {
+    return state_->rate_ppm.load(std::memory_order_relaxed);
+  }
+
+  /// Change the sample rate for calls made from now on, in this shadower and its copies.
+  /**
+   * Lock-free and safe while calls run; clamped to 0..100. Sampling stays sticky: raising the
+   * rate keeps every key that was already in, lowering it drops only keys above the new rate.
+   */
+  void set_sample_rate(int percent) noexcept {
+    set_sample_rate_ppm(static_cast<std::uint32_t>(std::clamp(percent, 0, 100)) * ppm_per_percent);
+  }
+
+  /// Change the sample rate in parts per million (clamped to 1,000,000); see `set_sample_rate`.
+  void set_sample_rate_ppm(std::uint32_t ppm) noexcept {
+    state_->rate_ppm.store(std::min(ppm, full_rate_ppm), std::memory_order_relaxed);
+  }
 
   /// The shadow deadline that new calls use.
   [[nodiscard]] std::chrono::steady_clock::duration shadow_timeout() const noexcept {
@@ -172,11 +209,13 @@ class Shadower {
         : primary(std::move(p)),
           config(c),
           engine(std::make_shared<detail::Engine<Shadow>>(std::move(s), c.max_in_flight_shadows())),
-          timeout(c.shadow_timeout().count()) {}
+          timeout(c.shadow_timeout().count()),
+          rate_ppm(c.sample_rate_ppm()) {}
     std::shared_ptr<Primary> primary;
     const ShadowConfig config;
     std::shared_ptr<detail::EngineBase> engine;
     std::atomic<std::chrono::steady_clock::rep> timeout;
+    std::atomic<std::uint32_t> rate_ppm;
     detail::Counters counters;
     mutable std::mutex log_mutex;
     std::shared_ptr<DivergenceLog> log = std::make_shared<DivergenceLog>();
@@ -234,7 +273,7 @@ class Shadower {
 
   // Take what the shadow produced, compare and record it into the lease's outcome. Returns false
   // when the caller was cancelled before the shadow settled (the leg is abandoned). Never throws.
-  static bool end_shadow(State& s, std::span<const std::byte> input, detail::Lease& lease,
+  static bool end_shadow(State& s, std::span<const std::byte> key, detail::Lease& lease,
                          bool cancelled, const std::exception_ptr& wait_error) noexcept {
     using C = detail::Counters;
     using detail::Slot;
@@ -289,7 +328,7 @@ class Shadower {
           std::lock_guard lock(s.log_mutex);
           log = s.log;
         }
-        log->push(input, *out.divergence);
+        log->push(key, *out.divergence);
       }
     } catch (const std::exception& e) {
       out.shadow.reset();
@@ -334,8 +373,10 @@ class Shadower {
     co_return out;
   }
 
+  // `key` is the extracted sampling key, if there is an extractor; the request otherwise.
   static asio::awaitable<ShadowOutcome> run_sampled(std::shared_ptr<State> state,
-                                                    std::span<const std::byte> input) {
+                                                    std::span<const std::byte> input,
+                                                    std::optional<std::string> key) {
     State& s = *state;
     detail::Lease lease;
     {
@@ -374,9 +415,11 @@ class Shadower {
         cancelled = cs.cancelled() != asio::cancellation_type::none;
       }
     }
-    if (!end_shadow(s, input, lease, cancelled, error)) {
+    const auto log_key = key ? std::as_bytes(std::span(key->data(), key->size())) : input;
+    if (!end_shadow(s, log_key, lease, cancelled, error)) {
       throw asio::system_error(asio::error::operation_aborted);
     }
+    if (out.divergence && s.config.raise_on_mismatch()) throw MismatchError(std::move(out));
     co_return std::move(out);  // before the lease gives the slot back
   }
 

@@ -29,8 +29,10 @@ inline const EVP_MD* sha256_algorithm() noexcept {
   return fetched.md != nullptr ? fetched.md : EVP_sha256();
 }
 
-/// Hash `data` into `out`; false only if OpenSSL itself fails (e.g. out of memory).
-inline bool sha256(std::span<const std::byte> data, Sha256Digest& out) noexcept {
+/// Hash `prefix` followed by `data` into `out`; false only if OpenSSL itself fails (e.g. out of
+/// memory).
+inline bool sha256(std::span<const std::byte> prefix, std::span<const std::byte> data,
+                   Sha256Digest& out) noexcept {
   struct CtxFree {
     void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
   };
@@ -38,8 +40,14 @@ inline bool sha256(std::span<const std::byte> data, Sha256Digest& out) noexcept 
   if (!ctx) return false;
   unsigned int len = 0;
   return EVP_DigestInit_ex2(ctx.get(), sha256_algorithm(), nullptr) == 1 &&
+         (prefix.empty() || EVP_DigestUpdate(ctx.get(), prefix.data(), prefix.size()) == 1) &&
          EVP_DigestUpdate(ctx.get(), data.data(), data.size()) == 1 &&
          EVP_DigestFinal_ex(ctx.get(), out.data(), &len) == 1 && len == out.size();
+}
+
+/// Hash `data` into `out`; false only if OpenSSL itself fails.
+inline bool sha256(std::span<const std::byte> data, Sha256Digest& out) noexcept {
+  return sha256({}, data, out);
 }
 
 }  // namespace request_shadow::detail
