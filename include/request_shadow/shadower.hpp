@@ -139,7 +139,12 @@ class Shadower {
   }
 
   /// A snapshot of the counters.
-  [[nodiscard]] ShadowStats stats() const noexcept { return state_->counters.snapshot(); }
+  [[nodiscard]] ShadowStats stats() const noexcept {
+    ShadowStats s = state_->counters.snapshot();
+    s.in_flight_shadows = state_->engine->in_flight();
+    s.sample_rate_ppm = sample_rate_ppm();
+    return s;
+  }
 
   /// Shadow legs running now, abandoned ones included.
   [[nodiscard]] std::size_t in_flight_shadows() const noexcept {

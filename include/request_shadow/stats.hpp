@@ -42,6 +42,10 @@ struct ShadowStats {
   std::uint64_t matched = 0;
   /// Compared calls whose responses diverged.
   std::uint64_t diverged = 0;
+  /// Shadow legs running at the time of the snapshot, abandoned ones included (a gauge).
+  std::uint64_t in_flight_shadows = 0;
+  /// The sample rate for new calls at the time of the snapshot, in parts per million (a gauge).
+  std::uint32_t sample_rate_ppm = 0;
 
   friend bool operator==(const ShadowStats&, const ShadowStats&) = default;
 };

@@ -1,0 +1,55 @@
+#!/usr/bin/python3
+"""Validate the production example's exports with real parsers.
+
+usage: check_exports.py PROMETHEUS_FILE JSON_LINES_FILE
+The Prometheus text goes through prometheus_client's parser (Debian's python3-prometheus-client);
+every JSON line through the standard json module (the same parser as `python3 -m json.tool`).
+"""
+import json
+import sys
+
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def check_prometheus(path):
+    with open(path, encoding="ascii") as f:
+        families = list(text_string_to_metric_families(f.read()))
+    names = {family.name for family in families}
+    expected = {
+        "request_shadow_calls", "request_shadow_skipped", "request_shadow_shadow_results",
+        "request_shadow_comparisons", "request_shadow_primary_failures",
+        "request_shadow_cancelled", "request_shadow_shadows_in_flight",
+        "request_shadow_sample_rate_ratio",
+    }
+    missing = expected - names
+    if missing:
+        sys.exit(f"prometheus: missing families {sorted(missing)} (have {sorted(names)})")
+    samples = [s for family in families for s in family.samples]
+    for sample in samples:
+        if sample.labels.get("experiment") != "pricing-v2":
+            sys.exit(f"prometheus: sample without the experiment label: {sample}")
+    calls = next(s.value for s in samples if s.name == "request_shadow_calls_total")
+    if calls <= 0:
+        sys.exit("prometheus: no calls counted")
+    print(f"prometheus: {len(families)} families, {len(samples)} samples, {calls:.0f} calls: ok")
+
+
+def check_json_lines(path):
+    count = 0
+    with open(path, encoding="ascii") as f:
+        for number, line in enumerate(f, 1):
+            entry = json.loads(line)
+            for field in ("ts", "key", "key_size", "key_truncated", "divergence"):
+                if field not in entry:
+                    sys.exit(f"json lines: line {number} has no {field!r}: {line}")
+            if not any(entry["divergence"][aspect] for aspect in ("status", "headers", "body")):
+                sys.exit(f"json lines: line {number} has an empty divergence: {line}")
+            count += 1
+    if count == 0:
+        sys.exit("json lines: no divergence was logged")
+    print(f"json lines: {count} entries: ok")
+
+
+if __name__ == "__main__":
+    check_prometheus(sys.argv[1])
+    check_json_lines(sys.argv[2])

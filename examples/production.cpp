@@ -1,0 +1,125 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+//
+// Shadowing production traffic with a candidate that is sometimes slow, sometimes wrong and
+// sometimes hangs: a deadline, a bound on legs in flight, a live change of the sample rate, and
+// at the end the counters as Prometheus text and the last divergences as JSON lines.
+//
+//   production                 a summary, then both exports
+//   production --prometheus    only the Prometheus text
+//   production --json-lines    only the JSON lines
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <request_shadow/request_shadow.hpp>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace rs = request_shadow;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string text(std::span<const std::byte> input) {
+  return {reinterpret_cast<const char*>(input.data()), input.size()};
+}
+
+// The production service: answers at once.
+struct PriceService {
+  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
+    co_return rs::ResponseRecord::success(R"({"item":")" + text(input) + R"(","price":100})")
+        .with_header("content-type", "application/json");
+  }
+};
+
+// The candidate: one request in 7 is slow (past the deadline), one in 5 answers a different
+// price, one in 50 hangs and ignores cancellation.
+struct CandidatePriceService {
+  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
+    const std::string item = text(input);
+    const unsigned n = static_cast<unsigned>(std::hash<std::string>{}(item));
+    const auto ex = co_await asio::this_coro::executor;
+    if (n % 50 == 0) {
+      co_await asio::this_coro::throw_if_cancelled(false);
+      asio::steady_timer forever(ex, 1h);
+      co_await forever.async_wait(
+          asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+    } else if (n % 7 == 0) {
+      asio::steady_timer slow(ex, 40ms);
+      co_await slow.async_wait(asio::use_awaitable);
+    }
+    const int price = n % 5 == 0 ? 101 : 100;
+    co_return rs::ResponseRecord::success(R"({"item":")" + item + R"(","price":)" +
+                                          std::to_string(price) + "}")
+        .with_header("content-type", "application/json");
+  }
+};
+
+using PriceShadower = rs::Shadower<PriceService, CandidatePriceService>;
+
+asio::awaitable<void> serve(PriceShadower sh, int client, int requests) {
+  for (int i = 0; i < requests; ++i) {
+    const std::string item = "sku-" + std::to_string(client) + "-" + std::to_string(i);
+    const rs::ShadowOutcome out = co_await sh.call(item);
+    if (out.primary.status != 200) throw std::logic_error("the caller lost its primary");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string_view mode = argc > 1 ? argv[1] : "";
+  asio::io_context ctx;
+  PriceShadower shadower(PriceService{}, CandidatePriceService{},
+                         rs::ShadowConfig::full_sample()
+                             .sample_rate(25)
+                             .shadow_timeout(20ms)
+                             .max_in_flight_shadows(40)
+                             .salt("pricing-v2"));
+  shadower.with_log(32);
+
+  constexpr int clients = 16;
+  constexpr int requests = 200;
+  std::atomic<int> finished{0};
+  for (int c = 0; c < clients; ++c) {
+    asio::co_spawn(asio::make_strand(ctx), serve(shadower, c, requests), [&](std::exception_ptr e) {
+      if (e) std::rethrow_exception(e);
+      if (++finished == clients) ctx.stop();  // leave the hung legs behind
+    });
+  }
+  // An operator turns the dial while traffic flows.
+  asio::steady_timer dial(ctx, 30ms);
+  dial.async_wait([&shadower](std::error_code) { shadower.set_sample_rate(100); });
+
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) threads.emplace_back([&ctx] { ctx.run(); });
+  for (auto& t : threads) t.join();
+
+  const rs::ShadowStats stats = shadower.stats();
+  if (mode == "--prometheus") {
+    std::cout << rs::to_prometheus(stats, "pricing-v2");
+    return 0;
+  }
+  if (mode == "--json-lines") {
+    rs::write_json_lines(std::cout, shadower.divergences());
+    return 0;
+  }
+  std::printf(
+      "%llu calls: %llu skipped by the sampler, %llu matched, %llu diverged, %llu timed out, "
+      "%llu shed; %zu shadow legs still hanging\n\n",
+      static_cast<unsigned long long>(stats.calls),
+      static_cast<unsigned long long>(stats.skipped_by_sampler),
+      static_cast<unsigned long long>(stats.matched),
+      static_cast<unsigned long long>(stats.diverged),
+      static_cast<unsigned long long>(stats.shadow_timed_out),
+      static_cast<unsigned long long>(stats.shed), shadower.in_flight_shadows());
+  std::cout << rs::to_prometheus(stats, "pricing-v2") << '\n';
+  rs::write_json_lines(std::cout, shadower.divergences());
+  return 0;
+}

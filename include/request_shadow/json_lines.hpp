@@ -1,0 +1,132 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+#ifndef REQUEST_SHADOW_JSON_LINES_HPP
+#define REQUEST_SHADOW_JSON_LINES_HPP
+
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <optional>
+#include <ostream>
+#include <request_shadow/divergence.hpp>
+#include <request_shadow/log.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace request_shadow {
+
+namespace detail {
+
+// A JSON string of arbitrary bytes, pure ASCII: every byte outside printable ASCII (and `"`, `\`)
+// is written as \u00XX, so the original bytes are the code points of the decoded string.
+inline void append_json_string(std::string& out, std::string_view bytes) {
+  constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  for (const char c : bytes) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte == '"' || byte == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20 || byte >= 0x7f) {
+      out += "\\u00";
+      out += hex[byte >> 4U];
+      out += hex[byte & 0x0fU];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+inline void append_json_names(std::string& out, const std::vector<std::string>& names) {
+  out += '[';
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i != 0) out += ',';
+    append_json_string(out, names[i]);
+  }
+  out += ']';
+}
+
+// UTC, ISO 8601, milliseconds: 2026-11-26T16:14:00.123Z
+inline void append_timestamp(std::string& out, std::chrono::system_clock::time_point at) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch());
+  const std::time_t seconds = static_cast<std::time_t>(ms.count() / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buf[40];
+  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
+  out.append(buf, n);
+  const auto millis = static_cast<int>(ms.count() % 1000);
+  out += '.';
+  out += static_cast<char>('0' + millis / 100);
+  out += static_cast<char>('0' + millis / 10 % 10);
+  out += static_cast<char>('0' + millis % 10);
+  out += 'Z';
+}
+
+}  // namespace detail
+
+/// One log entry as one line of JSON, without the newline.
+/**
+ * The shape, with `null` for an aspect that did not differ:
+ * @code{.json}
+ * {"ts":"2026-11-26T16:14:00.123Z","key":"GET /users/42","key_size":13,"key_truncated":false,
+ *  "divergence":{"status":{"primary":200,"shadow":500,"primary_ok":true,"shadow_ok":false},
+ *  "headers":{"added":["x-v2"],"removed":[],"changed":["content-type"]},
+ *  "body":{"primary_len":11,"shadow_len":11,"prefix_equal_bytes":6}}}
+ * @endcode
+ * The output is pure ASCII: key bytes outside printable ASCII are written as `\u00XX`. The key
+ * is the excerpt the log keeps (`DivergenceLog::max_key_bytes` at most).
+ */
+[[nodiscard]] inline std::string to_json_line(const DivergenceEntry& entry) {
+  std::string out;
+  out.reserve(192 + entry.key.size());
+  out += "{\"ts\":\"";
+  detail::append_timestamp(out, entry.at);
+  out += "\",\"key\":";
+  detail::append_json_string(out, entry.key);
+  out += ",\"key_size\":" + std::to_string(entry.key_size);
+  out += ",\"key_truncated\":";
+  out += entry.key_size > entry.key.size() ? "true" : "false";
+  const Divergence& d = entry.divergence;
+  out += ",\"divergence\":{\"status\":";
+  if (d.status) {
+    out += "{\"primary\":" + std::to_string(d.status->primary) +
+           ",\"shadow\":" + std::to_string(d.status->shadow) +
+           ",\"primary_ok\":" + (d.status->primary_ok ? "true" : "false") +
+           ",\"shadow_ok\":" + (d.status->shadow_ok ? "true" : "false") + "}";
+  } else {
+    out += "null";
+  }
+  out += ",\"headers\":";
+  if (d.headers) {
+    out += "{\"added\":";
+    detail::append_json_names(out, d.headers->added);
+    out += ",\"removed\":";
+    detail::append_json_names(out, d.headers->removed);
+    out += ",\"changed\":";
+    detail::append_json_names(out, d.headers->changed);
+    out += '}';
+  } else {
+    out += "null";
+  }
+  out += ",\"body\":";
+  if (d.body) {
+    out += "{\"primary_len\":" + std::to_string(d.body->primary_len) +
+           ",\"shadow_len\":" + std::to_string(d.body->shadow_len) +
+           ",\"prefix_equal_bytes\":" + std::to_string(d.body->prefix_equal_bytes) + "}";
+  } else {
+    out += "null";
+  }
+  out += "}}";
+  return out;
+}
+
+/// Write the entries as JSON lines (one object per line, each ending in a newline).
+inline void write_json_lines(std::ostream& os, const std::vector<DivergenceEntry>& entries) {
+  for (const auto& entry : entries) os << to_json_line(entry) << '\n';
+}
+
+}  // namespace request_shadow
+
+#endif  // REQUEST_SHADOW_JSON_LINES_HPP

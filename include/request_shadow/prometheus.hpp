@@ -1,0 +1,105 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+#ifndef REQUEST_SHADOW_PROMETHEUS_HPP
+#define REQUEST_SHADOW_PROMETHEUS_HPP
+
+#include <cstdint>
+#include <request_shadow/stats.hpp>
+#include <string>
+#include <string_view>
+
+namespace request_shadow {
+
+namespace detail {
+
+inline std::string prometheus_label_value(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (const char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace detail
+
+/// The counters in Prometheus text exposition format (version 0.0.4), labelled by experiment.
+/**
+ * Metric families, all prefixed `request_shadow_`:
+ * - `calls_total`: calls counted;
+ * - `skipped_total`: calls the sampler left out;
+ * - `shadow_results_total{result="ok|timed_out|failed|abandoned|shed"}`: what became of the
+ *   sampled calls' shadow legs;
+ * - `comparisons_total{result="matched|diverged"}`;
+ * - `primary_failures_total`, `cancelled_total`;
+ * - `shadows_in_flight` (gauge) and `sample_rate_ratio` (gauge, 0..1).
+ *
+ * Every sample carries `experiment="<experiment>"`, so several shadowers can be exposed side by
+ * side (concatenate their texts only if the families differ; otherwise expose one text per
+ * scrape target).
+ */
+[[nodiscard]] inline std::string to_prometheus(const ShadowStats& s, std::string_view experiment) {
+  const std::string label = "experiment=\"" + detail::prometheus_label_value(experiment) + "\"";
+  std::string out;
+  auto family = [&out](std::string_view name, std::string_view type, std::string_view help) {
+    out += "# HELP request_shadow_";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE request_shadow_";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+  };
+  auto sample = [&out, &label](std::string_view name, std::string_view extra, auto value) {
+    out += "request_shadow_";
+    out += name;
+    out += '{';
+    out += label;
+    if (!extra.empty()) {
+      out += ',';
+      out += extra;
+    }
+    out += "} ";
+    out += std::to_string(value);
+    out += '\n';
+  };
+  family("calls_total", "counter", "Calls made through the shadower.");
+  sample("calls_total", "", s.calls);
+  family("skipped_total", "counter", "Calls the sampler left out.");
+  sample("skipped_total", "", s.skipped_by_sampler);
+  family("shadow_results_total", "counter", "What became of the shadow legs of sampled calls.");
+  sample("shadow_results_total", "result=\"ok\"", s.shadow_ok);
+  sample("shadow_results_total", "result=\"timed_out\"", s.shadow_timed_out);
+  sample("shadow_results_total", "result=\"failed\"", s.shadow_failed);
+  sample("shadow_results_total", "result=\"abandoned\"", s.shadow_abandoned);
+  sample("shadow_results_total", "result=\"shed\"", s.shed);
+  family("comparisons_total", "counter", "Compared calls, by whether the responses matched.");
+  sample("comparisons_total", "result=\"matched\"", s.matched);
+  sample("comparisons_total", "result=\"diverged\"", s.diverged);
+  family("primary_failures_total", "counter", "Calls whose primary threw.");
+  sample("primary_failures_total", "", s.primary_failed);
+  family("cancelled_total", "counter", "Calls cancelled by their caller.");
+  sample("cancelled_total", "", s.cancelled);
+  family("shadows_in_flight", "gauge", "Shadow legs running now, abandoned ones included.");
+  sample("shadows_in_flight", "", s.in_flight_shadows);
+  family("sample_rate_ratio", "gauge", "Share of keys sampled for new calls (0 to 1).");
+  out += "request_shadow_sample_rate_ratio{" + label + "} ";
+  const std::uint32_t ppm = s.sample_rate_ppm;
+  out += std::to_string(ppm / 1'000'000U) + "." +
+         std::to_string(1'000'000U + ppm % 1'000'000U).substr(1);
+  out += '\n';
+  return out;
+}
+
+}  // namespace request_shadow
+
+#endif  // REQUEST_SHADOW_PROMETHEUS_HPP

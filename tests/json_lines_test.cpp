@@ -1,0 +1,78 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+#include <request_shadow/json_lines.hpp>
+// The header under test comes first: it must compile on its own.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <sstream>
+#include <string>
+
+namespace rs = request_shadow;
+
+namespace {
+
+rs::DivergenceEntry entry(std::string key, rs::Divergence d) {
+  rs::DivergenceEntry e;
+  e.key_size = key.size();
+  e.key = std::move(key);
+  e.at = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'795'799'640'123));
+  e.divergence = std::move(d);
+  return e;
+}
+
+}  // namespace
+
+TEST(JsonLines, EveryAspect) {
+  rs::Divergence d;
+  d.status = rs::StatusDiff{200, 500, true, false};
+  d.headers = rs::HeaderDiff{{"x-v2"}, {}, {"content-type", "etag"}};
+  d.body = rs::BodyDiff{11, 11, 6};
+  EXPECT_EQ(rs::to_json_line(entry("GET /users/42", d)),
+            R"({"ts":"2026-11-27T17:14:00.123Z","key":"GET /users/42","key_size":13,)"
+            R"("key_truncated":false,"divergence":{"status":{"primary":200,"shadow":500,)"
+            R"("primary_ok":true,"shadow_ok":false},"headers":{"added":["x-v2"],"removed":[],)"
+            R"("changed":["content-type","etag"]},"body":{"primary_len":11,"shadow_len":11,)"
+            R"("prefix_equal_bytes":6}}})");
+}
+
+TEST(JsonLines, AbsentAspectsAreNull) {
+  rs::Divergence d;
+  d.body = rs::BodyDiff{0, 1, 0};
+  EXPECT_EQ(rs::to_json_line(entry("k", d)),
+            R"({"ts":"2026-11-27T17:14:00.123Z","key":"k","key_size":1,"key_truncated":false,)"
+            R"("divergence":{"status":null,"headers":null,"body":{"primary_len":0,)"
+            R"("shadow_len":1,"prefix_equal_bytes":0}}})");
+}
+
+TEST(JsonLines, KeyBytesAreEscapedToAscii) {
+  rs::Divergence d;
+  d.body = rs::BodyDiff{1, 2, 1};
+  const std::string key("a\"b\\c\n\0\x7f\xff\xc3\xa9", 11);
+  const auto line = rs::to_json_line(entry(key, d));
+  EXPECT_NE(line.find(R"("key":"a\"b\\c\u000a\u0000\u007f\u00ff\u00c3\u00a9")"), std::string::npos)
+      << line;
+  for (const char c : line) {
+    EXPECT_GE(static_cast<unsigned char>(c), 0x20U);
+    EXPECT_LT(static_cast<unsigned char>(c), 0x7fU);
+  }
+}
+
+TEST(JsonLines, TruncatedKeyIsFlagged) {
+  rs::DivergenceLog log(1);
+  log.push(std::string(1000, 'k'), rs::Divergence{{}, {}, rs::BodyDiff{1, 2, 1}});
+  const auto line = rs::to_json_line(log.snapshot().at(0));
+  EXPECT_NE(line.find(R"("key_size":1000,"key_truncated":true)"), std::string::npos) << line;
+}
+
+TEST(JsonLines, OneLinePerEntry) {
+  rs::Divergence d;
+  d.body = rs::BodyDiff{1, 2, 1};
+  std::ostringstream os;
+  rs::write_json_lines(os, {entry("a", d), entry("b", d), entry("c\nd", d)});
+  const std::string text = os.str();
+  std::size_t lines = 0;
+  for (const char c : text) lines += c == '\n' ? 1 : 0;
+  EXPECT_EQ(lines, 3U);
+  EXPECT_EQ(text.back(), '\n');
+}

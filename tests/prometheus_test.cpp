@@ -1,0 +1,85 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+#include <request_shadow/prometheus.hpp>
+// The header under test comes first: it must compile on its own.
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+
+namespace rs = request_shadow;
+
+namespace {
+
+rs::ShadowStats sample_stats() {
+  rs::ShadowStats s;
+  s.skipped_by_sampler = 5;
+  s.matched = 7;
+  s.diverged = 2;
+  s.shadow_timed_out = 1;
+  s.shadow_failed = 3;
+  s.shadow_abandoned = 4;
+  s.shed = 6;
+  s.primary_failed = 8;
+  s.cancelled = 9;
+  s.shadow_ok = 9;
+  s.sampled = 23;
+  s.calls = 28;
+  s.in_flight_shadows = 11;
+  s.sample_rate_ppm = 125'000;
+  return s;
+}
+
+}  // namespace
+
+TEST(Prometheus, EverySampleCarriesTheExperimentAndItsValue) {
+  const auto text = rs::to_prometheus(sample_stats(), "codec-v2");
+  for (const char* line : {
+           R"(request_shadow_calls_total{experiment="codec-v2"} 28)",
+           R"(request_shadow_skipped_total{experiment="codec-v2"} 5)",
+           R"(request_shadow_shadow_results_total{experiment="codec-v2",result="ok"} 9)",
+           R"(request_shadow_shadow_results_total{experiment="codec-v2",result="timed_out"} 1)",
+           R"(request_shadow_shadow_results_total{experiment="codec-v2",result="failed"} 3)",
+           R"(request_shadow_shadow_results_total{experiment="codec-v2",result="abandoned"} 4)",
+           R"(request_shadow_shadow_results_total{experiment="codec-v2",result="shed"} 6)",
+           R"(request_shadow_comparisons_total{experiment="codec-v2",result="matched"} 7)",
+           R"(request_shadow_comparisons_total{experiment="codec-v2",result="diverged"} 2)",
+           R"(request_shadow_primary_failures_total{experiment="codec-v2"} 8)",
+           R"(request_shadow_cancelled_total{experiment="codec-v2"} 9)",
+           R"(request_shadow_shadows_in_flight{experiment="codec-v2"} 11)",
+           R"(request_shadow_sample_rate_ratio{experiment="codec-v2"} 0.125000)",
+           "# TYPE request_shadow_calls_total counter",
+           "# TYPE request_shadow_shadows_in_flight gauge",
+       }) {
+    EXPECT_NE(text.find(std::string(line) + "\n"), std::string::npos) << line << "\n" << text;
+  }
+}
+
+TEST(Prometheus, EachFamilyIsDeclaredOnceBeforeItsSamples) {
+  const auto text = rs::to_prometheus(sample_stats(), "x");
+  std::istringstream in(text);
+  std::string line;
+  std::string declared;
+  int types = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("# TYPE ", 0) == 0) {
+      declared = line.substr(7, line.find(' ', 7) - 7);
+      ++types;
+    } else if (line.rfind("# HELP ", 0) != 0) {
+      EXPECT_EQ(line.rfind(declared + "{", 0), 0U) << line << " is not in family " << declared;
+    }
+  }
+  EXPECT_EQ(types, 8);
+}
+
+TEST(Prometheus, LabelValuesAreEscaped) {
+  const auto text = rs::to_prometheus(sample_stats(), "a\"b\\c\nd");
+  EXPECT_NE(text.find(R"(experiment="a\"b\\c\nd")"), std::string::npos) << text;
+}
+
+TEST(Prometheus, FullRateIsOne) {
+  auto s = sample_stats();
+  s.sample_rate_ppm = 1'000'000;
+  EXPECT_NE(rs::to_prometheus(s, "x").find("sample_rate_ratio{experiment=\"x\"} 1.000000\n"),
+            std::string::npos);
+}
