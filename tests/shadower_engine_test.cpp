@@ -6,10 +6,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -276,4 +278,68 @@ TEST(ShadowerEngine, RunReturnsAfterATimeoutToo) {
   EXPECT_TRUE(ctx.stopped());
   EXPECT_LT(Clock::now() - start, 20s);
   EXPECT_EQ(sh.in_flight_shadows(), 0U);
+}
+
+namespace {
+
+// Resident memory of this process, in bytes (0 where /proc is missing).
+std::size_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long size = 0;
+  unsigned long resident = 0;
+  const int n = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? static_cast<std::size_t>(resident) * 4096U : 0U;
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool resident_memory_is_meaningful = false;  // the sanitizers keep freed memory
+#else
+constexpr bool resident_memory_is_meaningful = true;
+#endif
+
+asio::awaitable<void> hammer(StubbornShadower sh, int calls, int* wrong, std::size_t* max_in_flight,
+                             std::size_t* rss_at_10k) {
+  for (int i = 0; i < calls; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    const auto out = co_await sh.call(key);
+    if (out.primary.body != key) ++*wrong;
+    *max_in_flight = std::max(*max_in_flight, sh.in_flight_shadows());
+    if (i == 10'000) *rss_at_10k = resident_bytes();
+  }
+}
+
+}  // namespace
+
+// A shadow that never completes cannot pile up work: legs in flight stay at the bound, memory
+// stays flat, and every caller gets its primary.
+TEST(ShadowerEngine, AdmissionControlAgainstAShadowThatNeverCompletes) {
+  constexpr std::size_t bound = 16;
+  constexpr int calls = 100'000;
+  auto shadow = stubborn();
+  StubbornShadower sh(std::make_shared<EchoBackend>(), shadow,
+                      ShadowConfig::full_sample().shadow_timeout(1ms).max_in_flight_shadows(bound));
+  int wrong = 0;
+  std::size_t max_in_flight = 0;
+  std::size_t rss_at_10k = 0;
+  {
+    asio::io_context ctx;
+    asio::co_spawn(ctx, hammer(sh, calls, &wrong, &max_in_flight, &rss_at_10k), stop_after(ctx, 1));
+    ctx.run();
+    const std::size_t rss_at_end = resident_bytes();
+    EXPECT_EQ(wrong, 0);
+    EXPECT_EQ(max_in_flight, bound);
+    EXPECT_EQ(sh.in_flight_shadows(), bound);
+    const auto stats = sh.stats();
+    EXPECT_EQ(stats.calls, static_cast<std::uint64_t>(calls));
+    EXPECT_EQ(stats.shadow_timed_out, bound);
+    EXPECT_EQ(stats.shed, calls - bound);
+    EXPECT_EQ(shadow->probe->calls.load(), static_cast<int>(bound));
+    if (resident_memory_is_meaningful && rss_at_10k != 0) {
+      EXPECT_LT(rss_at_end, rss_at_10k + 4U * 1024U * 1024U)
+          << "memory grew from " << rss_at_10k << " to " << rss_at_end << " bytes";
+    }
+  }
+  EXPECT_EQ(shadow->probe->frames.load(), 0);
 }
