@@ -67,6 +67,14 @@ asio::awaitable<void> direct_loop(std::shared_ptr<TrivialBackend> primary, std::
   }
 }
 
+asio::awaitable<void> detached_loop(TrivialShadower sh, std::string input, std::int64_t calls) {
+  const auto bytes = std::as_bytes(std::span(input.data(), input.size()));
+  for (std::int64_t i = 0; i < calls; ++i) {
+    auto primary = co_await sh.call_detached(bytes);
+    benchmark::DoNotOptimize(primary);
+  }
+}
+
 asio::awaitable<void> shadower_loop(TrivialShadower sh, std::string input, std::int64_t calls) {
   const auto bytes = std::as_bytes(std::span(input.data(), input.size()));
   for (std::int64_t i = 0; i < calls; ++i) {
@@ -114,6 +122,17 @@ void shadower_call(benchmark::State& state, int sample_rate) {
 }
 
 void BM_ShadowerCall(benchmark::State& state) { shadower_call(state, 100); }
+
+// The caller's cost of a detached call (the shadow and the comparison run after it returns, in
+// the same thread, and are included in the batch's time too: this is the throughput figure).
+void BM_ShadowerCallDetached(benchmark::State& state) {
+  TrivialShadower sh(TrivialBackend{}, TrivialBackend{});
+  run_callers(state, [&](asio::io_context& ctx, const std::string& input, std::int64_t n) {
+    asio::co_spawn(ctx, detached_loop(sh, input, n), asio::detached);
+  });
+  const auto stats = sh.stats();
+  if (stats.shadow_ok != stats.calls) state.SkipWithError("lost calls");
+}
 void BM_ShadowerCallUnsampled(benchmark::State& state) { shadower_call(state, 0); }
 
 void caller_args(benchmark::internal::Benchmark* b) {
@@ -197,6 +216,58 @@ BENCHMARK_CAPTURE(BM_PrimaryStartDelay, shadower, true)->UseManualTime();
 
 BENCHMARK(BM_DirectPrimaryCall)->Apply(caller_args);
 BENCHMARK(BM_ShadowerCall)->Apply(caller_args);
+BENCHMARK(BM_ShadowerCallDetached)->Apply(caller_args);
+
+// ---- caller latency: manual time from before the call to its return -------------------------
+
+template <bool Detached>
+asio::awaitable<void> latency_loop(TrivialShadower sh, std::shared_ptr<TrivialBackend> primary,
+                                   std::int64_t calls, double* seconds) {
+  const std::string input(16, 'x');
+  const auto bytes = std::as_bytes(std::span(input.data(), input.size()));
+  for (std::int64_t i = 0; i < calls; ++i) {
+    const auto before = std::chrono::steady_clock::now();
+    if constexpr (Detached) {
+      auto r = co_await sh.call_detached(bytes);
+      benchmark::DoNotOptimize(r);
+    } else {
+      auto r = co_await primary->call(bytes);
+      benchmark::DoNotOptimize(r);
+    }
+    *seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count();
+  }
+}
+
+// range(0): concurrent callers. The baseline awaits the primary directly; the variant is a
+// detached call, whose shadow and comparison run after the caller has its answer.
+template <bool Detached>
+void BM_CallerLatency(benchmark::State& state) {
+  const std::int64_t callers = state.range(0);
+  constexpr std::int64_t calls_per_caller = 200;
+  auto primary = std::make_shared<TrivialBackend>();
+  TrivialShadower sh(primary, std::make_shared<TrivialBackend>());
+  asio::io_context ctx(1);
+  while (state.KeepRunningBatch(callers * calls_per_caller)) {
+    double seconds = 0;
+    for (std::int64_t c = 0; c < callers; ++c) {
+      asio::co_spawn(ctx, latency_loop<Detached>(sh, primary, calls_per_caller, &seconds),
+                     asio::detached);
+    }
+    ctx.restart();
+    ctx.run();
+    state.SetIterationTime(seconds);
+  }
+}
+BENCHMARK(BM_CallerLatency<false>)
+    ->Name("BM_CallerLatency/direct")
+    ->Arg(1)
+    ->Arg(64)
+    ->UseManualTime();
+BENCHMARK(BM_CallerLatency<true>)
+    ->Name("BM_CallerLatency/detached")
+    ->Arg(1)
+    ->Arg(64)
+    ->UseManualTime();
 BENCHMARK(BM_ShadowerCallUnsampled)->Apply(caller_args);
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -105,29 +106,42 @@ class Shadower {
    * completion on its own; it keeps the backend and its input alive until then.
    */
   [[nodiscard]] asio::awaitable<ShadowOutcome> call(std::span<const std::byte> input) const {
-    const ShadowConfig& config = state_->config;
-    const std::uint32_t rate = state_->rate_ppm.load(std::memory_order_relaxed);
-    if (rate == 0) return run_primary(state_, input);
-    if (!config.key_extractor()) {
-      if (!config.should_shadow(input, rate)) return run_primary(state_, input);
-      return run_sampled(state_, input, std::nullopt);
-    }
     std::optional<std::string> key;
-    try {
-      key.emplace(config.key_extractor()(
-          std::string_view(reinterpret_cast<const char*>(input.data()), input.size())));
-    } catch (...) {
-      return run_primary(state_, input);  // a key extractor that throws never costs the primary
-    }
-    if (!config.should_shadow(std::as_bytes(std::span(key->data(), key->size())), rate)) {
-      return run_primary(state_, input);
-    }
+    if (!sample(input, key)) return run_primary(state_, input);
     return run_sampled(state_, input, std::move(key));
   }
 
   /// Call both backends with text input; see the byte overload.
   [[nodiscard]] asio::awaitable<ShadowOutcome> call(std::string_view input) const {
     return call(std::as_bytes(std::span(input.data(), input.size())));
+  }
+
+  /// Call both backends, but complete as soon as the primary has answered: zero added latency.
+  /**
+   * Like `call`, except that the caller gets the primary's response (or its exception) the moment
+   * the primary completes. The shadow leg, its deadline and the comparison go on in the
+   * background; their outcome reaches the counters, the log and the observers (`on_outcome`)
+   * when the shadow answers or its deadline passes. The comparison needs the primary's response
+   * too, so it is copied once. Test mode (`raise_on_mismatch`) does not apply.
+   *
+   * Use it for production traffic; use `call` where the caller itself wants the outcome (tests,
+   * tools, or when the divergence decides what to do next).
+   *
+   * @par Cancellation
+   * Cancellation of the awaiting coroutine reaches the primary's call, as for `call`; once the
+   * primary has returned there is nothing left to wait for. A caller whose primary threw or was
+   * cancelled abandons its shadow leg.
+   */
+  [[nodiscard]] asio::awaitable<ResponseRecord> call_detached(
+      std::span<const std::byte> input) const {
+    std::optional<std::string> key;
+    if (!sample(input, key)) return run_primary_only(state_, input);
+    return run_detached(state_, input, std::move(key));
+  }
+
+  /// Call detached with text input; see the byte overload.
+  [[nodiscard]] asio::awaitable<ResponseRecord> call_detached(std::string_view input) const {
+    return call_detached(std::as_bytes(std::span(input.data(), input.size())));
   }
 
   /// A copy of the recent divergences, oldest first.
@@ -188,6 +202,25 @@ class Shadower {
                           std::memory_order_relaxed);
   }
 
+  /// Receives the outcome of every sampled call once its shadow has settled.
+  using Observer = std::function<void(const ShadowOutcome&)>;
+
+  /// Register an observer, for this shadower and its copies.
+  /**
+   * Called once per sampled call, inline or detached, after the outcome is counted and logged:
+   * in the caller's coroutine for `call`, on the worker's strand or the deadline timer's handler
+   * for `call_detached`. Observers run concurrently from several threads, must be quick, and an
+   * exception they throw is swallowed. Registration is thread-safe.
+   */
+  Shadower& on_outcome(Observer observer) {
+    std::lock_guard lock(state_->log_mutex);
+    auto next = std::make_shared<std::vector<Observer>>(
+        state_->observers ? *state_->observers : std::vector<Observer>{});
+    next->push_back(std::move(observer));
+    state_->observers = std::move(next);
+    return *this;
+  }
+
   /// Install a new, empty log of this capacity (0 disables logging), for this shadower and its
   /// copies.
   Shadower& with_log(std::size_t capacity) {
@@ -209,7 +242,7 @@ class Shadower {
   }
 
  private:
-  struct State {
+  struct State final : detail::Settler {
     State(std::shared_ptr<Primary> p, std::shared_ptr<Shadow> s, ShadowConfig c)
         : primary(std::move(p)),
           config(c),
@@ -222,8 +255,16 @@ class Shadower {
     std::atomic<std::chrono::steady_clock::rep> timeout;
     std::atomic<std::uint32_t> rate_ppm;
     detail::Counters counters;
-    mutable std::mutex log_mutex;
+    mutable std::mutex log_mutex;  // guards `log` and `observers`
     std::shared_ptr<DivergenceLog> log = std::make_shared<DivergenceLog>();
+    std::shared_ptr<const std::vector<Observer>> observers;
+
+    // A detached call's shadow settled: finish it as an inline call would have.
+    void settle(detail::Slot& slot, detail::LegResult& result) noexcept override {
+      const auto key = slot.key ? std::as_bytes(std::span(slot.key->data(), slot.key->size()))
+                                : std::as_bytes(std::span(slot.input.data(), slot.input.size()));
+      (void)settle_outcome(*this, key, slot.outcome, result, false, nullptr);
+    }
   };
 
   template <class T>
@@ -283,7 +324,10 @@ class Shadower {
     using C = detail::Counters;
     using detail::Slot;
     ShadowOutcome& out = lease.outcome();
-    if (!lease) return true;  // never submitted; the outcome says why
+    if (!lease) {  // never submitted; the outcome says why
+      notify(s, out);
+      return true;
+    }
     detail::EngineBase::Result result;
     try {
       result = lease.collect();
@@ -291,8 +335,42 @@ class Shadower {
       C::bump(s.counters.shadow_failed);
       out.shadow_failed =
           failure(ShadowFailureKind::Failed, "could not collect the shadow: ", e.what());
+      notify(s, out);
       return true;
     }
+    return settle_outcome(s, key, out, result, cancelled, wait_error);
+  }
+
+  // Fill `out` from what the shadow produced, count it, log a divergence and tell the observers.
+  // Returns false when the caller was cancelled before the shadow settled. Never throws.
+  static bool settle_outcome(State& s, std::span<const std::byte> key, ShadowOutcome& out,
+                             detail::LegResult& result, bool cancelled,
+                             const std::exception_ptr& wait_error) noexcept {
+    const bool known = record(s, key, out, result, cancelled, wait_error);
+    if (known) notify(s, out);
+    return known;
+  }
+
+  static void notify(State& s, const ShadowOutcome& out) noexcept {
+    std::shared_ptr<const std::vector<Observer>> observers;
+    {
+      std::lock_guard lock(s.log_mutex);
+      observers = s.observers;
+    }
+    if (!observers) return;
+    for (const auto& observer : *observers) {
+      try {
+        observer(out);
+      } catch (...) {  // NOLINT(bugprone-empty-catch): an observer never costs the caller
+      }
+    }
+  }
+
+  static bool record(State& s, std::span<const std::byte> key, ShadowOutcome& out,
+                     detail::LegResult& result, bool cancelled,
+                     const std::exception_ptr& wait_error) noexcept {
+    using C = detail::Counters;
+    using detail::Slot;
     if (result.state == Slot::State::Shed) {
       C::bump(s.counters.shed);
       out.shadow_failed =
@@ -355,6 +433,80 @@ class Shadower {
     } catch (...) {
       return ShadowFailure{kind, {}};
     }
+  }
+
+  // Whether this call is sampled; `key` is set to the extracted key when there is an extractor.
+  bool sample(std::span<const std::byte> input, std::optional<std::string>& key) const noexcept {
+    const ShadowConfig& config = state_->config;
+    const std::uint32_t rate = state_->rate_ppm.load(std::memory_order_relaxed);
+    if (rate == 0) return false;
+    if (!config.key_extractor()) return config.should_shadow(input, rate);
+    try {
+      key.emplace(config.key_extractor()(
+          std::string_view(reinterpret_cast<const char*>(input.data()), input.size())));
+    } catch (...) {
+      return false;  // a key extractor that throws never costs the primary
+    }
+    return config.should_shadow(std::as_bytes(std::span(key->data(), key->size())), rate);
+  }
+
+  // The primary alone, detached flavour: the sampler left the key out.
+  static asio::awaitable<ResponseRecord> run_primary_only(std::shared_ptr<State> state,
+                                                          std::span<const std::byte> input) {
+    State& s = *state;
+    detail::Counters::bump(s.counters.skipped_by_sampler);
+    std::exception_ptr error;
+    ResponseRecord primary;
+    try {
+      primary = co_await s.primary->call(input);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (error) {
+      const auto cs = co_await asio::this_coro::cancellation_state;
+      primary_failed(s, nullptr, cs.cancelled() != asio::cancellation_type::none);
+      std::rethrow_exception(error);
+    }
+    co_return primary;
+  }
+
+  static asio::awaitable<ResponseRecord> run_detached(std::shared_ptr<State> state,
+                                                      std::span<const std::byte> input,
+                                                      std::optional<std::string> key) {
+    State& s = *state;
+    detail::Lease lease;
+    {
+      const auto ex = co_await asio::this_coro::executor;
+      lease = begin_shadow(s, ex, input);
+    }
+    ShadowOutcome& out = lease.outcome();
+    std::exception_ptr error;
+    try {
+      out.primary = co_await s.primary->call(input);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (error) {
+      const auto cs = co_await asio::this_coro::cancellation_state;
+      primary_failed(s, lease ? &lease : nullptr, cs.cancelled() != asio::cancellation_type::none);
+      std::rethrow_exception(error);
+    }
+    co_return hand_over(state, lease, std::move(key));
+  }
+
+  // The caller's copy of the primary; the engine finishes the call with the slot's copy.
+  static ResponseRecord hand_over(const std::shared_ptr<State>& state, detail::Lease& lease,
+                                  std::optional<std::string> key) {
+    ResponseRecord primary = lease.outcome().primary;
+    if (!lease) {  // never submitted: the outcome says why
+      notify(*state, lease.outcome());
+      return primary;
+    }
+    try {
+      lease.detach(state, std::move(key));
+    } catch (...) {  // NOLINT(bugprone-empty-catch): the lease abandons the shadow; primary wins
+    }
+    return primary;
   }
 
   // The primary alone: the sampler left the key out.

@@ -65,6 +65,18 @@ using Parked = asio::async_result<asio::use_awaitable_t<>, void()>::handler_type
 class EngineBase;
 struct Lane;
 struct Worker;
+struct Slot;
+struct LegResult;
+
+// Finishes a detached call: compares, counts, logs and notifies, from the shadow's answer or its
+// deadline. Implemented by the Shadower's shared state.
+class Settler {
+ public:
+  virtual void settle(Slot& slot, LegResult& result) noexcept = 0;
+
+ protected:
+  ~Settler() = default;
+};
 
 // The state one sampled call shares with the worker that runs its shadow leg.
 struct Slot {
@@ -82,6 +94,10 @@ struct Slot {
   std::string error;
   bool failed = false;
   std::atomic<State> state{State::Running};  // written under the mutex, readable without it
+  bool detached = false;  // the caller left with its primary; `settler` finishes the call
+  bool settling = false;  // `settler` is running: the slot is not given back until it is done
+  std::shared_ptr<Settler> settler;
+  std::optional<std::string> key;  // the sampling key, when it is not the request
   // Not guarded: the caller's outcome, touched only by the caller while it holds the slot (it
   // lives here to keep the caller's coroutine frame small enough to be recycled).
   ShadowOutcome outcome;
@@ -98,6 +114,15 @@ struct Slot {
   Slot* prev = nullptr;
   Slot* next = nullptr;
   Slot* next_free = nullptr;
+};
+
+// What a caller (or a Settler) finds in its slot when the shadow leg settles.
+struct LegResult {
+  Slot::State state = Slot::State::Running;
+  ResponseRecord* response = nullptr;  // in the slot; to move from until the slot is given back
+  std::string error;
+  bool failed = false;
+  Clock::duration timeout{};  // the slot's own timeout
 };
 
 // A long-lived shadow worker coroutine: takes a job, runs the backend, reports, waits for more.
@@ -171,14 +196,7 @@ class LaneRegistry final : public asio::execution_context::service {
 // The type-independent part of the engine; Engine<Shadow> adds the backend and the worker body.
 class EngineBase : public std::enable_shared_from_this<EngineBase> {
  public:
-  /// What a caller finds in its slot when it stops waiting.
-  struct Result {
-    Slot::State state = Slot::State::Running;
-    ResponseRecord* response = nullptr;  // in the slot; the caller's to move from until release
-    std::string error;
-    bool failed = false;
-    Clock::duration timeout{};  // the slot's own timeout
-  };
+  using Result = LegResult;
 
   // The text of an exception, for reports.
   static std::string describe(const std::exception_ptr& e) {
@@ -330,6 +348,57 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     if (reap) post_reaper(lane);
   }
 
+  // The caller leaves with its primary: the engine finishes the call through `settler` when the
+  // shadow answers or its deadline passes (at once, posted, if that already happened).
+  void detach(Slot& slot, std::shared_ptr<Settler> settler, std::optional<std::string> key) {
+    asio::any_io_executor home;
+    {
+      std::lock_guard lock(mutex_);
+      slot.caller_gone = true;
+      slot.detached = true;
+      slot.settler = std::move(settler);
+      slot.key = std::move(key);
+      if (slot.state != Slot::State::Running) {
+        slot.settling = true;
+        home = slot.lane->home;
+      }
+    }
+    if (home) {
+      asio::post(home, [engine = shared_from_this(), &slot] { engine->settle_detached(slot); });
+    }
+  }
+
+  // Run the settler of a detached slot whose `settling` flag this thread set, then give the slot
+  // back if its worker is done with it.
+  void settle_detached(Slot& slot) noexcept {
+    std::shared_ptr<Settler> settler;
+    LegResult result;
+    {
+      std::lock_guard lock(mutex_);
+      settler = std::move(slot.settler);
+      result.state = slot.state;
+      result.timeout = slot.timeout;
+      if (slot.state == Slot::State::Done) {
+        if (slot.response) result.response = &*slot.response;
+        result.failed = slot.failed;
+        result.error = slot.error;
+      }
+    }
+    if (settler) settler->settle(slot, result);
+    settler.reset();
+    Lane* lane = nullptr;
+    bool reap = false;
+    {
+      std::lock_guard lock(mutex_);
+      lane = slot.lane;
+      slot.settling = false;
+      slot.detached = false;
+      reap = --lane->in_flight == 0 && lane->alive && !std::exchange(lane->reaper_posted, true);
+      if (slot.worker_gone) give_back(slot);
+    }
+    if (reap) post_reaper(lane);
+  }
+
   // ---- worker side ------------------------------------------------------------------------
 
   // The job assigned to `w`, now marked running; nullptr if none. A job abandoned before it
@@ -377,6 +446,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     Worker& w = *worker;
     std::optional<Parked> caller;
     bool reap = false;
+    bool settle = false;
     Lane* lane = w.lane;
     {
       std::lock_guard lock(mutex_);
@@ -396,10 +466,12 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
           caller.emplace(std::move(*job.parked));
           job.parked.reset();
         }
+        settle = job.detached && !job.settling;
+        if (settle) job.settling = true;
       }
       job.worker = nullptr;
       job.worker_gone = true;
-      if (job.caller_gone) give_back(job);
+      if (job.caller_gone && !job.settling) give_back(job);
       busy_count_.store(--busy_, std::memory_order_relaxed);
       if (lane->alive && !w.retire) {
         w.idle = true;
@@ -410,6 +482,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       }
     }
     if (reap) post_reaper(lane);
+    if (settle) settle_detached(job);
     // Inline when the caller's executor allows it: the caller then often starts its next call
     // on this same worker before the worker would have parked.
     if (caller) resume(std::move(*caller));
@@ -417,19 +490,22 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
 
   // The worker coroutine is gone (it exited, or its frame was destroyed at shutdown).
   void worker_exit(Worker& w) {
+    std::vector<std::shared_ptr<Settler>> doomed;
     std::lock_guard lock(mutex_);
     --workers_;
     if (w.idle) {
       std::erase_if(w.lane->idle, [&w](const Worker* p) { return p == &w; });
       w.idle = false;
     }
-    if (Slot* job = std::exchange(w.job, nullptr)) drop_job(*job);
-    if (Slot* job = std::exchange(w.running, nullptr)) drop_job(*job);
+    if (Slot* job = std::exchange(w.job, nullptr)) drop_job(*job, doomed);
+    if (Slot* job = std::exchange(w.running, nullptr)) drop_job(*job, doomed);
+    // `doomed` is destroyed after the lock is released (declared first, destroyed last).
   }
 
   // The lane's context is shutting down: destroy what waits on it, outside the lock.
   void shutdown_lane(Lane& lane) {
     std::vector<Parked> doomed;
+    std::vector<std::shared_ptr<Settler>> settlers;
     std::optional<asio::steady_timer> timer;
     std::vector<Worker*> idle;
     {
@@ -437,10 +513,13 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       if (!lane.alive) return;
       lane.alive = false;
       for (Slot& s : slots_) {
-        if (s.lane == &lane && s.parked) {
+        if (s.lane != &lane) continue;
+        if (s.parked) {
           doomed.push_back(std::move(*s.parked));
           s.parked.reset();
         }
+        drop_detached(s, settlers);
+        if (s.caller_gone && s.worker_gone && !s.settling && s.lane != nullptr) give_back(s);
       }
       for (auto& w : lane.idle) {
         w->idle = false;
@@ -458,6 +537,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       lane.home = asio::any_io_executor();
     }
     auto keep_alive = shared_from_this();
+    settlers.clear();
     doomed.clear();  // destroys the parked coroutines, which release their slots
     idle.clear();
     timer.reset();
@@ -546,6 +626,8 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     }
     s->next_free = nullptr;
     s->state = Slot::State::Running;
+    s->detached = false;
+    s->settling = false;
     s->caller_gone = false;
     s->worker_gone = false;
     s->failed = false;
@@ -564,6 +646,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     constexpr std::size_t keep_bytes = 64 * 1024;
     if (s.input.capacity() > keep_bytes) std::string().swap(s.input);
     s.response.reset();
+    s.key.reset();
     s.lane = nullptr;
     ++s.gen;
     s.next_free = free_slots_;
@@ -579,17 +662,27 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     }
   }
 
-  void drop_job(Slot& job) {
+  // The worker of `job` is gone without reporting (its frame was destroyed with its context). A
+  // detached call is dropped, uncounted: its settler goes to `doomed`, to be destroyed unlocked.
+  void drop_job(Slot& job, std::vector<std::shared_ptr<Settler>>& doomed) {
     if (job.state == Slot::State::Running) {
       job.state = Slot::State::Done;
       job.failed = true;
       job.error = "shadow worker destroyed";
       unlink(job);
     }
+    drop_detached(job, doomed);
     job.worker = nullptr;
     job.worker_gone = true;
     busy_count_.store(--busy_, std::memory_order_relaxed);
-    if (job.caller_gone) give_back(job);
+    if (job.caller_gone && !job.settling) give_back(job);
+  }
+
+  void drop_detached(Slot& slot, std::vector<std::shared_ptr<Settler>>& doomed) {
+    if (!slot.detached || slot.settling) return;
+    doomed.push_back(std::move(slot.settler));
+    slot.detached = false;
+    --slot.lane->in_flight;
   }
 
   void link(Lane& lane, Slot& s, Clock::duration timeout) {
@@ -648,6 +741,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   void sweep(Lane& lane, std::uint64_t gen) {
     std::vector<Parked> wake;
     std::vector<std::pair<std::shared_ptr<Worker>, std::pair<Slot*, std::uint64_t>>> cancels;
+    std::vector<Slot*> settle;
     {
       std::lock_guard lock(mutex_);
       if (!lane.alive || gen != lane.arm_gen) return;  // re-armed or cancelled since
@@ -666,6 +760,10 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
           if (s.worker != nullptr && s.worker->running == &s) {
             cancels.push_back({s.worker->shared_from_this(), {&s, s.gen}});
           }
+          if (s.detached && !s.settling) {
+            s.settling = true;
+            settle.push_back(&s);
+          }
         }
         if (f.head != nullptr && (!next || f.head->deadline < *next)) next = f.head->deadline;
       }
@@ -673,6 +771,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     }
     for (auto& [w, job] : cancels) send_cancel(std::move(w), job.first, job.second);
     for (auto& h : wake) asio::post(std::move(h));
+    for (Slot* slot : settle) settle_detached(*slot);
   }
 
   // Ask the worker to stop its job, on the worker's strand, only if it is still on that job.
@@ -856,6 +955,11 @@ class Lease {
   // The caller's outcome, kept in the slot until the lease ends.
   [[nodiscard]] ShadowOutcome& outcome() const noexcept {
     return slot_ != nullptr ? slot_->outcome : *spare_;
+  }
+
+  // Leave the call to the engine: `settler` finishes it when the shadow settles.
+  void detach(std::shared_ptr<Settler> settler, std::optional<std::string> key) {
+    engine_->detach(*std::exchange(slot_, nullptr), std::move(settler), std::move(key));
   }
 
   // Give the slot back, abandoning and cancelling a shadow still running.

@@ -1,0 +1,210 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+// Detached calls: the caller gets the primary at once; the shadow, its deadline and the
+// comparison finish in the background.
+#include <request_shadow/shadower.hpp>
+// The header under test comes first: it must compile on its own.
+
+#include <gtest/gtest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/strand.hpp>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace rs = request_shadow;
+using namespace std::chrono_literals;
+using rs::ResponseRecord;
+using rs::ShadowConfig;
+using rs::test::DelayedBackend;
+using rs::test::EchoBackend;
+using rs::test::ThrowingBackend;
+
+namespace {
+
+// Collects what the observers saw.
+struct Seen {
+  std::mutex mutex;
+  std::vector<rs::ShadowOutcome> outcomes;
+  std::atomic<int> count{0};
+  void operator()(const rs::ShadowOutcome& out) {
+    std::lock_guard lock(mutex);
+    outcomes.push_back(out);
+    ++count;
+  }
+};
+
+template <class P, class S>
+asio::awaitable<ResponseRecord> detached_once(rs::Shadower<P, S> sh, std::string input) {
+  co_return co_await sh.call_detached(input);
+}
+
+template <class P, class S>
+ResponseRecord call_detached(asio::io_context& ctx, const rs::Shadower<P, S>& sh, std::string in) {
+  return rs::test::run(ctx, detached_once(sh, std::move(in)));
+}
+
+// Runs the context until `done()` or 10 s.
+template <class F>
+void run_until(asio::io_context& ctx, F done) {
+  ctx.restart();
+  for (int i = 0; i < 10'000 && !done(); ++i) ctx.run_for(1ms);
+}
+
+}  // namespace
+
+TEST(ShadowerDetached, ReturnsThePrimaryBeforeTheShadowAnswers) {
+  asio::io_context ctx;
+  auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{200ms, true});
+  shadow->response = ResponseRecord::success("req");
+  auto seen = std::make_shared<Seen>();
+  rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
+                  ShadowConfig::full_sample().shadow_timeout(5s));
+  sh.on_outcome([seen](const rs::ShadowOutcome& out) { (*seen)(out); });
+  const auto primary = call_detached(ctx, sh, "req");
+  EXPECT_EQ(primary.body, "req");
+  EXPECT_EQ(shadow->probe->completed.load(), 0);  // the caller did not wait for it
+  EXPECT_EQ(sh.in_flight_shadows(), 1U);
+  EXPECT_EQ(sh.stats().calls, 0U);  // counted once its fate is known
+
+  run_until(ctx, [&] { return seen->count.load() == 1; });
+  ASSERT_EQ(seen->count.load(), 1);
+  EXPECT_EQ(sh.stats().matched, 1U);
+  EXPECT_EQ(seen->outcomes[0].primary.body, "req");
+  ASSERT_TRUE(seen->outcomes[0].shadow);
+  EXPECT_FALSE(seen->outcomes[0].divergence);
+}
+
+TEST(ShadowerDetached, DivergenceReachesCountersLogAndObservers) {
+  asio::io_context ctx;
+  auto seen = std::make_shared<Seen>();
+  rs::Shadower sh(EchoBackend{}, EchoBackend{"v", "!"});
+  sh.on_outcome([seen](const rs::ShadowOutcome& out) { (*seen)(out); });
+  EXPECT_EQ(call_detached(ctx, sh, "v1").body, "v1");
+  run_until(ctx, [&] { return seen->count.load() == 1; });
+  EXPECT_EQ(sh.divergence_count(), 1U);
+  const auto log = sh.divergences();
+  ASSERT_EQ(log.size(), 1U);
+  EXPECT_EQ(log[0].key, "v1");
+  ASSERT_EQ(seen->count.load(), 1);
+  ASSERT_TRUE(seen->outcomes[0].divergence && seen->outcomes[0].divergence->body);
+  EXPECT_EQ(*seen->outcomes[0].divergence->body, (rs::BodyDiff{2, 3, 2}));
+  EXPECT_EQ(seen->outcomes[0].shadow->body, "v1!");
+}
+
+TEST(ShadowerDetached, DeadlinePassesInTheBackground) {
+  auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h, false});
+  auto seen = std::make_shared<Seen>();
+  rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
+                  ShadowConfig::full_sample().shadow_timeout(20ms));
+  sh.on_outcome([seen](const rs::ShadowOutcome& out) { (*seen)(out); });
+  {
+    asio::io_context ctx;
+    EXPECT_EQ(call_detached(ctx, sh, "req").body, "req");
+    run_until(ctx, [&] { return seen->count.load() == 1; });
+    ASSERT_EQ(seen->count.load(), 1);
+    ASSERT_TRUE(seen->outcomes[0].shadow_failed);
+    EXPECT_TRUE(seen->outcomes[0].shadow_failed->timed_out());
+    EXPECT_EQ(sh.stats().shadow_timed_out, 1U);
+    EXPECT_EQ(shadow->probe->frames.load(), 1);  // still running, abandoned
+  }
+  EXPECT_EQ(shadow->probe->frames.load(), 0);
+  EXPECT_EQ(sh.in_flight_shadows(), 0U);
+}
+
+TEST(ShadowerDetached, PrimaryExceptionReachesTheCaller) {
+  asio::io_context ctx;
+  rs::Shadower sh(ThrowingBackend<std::runtime_error>{"down"}, DelayedBackend{1h, false});
+  EXPECT_THROW((void)call_detached(ctx, sh, "req"), std::runtime_error);
+  EXPECT_EQ(sh.stats().primary_failed, 1U);
+  EXPECT_EQ(sh.stats().shadow_abandoned, 1U);
+}
+
+TEST(ShadowerDetached, UnsampledCallsOnlyCallThePrimary) {
+  asio::io_context ctx;
+  auto shadow = std::make_shared<EchoBackend>();
+  rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
+                  ShadowConfig::full_sample().sample_rate(0));
+  EXPECT_EQ(call_detached(ctx, sh, "req").body, "req");
+  EXPECT_EQ(shadow->probe->calls.load(), 0);
+  EXPECT_EQ(sh.stats().skipped_by_sampler, 1U);
+}
+
+TEST(ShadowerDetached, ShedBeyondTheBound) {
+  asio::io_context ctx;
+  auto seen = std::make_shared<Seen>();
+  rs::Shadower sh(std::make_shared<EchoBackend>(),
+                  std::make_shared<DelayedBackend>(DelayedBackend{1h, false}),
+                  ShadowConfig::full_sample().shadow_timeout(1h).max_in_flight_shadows(2));
+  sh.on_outcome([seen](const rs::ShadowOutcome& out) { (*seen)(out); });
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(call_detached(ctx, sh, "r" + std::to_string(i)).body, "r" + std::to_string(i));
+  run_until(ctx, [&] { return seen->count.load() == 3; });
+  EXPECT_EQ(sh.stats().shed, 3U);
+  EXPECT_EQ(sh.in_flight_shadows(), 2U);
+  for (const auto& out : seen->outcomes) {
+    ASSERT_TRUE(out.shadow_failed);
+    EXPECT_TRUE(out.shadow_failed->shed());
+  }
+}
+
+// Destroying the context with detached calls still waiting for their shadows frees everything.
+TEST(ShadowerDetached, ShutdownWithPendingDetachedCalls) {
+  auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h, false});
+  rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
+                  ShadowConfig::full_sample().shadow_timeout(1h));
+  {
+    asio::io_context ctx;
+    for (int i = 0; i < 10; ++i) (void)call_detached(ctx, sh, "r" + std::to_string(i));
+    ctx.restart();
+    ctx.run_for(10ms);
+    EXPECT_EQ(shadow->probe->frames.load(), 10);
+  }
+  EXPECT_EQ(shadow->probe->frames.load(), 0);
+  EXPECT_EQ(sh.in_flight_shadows(), 0U);
+  EXPECT_EQ(sh.stats().calls, 0U);  // dropped with their context, never settled
+}
+
+// Detached callers on 4 threads; every outcome is settled exactly once.
+TEST(ShadowerDetached, ManyThreadsSettleEveryCallOnce) {
+  asio::io_context ctx;
+  auto seen = std::make_shared<std::atomic<int>>(0);
+  rs::Shadower sh(EchoBackend{}, EchoBackend{"odd", "!"});
+  sh.with_log(10'000);
+  sh.on_outcome([seen](const rs::ShadowOutcome&) { ++*seen; });
+  constexpr int callers = 12;
+  constexpr int each = 100;
+  std::atomic<int> wrong{0};
+  for (int c = 0; c < callers; ++c) {
+    asio::co_spawn(
+        asio::make_strand(ctx),
+        [](rs::Shadower<EchoBackend, EchoBackend> s, int id,
+           std::atomic<int>* bad) -> asio::awaitable<void> {
+          for (int i = 0; i < each; ++i) {
+            const std::string key =
+                "c" + std::to_string(id) + "-" + std::to_string(i) + (i % 3 == 0 ? "-odd" : "");
+            const auto primary = co_await s.call_detached(key);
+            if (primary.body != key) ++*bad;
+          }
+        }(sh, c, &wrong),
+        asio::detached);
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back([&ctx] { ctx.run(); });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(seen->load(), callers * each);
+  const auto s = sh.stats();
+  EXPECT_EQ(s.calls, static_cast<std::uint64_t>(callers * each));
+  EXPECT_EQ(s.diverged, static_cast<std::uint64_t>(callers * 34));
+  EXPECT_EQ(sh.divergence_count(), sh.divergences().size());
+  EXPECT_EQ(sh.in_flight_shadows(), 0U);
+}
