@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -342,4 +343,118 @@ TEST(ShadowerEngine, AdmissionControlAgainstAShadowThatNeverCompletes) {
     }
   }
   EXPECT_EQ(shadow->probe->frames.load(), 0);
+}
+
+namespace {
+
+// Records the order in which the legs start.
+struct Order {
+  std::mutex mutex;
+  std::vector<std::string> events;
+  void note(std::string e) {
+    std::lock_guard lock(mutex);
+    events.push_back(std::move(e));
+  }
+};
+
+struct NotingBackend {
+  std::shared_ptr<Order> order;
+  std::string name;
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    order->note(name);
+    co_return ResponseRecord::success(rs::test::text(input));
+  }
+};
+
+}  // namespace
+
+// A worker started for the call must not run the shadow before the primary starts.
+TEST(ShadowerEngine, PrimaryStartsFirstEvenOnANewWorker) {
+  asio::io_context ctx;
+  auto order = std::make_shared<Order>();
+  rs::Shadower sh(NotingBackend{order, "primary"}, NotingBackend{order, "shadow"});
+  const auto out = rs::test::run(
+      ctx, [](rs::Shadower<NotingBackend, NotingBackend> s) -> asio::awaitable<rs::ShadowOutcome> {
+        co_return co_await s.call("x");
+      }(sh));
+  EXPECT_FALSE(out.divergence);
+  ASSERT_EQ(order->events.size(), 2U);
+  EXPECT_EQ(order->events[0], "primary");
+  EXPECT_EQ(order->events[1], "shadow");
+}
+
+namespace {
+
+// "off": turns throw-on-cancel off and answers. "wait": waits an hour, honouring cancellation,
+// then (if it got past that) waits two more seconds.
+struct CancelStateShadow {
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    const std::string key = rs::test::text(input);
+    if (key == "off") {
+      co_await asio::this_coro::throw_if_cancelled(false);
+      co_return ResponseRecord::success(key);
+    }
+    const auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer t(ex, 1h);
+    try {
+      co_await t.async_wait(asio::use_awaitable);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): a sloppy backend carries on
+    }
+    asio::steady_timer more(ex, 2s);
+    co_await more.async_wait(asio::use_awaitable);  // throws at once if throw-on-cancel is on
+    co_return ResponseRecord::success(key);
+  }
+};
+
+}  // namespace
+
+// One job's coroutine settings do not leak into the next job on the same worker.
+TEST(ShadowerEngine, EachJobStartsWithThrowOnCancel) {
+  asio::io_context ctx;
+  rs::Shadower sh(EchoBackend{}, CancelStateShadow{},
+                  ShadowConfig::full_sample().shadow_timeout(20ms));
+  // Both calls in one coroutine, so that the same worker runs both jobs.
+  const auto both = rs::test::run(
+      ctx, [](rs::Shadower<EchoBackend, CancelStateShadow> s) -> asio::awaitable<int> {
+        const auto first = co_await s.call("off");
+        const auto second = co_await s.call("wait");
+        co_return (first.shadow ? 1 : 0) + (second.shadow_failed ? 2 : 0);
+      }(sh));
+  EXPECT_EQ(both, 3);
+  const auto start = Clock::now();
+  ctx.restart();
+  ctx.run();  // the cancelled job must unwind at once, not after its 2 s wait
+  EXPECT_LT(Clock::now() - start, 1500ms);
+  EXPECT_EQ(sh.in_flight_shadows(), 0U);
+}
+
+TEST(ShadowerEngine, HugeTimeoutDoesNotOverflow) {
+  asio::io_context ctx;
+  rs::Shadower sh(EchoBackend{}, DelayedBackend{5ms, true, ResponseRecord::success("x")},
+                  ShadowConfig::full_sample().shadow_timeout(Clock::duration::max()));
+  const auto out = rs::test::run(
+      ctx, [](rs::Shadower<EchoBackend, DelayedBackend> s) -> asio::awaitable<rs::ShadowOutcome> {
+        co_return co_await s.call("x");
+      }(sh));
+  ASSERT_TRUE(out.shadow) << (out.shadow_failed ? out.shadow_failed->message : "");
+  EXPECT_FALSE(out.divergence);
+}
+
+// A detached call whose shadow settled first, left unfinished when its context is destroyed,
+// keeps nothing alive.
+TEST(ShadowerEngine, DetachedCallDroppedAtShutdownKeepsNothingAlive) {
+  auto shadow = std::make_shared<EchoBackend>();
+  std::weak_ptr<EchoBackend> watch = shadow;
+  {
+    rs::Shadower sh(std::make_shared<DelayedBackend>(DelayedBackend{5ms, true}), shadow);
+    shadow.reset();
+    asio::io_context ctx;
+    const auto primary = rs::test::run(
+        ctx, [](rs::Shadower<DelayedBackend, EchoBackend> s) -> asio::awaitable<ResponseRecord> {
+          co_return co_await s.call_detached("x");
+        }(sh));
+    EXPECT_EQ(primary.body, "late");
+    // The shadow answered during the primary's 5 ms; the settling is posted and never runs.
+  }
+  EXPECT_TRUE(watch.expired()) << "the shadower's state outlived it";
 }

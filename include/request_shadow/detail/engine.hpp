@@ -114,6 +114,7 @@ struct Slot {
   Slot* prev = nullptr;
   Slot* next = nullptr;
   Slot* next_free = nullptr;
+  Slot* next_pending = nullptr;  // in its lane's queue of jobs waiting for a worker
 };
 
 // What a caller (or a Settler) finds in its slot when the shadow leg settles.
@@ -158,6 +159,10 @@ struct Lane {
   std::uint64_t arm_gen = 0;
   std::vector<Fifo> fifos;
   std::vector<Worker*> idle;  // most recently idle last; a worker leaves it before it exits
+  Slot* pending_head = nullptr;  // jobs waiting for a worker, oldest first
+  Slot* pending_tail = nullptr;
+  bool dispatch_posted = false;
+  std::size_t workers = 0;    // worker coroutines alive on this lane
   std::size_t in_flight = 0;  // callers holding a slot
   bool reaper_posted = false;
   bool alive = true;  // false once the context has shut down
@@ -232,25 +237,12 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
                Clock::duration timeout, std::uint64_t& gen) {
     std::shared_ptr<Worker> spawn;
     std::optional<Parked> parked_worker;
+    Lane* dispatch = nullptr;
     Slot* slot = nullptr;
     {
       std::lock_guard lock(mutex_);
       Lane& lane = lane_for(caller);
-      Worker* worker = nullptr;
-      if (!lane.idle.empty()) {
-        worker = lane.idle.back();
-        lane.idle.pop_back();
-        worker->idle = false;
-        if (worker->parked) {
-          parked_worker.emplace(std::move(*worker->parked));
-          worker->parked.reset();
-        }
-      } else if (workers_ < max_workers_) {
-        spawn = std::make_shared<Worker>(worker_executor(caller));
-        worker = spawn.get();
-        worker->lane = &lane;
-        ++workers_;
-      } else {
+      if (busy_ >= max_workers_) {
         // Shed: the caller still gets a slot, to keep its outcome, but no worker and no deadline.
         slot = take_slot();
         slot->state = Slot::State::Shed;
@@ -260,24 +252,63 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
         gen = slot->gen;
         return slot;
       }
+      // What can throw (memory) comes first, before anything is counted or linked.
       slot = take_slot();
-      slot->input.assign(reinterpret_cast<const char*>(input.data()), input.size());
+      try {
+        slot->input.assign(reinterpret_cast<const char*>(input.data()), input.size());
+        if (lane.idle.empty() && lane.workers == 0) spawn = new_worker(lane);
+      } catch (...) {
+        slot->caller_gone = slot->worker_gone = true;
+        give_back(*slot);
+        throw;
+      }
       slot->lane = &lane;
-      slot->worker = worker;
       slot->timeout = timeout;
-      slot->deadline = Clock::now() + timeout;
+      slot->deadline = deadline_after(timeout);
       link(lane, *slot, timeout);
-      worker->job = slot;
       busy_count_.store(++busy_, std::memory_order_relaxed);
       ++lane.in_flight;
       gen = slot->gen;
+      if (spawn) {
+        assign(*slot, *spawn);
+      } else if (!lane.idle.empty()) {
+        Worker* worker = lane.idle.back();
+        lane.idle.pop_back();
+        worker->idle = false;
+        assign(*slot, *worker);
+        if (worker->parked) {
+          parked_worker.emplace(std::move(*worker->parked));
+          worker->parked.reset();
+        }
+      } else {
+        // Every worker is busy: queue the job. A busy worker takes it when it finishes; if the
+        // workers are suspended in their backends, the dispatcher adds one (see dispatch_pending).
+        push_pending(lane, *slot);
+        if (!std::exchange(lane.dispatch_posted, true)) dispatch = &lane;
+      }
     }
     // The primary goes first: a parked worker is resumed by post and a new one starts by post, so
     // the shadow's synchronous work runs only once the caller suspends; an idle worker still
     // unwinding below the caller picks the job up when the caller suspends.
     if (parked_worker) asio::post(std::move(*parked_worker));
-    if (spawn) start_worker(std::move(spawn));
+    if (spawn) start_or_drop(std::move(spawn));
+    if (dispatch != nullptr) post_dispatcher(dispatch);
     return slot;
+  }
+
+  // Start a new worker; if even that fails (out of memory), its job fails and it is forgotten.
+  void start_or_drop(std::shared_ptr<Worker> w) noexcept {
+    try {
+      start_worker(w);
+    } catch (...) {
+      worker_exit(*w);
+    }
+  }
+
+  // now + timeout, saturated rather than overflowing for a huge timeout.
+  static Clock::time_point deadline_after(Clock::duration timeout) noexcept {
+    const auto now = Clock::now();
+    return timeout >= Clock::time_point::max() - now ? Clock::time_point::max() : now + timeout;
   }
 
   // Whether the shadow reported or the deadline passed.
@@ -356,26 +387,30 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       std::lock_guard lock(mutex_);
       slot.caller_gone = true;
       slot.detached = true;
-      slot.settler = std::move(settler);
       slot.key = std::move(key);
       if (slot.state != Slot::State::Running) {
+        // Settled already: finish it from a posted handler, which owns the settler, so that a
+        // context destroyed before it runs breaks no cycle (settler -> state -> engine -> slot).
         slot.settling = true;
         home = slot.lane->home;
+      } else {
+        slot.settler = std::move(settler);
       }
     }
     if (home) {
-      asio::post(home, [engine = shared_from_this(), &slot] { engine->settle_detached(slot); });
+      asio::post(home, [engine = shared_from_this(), &slot, settler = std::move(settler)]() mutable {
+        engine->settle_detached(slot, std::move(settler));
+      });
     }
   }
 
   // Run the settler of a detached slot whose `settling` flag this thread set, then give the slot
   // back if its worker is done with it.
-  void settle_detached(Slot& slot) noexcept {
-    std::shared_ptr<Settler> settler;
+  void settle_detached(Slot& slot, std::shared_ptr<Settler> settler = nullptr) noexcept {
     LegResult result;
     {
       std::lock_guard lock(mutex_);
-      settler = std::move(slot.settler);
+      if (!settler) settler = std::move(slot.settler);
       result.state = slot.state;
       result.timeout = slot.timeout;
       if (slot.state == Slot::State::Done) {
@@ -408,6 +443,10 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     for (;;) {
       std::unique_lock lock(mutex_);
       Slot* job = std::exchange(w.job, nullptr);
+      if (job == nullptr && !w.retire && w.lane->alive) {
+        job = pop_pending(*w.lane);
+        if (job != nullptr) job->worker = &w;
+      }
       if (job == nullptr) return nullptr;
       if (job->state == Slot::State::Running) {
         w.running = job;
@@ -447,6 +486,13 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     std::optional<Parked> caller;
     bool reap = false;
     bool settle = false;
+    std::string error_text;
+    if (error) {
+      try {
+        error_text = describe(error);
+      } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory: report without the text
+      }
+    }
     Lane* lane = w.lane;
     {
       std::lock_guard lock(mutex_);
@@ -457,7 +503,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
         job.state = Slot::State::Done;
         job.failed = error != nullptr;
         if (error) {
-          job.error = describe(error);
+          job.error = std::move(error_text);
         } else {
           job.response.emplace(std::move(*response));
         }
@@ -474,9 +520,13 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       if (job.caller_gone && !job.settling) give_back(job);
       busy_count_.store(--busy_, std::memory_order_relaxed);
       if (lane->alive && !w.retire) {
-        w.idle = true;
-        lane->idle.push_back(&w);
-        reap = lane->in_flight == 0 && !std::exchange(lane->reaper_posted, true);
+        if (Slot* next = pop_pending(*lane)) {
+          assign(*next, w);  // stay busy: the queue drains without waking anyone
+        } else {
+          w.idle = true;
+          lane->idle.push_back(&w);
+          reap = lane->in_flight == 0 && !std::exchange(lane->reaper_posted, true);
+        }
       } else {
         w.retire = true;
       }
@@ -493,6 +543,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     std::vector<std::shared_ptr<Settler>> doomed;
     std::lock_guard lock(mutex_);
     --workers_;
+    --w.lane->workers;
     if (w.idle) {
       std::erase_if(w.lane->idle, [&w](const Worker* p) { return p == &w; });
       w.idle = false;
@@ -530,6 +581,18 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
         }
       }
       idle.swap(lane.idle);
+      while (Slot* job = pop_pending(lane)) {
+        job->worker_gone = true;
+        busy_count_.store(--busy_, std::memory_order_relaxed);
+        if (job->state == Slot::State::Running) {
+          job->state = Slot::State::Done;
+          job->failed = true;
+          job->error = "shadow leg dropped at shutdown";
+          unlink(*job);
+        }
+        drop_detached(*job, settlers);
+        if (job->caller_gone && !job->settling) give_back(*job);
+      }
       lane.armed = false;
       ++lane.arm_gen;
       timer = std::move(lane.timer);
@@ -617,6 +680,77 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     return *lanes_.back();
   }
 
+  void assign(Slot& job, Worker& w) {
+    job.worker = &w;
+    w.job = &job;
+  }
+
+  std::shared_ptr<Worker> new_worker(Lane& lane) {
+    auto w = std::make_shared<Worker>(worker_executor(lane.home));
+    w->lane = &lane;
+    ++workers_;
+    ++lane.workers;
+    return w;
+  }
+
+  static void push_pending(Lane& lane, Slot& job) {
+    job.next_pending = nullptr;
+    (lane.pending_tail != nullptr ? lane.pending_tail->next_pending : lane.pending_head) = &job;
+    lane.pending_tail = &job;
+  }
+
+  static Slot* pop_pending(Lane& lane) {
+    Slot* job = lane.pending_head;
+    if (job == nullptr) return nullptr;
+    lane.pending_head = job->next_pending;
+    if (lane.pending_head == nullptr) lane.pending_tail = nullptr;
+    job->next_pending = nullptr;
+    return job;
+  }
+
+  void post_dispatcher(Lane* lane) {
+    asio::any_io_executor home;
+    {
+      std::lock_guard lock(mutex_);
+      home = lane->home;
+    }
+    if (!home) return;
+    asio::post(home, [engine = shared_from_this(), lane] { engine->dispatch_pending(*lane); });
+  }
+
+  // Runs once the thread that queued jobs has moved on. Queued jobs go to idle workers; if some
+  // are still waiting (every worker is suspended in its backend), one more worker is started, and
+  // the dispatcher looks again after it has run. A worker that never suspends drains the queue by
+  // itself, so a burst of calls does not start a worker per call.
+  void dispatch_pending(Lane& lane) {
+    std::vector<Parked> wake;
+    std::shared_ptr<Worker> spawn;
+    bool again = false;
+    {
+      std::lock_guard lock(mutex_);
+      lane.dispatch_posted = false;
+      if (!lane.alive) return;
+      while (lane.pending_head != nullptr && !lane.idle.empty()) {
+        Worker* w = lane.idle.back();
+        lane.idle.pop_back();
+        w->idle = false;
+        assign(*pop_pending(lane), *w);
+        if (w->parked) {
+          wake.push_back(std::move(*w->parked));
+          w->parked.reset();
+        }
+      }
+      if (lane.pending_head != nullptr && lane.workers < max_workers_) {
+        spawn = new_worker(lane);
+        assign(*pop_pending(lane), *spawn);
+        again = lane.pending_head != nullptr && !std::exchange(lane.dispatch_posted, true);
+      }
+    }
+    for (auto& h : wake) asio::post(std::move(h));
+    if (spawn) start_or_drop(std::move(spawn));
+    if (again) post_dispatcher(&lane);
+  }
+
   Slot* take_slot() {
     Slot* s = free_slots_;
     if (s != nullptr) {
@@ -628,6 +762,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     s->state = Slot::State::Running;
     s->detached = false;
     s->settling = false;
+    s->worker = nullptr;
     s->caller_gone = false;
     s->worker_gone = false;
     s->failed = false;
@@ -886,6 +1021,13 @@ class Engine final : public EngineBase {
       }
       ResponseRecord answer;
       std::exception_ptr error;
+      // Each job starts with a clean coroutine: a previous job may have turned throw-on-cancel
+      // off, or been cancelled.
+      if (w.cancel_sent) {
+        w.cancel_sent = false;
+        co_await asio::this_coro::reset_cancellation_state();
+      }
+      co_await asio::this_coro::throw_if_cancelled(true);
       const auto input = std::as_bytes(std::span(job->input.data(), job->input.size()));
       try {
         answer = co_await engine->backend_->call(input);
@@ -897,16 +1039,45 @@ class Engine final : public EngineBase {
         w.cancel_sent = false;
         co_await asio::this_coro::reset_cancellation_state();
       }
+      co_await asio::this_coro::throw_if_cancelled(true);
       engine->finish(self, *job, error ? nullptr : &answer, error, true);
     }
   }
 
+  // Starts a worker from a posted handler: co_spawn on the worker's new strand would otherwise
+  // run the worker, and so the shadow's synchronous part, inline before the caller's primary. A
+  // handler destroyed unrun (its context shut down first) or a co_spawn that fails forgets the
+  // worker, so its job and the counts are released.
+  struct StartWorker {
+    std::shared_ptr<Engine> engine;
+    std::shared_ptr<Worker> worker;
+    bool started = false;
+
+    StartWorker(std::shared_ptr<Engine> e, std::shared_ptr<Worker> w)
+        : engine(std::move(e)), worker(std::move(w)) {}
+    StartWorker(StartWorker&&) noexcept = default;
+    StartWorker& operator=(StartWorker&&) = delete;
+    StartWorker(const StartWorker&) = delete;
+    StartWorker& operator=(const StartWorker&) = delete;
+    ~StartWorker() {
+      if (engine && !started) engine->worker_exit(*worker);
+    }
+
+    void operator()() {
+      try {
+        auto strand = worker->ex;
+        auto body = work(engine, worker);
+        auto done = asio::bind_cancellation_slot(worker->cancel.slot(), Exited{worker});
+        asio::co_spawn(strand, std::move(body), std::move(done));
+        started = true;
+      } catch (...) {  // NOLINT(bugprone-empty-catch): the destructor forgets the worker
+      }
+    }
+  };
+
   void start_worker(std::shared_ptr<Worker> w) override {
-    auto self = std::static_pointer_cast<Engine>(shared_from_this());
     auto ex = w->ex;
-    auto body = work(std::move(self), w);
-    auto done = asio::bind_cancellation_slot(w->cancel.slot(), Exited{w});
-    asio::co_spawn(ex, std::move(body), std::move(done));
+    asio::post(ex, StartWorker(std::static_pointer_cast<Engine>(shared_from_this()), std::move(w)));
   }
 
   std::shared_ptr<Shadow> backend_;
@@ -922,13 +1093,17 @@ class Lease {
   Lease(EngineBase* engine, Slot* slot, std::uint64_t gen) noexcept
       : engine_(engine), slot_(slot), gen_(gen) {}
   Lease(Lease&& other) noexcept
-      : engine_(other.engine_), slot_(std::exchange(other.slot_, nullptr)), gen_(other.gen_) {}
+      : engine_(other.engine_),
+        slot_(std::exchange(other.slot_, nullptr)),
+        gen_(other.gen_),
+        spare_(std::move(other.spare_)) {}
   Lease& operator=(Lease&& other) noexcept {
     if (this != &other) {
       reset();
       engine_ = other.engine_;
       slot_ = std::exchange(other.slot_, nullptr);
       gen_ = other.gen_;
+      spare_ = std::move(other.spare_);
     }
     return *this;
   }
