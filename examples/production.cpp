@@ -1,8 +1,9 @@
 // Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
 //
 // Shadowing production traffic with a candidate that is sometimes slow, sometimes wrong and
-// sometimes hangs: a deadline, a bound on legs in flight, a live change of the sample rate, and
-// at the end the counters as Prometheus text and the last divergences as JSON lines.
+// sometimes hangs: detached calls (the caller never waits for the candidate), a deadline, a bound
+// on legs in flight, a live change of the sample rate, and at the end the counters as Prometheus
+// text and the last divergences as JSON lines.
 //
 //   production                 a summary, then both exports
 //   production --prometheus    only the Prometheus text
@@ -11,9 +12,9 @@
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <request_shadow/request_shadow.hpp>
 #include <string>
@@ -66,8 +67,12 @@ using PriceShadower = rs::Shadower<PriceService, CandidatePriceService>;
 asio::awaitable<void> serve(PriceShadower sh, int client, int requests) {
   for (int i = 0; i < requests; ++i) {
     const std::string item = "sku-" + std::to_string(client) + "-" + std::to_string(i);
-    const rs::ShadowOutcome out = co_await sh.call(item);
-    if (out.primary.status != 200) throw std::logic_error("the caller lost its primary");
+    // The caller gets the price as soon as the production service answers.
+    const rs::ResponseRecord price = co_await sh.call_detached(item);
+    if (price.status != 200) throw std::logic_error("the caller lost its primary");
+    const auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer next_request(ex, 1ms);
+    co_await next_request.async_wait(asio::use_awaitable);
   }
 }
 
@@ -80,19 +85,29 @@ int main(int argc, char** argv) {
                          rs::ShadowConfig::full_sample()
                              .sample_rate(25)
                              .shadow_timeout(20ms)
-                             .max_in_flight_shadows(40)
+                             .max_in_flight_shadows(256)
                              .salt("pricing-v2"));
   shadower.with_log(32);
 
   constexpr int clients = 16;
   constexpr int requests = 200;
-  std::atomic<int> finished{0};
   for (int c = 0; c < clients; ++c) {
-    asio::co_spawn(asio::make_strand(ctx), serve(shadower, c, requests), [&](std::exception_ptr e) {
+    asio::co_spawn(asio::make_strand(ctx), serve(shadower, c, requests), [](std::exception_ptr e) {
       if (e) std::rethrow_exception(e);
-      if (++finished == clients) ctx.stop();  // leave the hung legs behind
     });
   }
+  // Detached calls settle in the background (by answer or by deadline); stop once every call is
+  // counted, leaving the hung legs behind.
+  asio::steady_timer drained(ctx);
+  std::function<void(std::error_code)> poll = [&](std::error_code) {
+    if (shadower.stats().calls == static_cast<std::uint64_t>(clients * requests)) {
+      ctx.stop();
+      return;
+    }
+    drained.expires_after(5ms);
+    drained.async_wait(poll);
+  };
+  poll({});
   // An operator turns the dial while traffic flows.
   asio::steady_timer dial(ctx, 30ms);
   dial.async_wait([&shadower](std::error_code) { shadower.set_sample_rate(100); });
