@@ -218,6 +218,7 @@ class Shadower {
         state_->observers ? *state_->observers : std::vector<Observer>{});
     next->push_back(std::move(observer));
     state_->observers = std::move(next);
+    state_->any_observers.store(true, std::memory_order_release);
     return *this;
   }
 
@@ -258,6 +259,7 @@ class Shadower {
     mutable std::mutex log_mutex;  // guards `log` and `observers`
     std::shared_ptr<DivergenceLog> log = std::make_shared<DivergenceLog>();
     std::shared_ptr<const std::vector<Observer>> observers;
+    std::atomic<bool> any_observers{false};  // spares calls the lock while there are none
 
     // A detached call's shadow settled: finish it as an inline call would have.
     void settle(detail::Slot& slot, detail::LegResult& result) noexcept override {
@@ -352,7 +354,9 @@ class Shadower {
   }
 
   static void notify(State& s, const ShadowOutcome& out) noexcept {
+    if (!s.any_observers.load(std::memory_order_acquire)) return;
     std::shared_ptr<const std::vector<Observer>> observers;
+    std::atomic<bool> any_observers{false};  // spares calls the lock while there are none
     {
       std::lock_guard lock(s.log_mutex);
       observers = s.observers;
