@@ -30,6 +30,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -107,8 +108,8 @@ class Shadower {
    */
   [[nodiscard]] asio::awaitable<ShadowOutcome> call(std::span<const std::byte> input) const {
     std::optional<std::string> key;
-    if (!sample(input, key)) return run_primary(state_, input);
-    return run_sampled(state_, input, std::move(key));
+    if (!sample(input, key)) return run_primary<false>(state_, input);
+    return run_sampled<false>(state_, input, std::move(key));
   }
 
   /// Call both backends with text input; see the byte overload.
@@ -135,8 +136,8 @@ class Shadower {
   [[nodiscard]] asio::awaitable<ResponseRecord> call_detached(
       std::span<const std::byte> input) const {
     std::optional<std::string> key;
-    if (!sample(input, key)) return run_primary_only(state_, input);
-    return run_detached(state_, input, std::move(key));
+    if (!sample(input, key)) return run_primary<true>(state_, input);
+    return run_sampled<true>(state_, input, std::move(key));
   }
 
   /// Call detached with text input; see the byte overload.
@@ -454,68 +455,14 @@ class Shadower {
     return config.should_shadow(std::as_bytes(std::span(key->data(), key->size())), rate);
   }
 
-  // The primary alone, detached flavour: the sampler left the key out.
-  static asio::awaitable<ResponseRecord> run_primary_only(std::shared_ptr<State> state,
-                                                          std::span<const std::byte> input) {
-    State& s = *state;
-    detail::Counters::bump(s.counters.skipped_by_sampler);
-    std::exception_ptr error;
-    ResponseRecord primary;
-    try {
-      primary = co_await s.primary->call(input);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    if (error) {
-      const auto cs = co_await asio::this_coro::cancellation_state;
-      primary_failed(s, nullptr, cs.cancelled() != asio::cancellation_type::none);
-      std::rethrow_exception(error);
-    }
-    co_return primary;
-  }
-
-  static asio::awaitable<ResponseRecord> run_detached(std::shared_ptr<State> state,
-                                                      std::span<const std::byte> input,
-                                                      std::optional<std::string> key) {
-    State& s = *state;
-    detail::Lease lease;
-    {
-      const auto ex = co_await asio::this_coro::executor;
-      lease = begin_shadow(s, ex, input);
-    }
-    ShadowOutcome& out = lease.outcome();
-    std::exception_ptr error;
-    try {
-      out.primary = co_await s.primary->call(input);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    if (error) {
-      const auto cs = co_await asio::this_coro::cancellation_state;
-      primary_failed(s, lease ? &lease : nullptr, cs.cancelled() != asio::cancellation_type::none);
-      std::rethrow_exception(error);
-    }
-    co_return hand_over(state, lease, std::move(key));
-  }
-
-  // The caller's copy of the primary; the engine finishes the call with the slot's copy.
-  static ResponseRecord hand_over(const std::shared_ptr<State>& state, detail::Lease& lease,
-                                  std::optional<std::string> key) {
-    ResponseRecord primary = lease.outcome().primary;
-    if (!lease) {  // never submitted: the outcome says why
-      notify(*state, lease.outcome());
-      return primary;
-    }
-    try {
-      lease.detach(state, std::move(key));
-    } catch (...) {  // NOLINT(bugprone-empty-catch): the lease abandons the shadow; primary wins
-    }
-    return primary;
-  }
+  // What a call completes with: the whole outcome inline, the primary's response detached.
+  template <bool Detached>
+  using Result = std::conditional_t<Detached, ResponseRecord, ShadowOutcome>;
 
   // The primary alone: the sampler left the key out.
-  static asio::awaitable<ShadowOutcome> run_primary(std::shared_ptr<State> state,
-                                                    std::span<const std::byte> input) {
+  template <bool Detached>
+  static asio::awaitable<Result<Detached>> run_primary(std::shared_ptr<State> state,
+                                                       std::span<const std::byte> input) {
     State& s = *state;
     ShadowOutcome out;
     detail::Counters::bump(s.counters.skipped_by_sampler);
@@ -531,13 +478,18 @@ class Shadower {
       primary_failed(s, nullptr, cs.cancelled() != asio::cancellation_type::none);
       std::rethrow_exception(error);
     }
-    co_return out;
+    if constexpr (Detached) {
+      co_return std::move(out.primary);
+    } else {
+      co_return out;
+    }
   }
 
-  // `key` is the extracted sampling key, if there is an extractor; the request otherwise.
-  static asio::awaitable<ShadowOutcome> run_sampled(std::shared_ptr<State> state,
-                                                    std::span<const std::byte> input,
-                                                    std::optional<std::string> key) {
+  // A sampled call. `key` is the extracted sampling key, if there is an extractor.
+  template <bool Detached>
+  static asio::awaitable<Result<Detached>> run_sampled(std::shared_ptr<State> state,
+                                                       std::span<const std::byte> input,
+                                                       std::optional<std::string> key) {
     State& s = *state;
     detail::Lease lease;
     {
@@ -558,30 +510,48 @@ class Shadower {
       primary_failed(s, lease ? &lease : nullptr, cs.cancelled() != asio::cancellation_type::none);
       std::rethrow_exception(error);
     }
-
-    bool cancelled = false;
-    if (!lease.settled()) {
-      // A cancellation that arrived while the primary ran reached only the primary; a primary
-      // that ignored it may also have turned off throw-on-cancel. Check before waiting.
-      cs = co_await asio::this_coro::cancellation_state;
-      cancelled = cs.cancelled() != asio::cancellation_type::none;
-      if (!cancelled) {
-        try {
-          // Completes when the shadow reports, at the deadline, or when the caller is cancelled.
-          co_await lease.async_wait(asio::use_awaitable);
-        } catch (...) {
-          error = std::current_exception();
-        }
+    if constexpr (Detached) {
+      co_return hand_over(state, lease, std::move(key));
+    } else {
+      bool cancelled = false;
+      if (!lease.settled()) {
+        // A cancellation that arrived while the primary ran reached only the primary; a primary
+        // that ignored it may also have turned off throw-on-cancel. Check before waiting.
         cs = co_await asio::this_coro::cancellation_state;
         cancelled = cs.cancelled() != asio::cancellation_type::none;
+        if (!cancelled) {
+          try {
+            // Completes when the shadow reports, at the deadline, or when the caller is cancelled.
+            co_await lease.async_wait(asio::use_awaitable);
+          } catch (...) {
+            error = std::current_exception();
+          }
+          cs = co_await asio::this_coro::cancellation_state;
+          cancelled = cs.cancelled() != asio::cancellation_type::none;
+        }
       }
+      const auto log_key = key ? std::as_bytes(std::span(key->data(), key->size())) : input;
+      if (!end_shadow(s, log_key, lease, cancelled, error)) {
+        throw asio::system_error(asio::error::operation_aborted);
+      }
+      if (out.divergence && s.config.raise_on_mismatch()) throw MismatchError(std::move(out));
+      co_return std::move(out);  // before the lease gives the slot back
     }
-    const auto log_key = key ? std::as_bytes(std::span(key->data(), key->size())) : input;
-    if (!end_shadow(s, log_key, lease, cancelled, error)) {
-      throw asio::system_error(asio::error::operation_aborted);
+  }
+
+  // The caller's copy of the primary; the engine finishes the call with the slot's copy.
+  static ResponseRecord hand_over(const std::shared_ptr<State>& state, detail::Lease& lease,
+                                  std::optional<std::string> key) {
+    ResponseRecord primary = lease.outcome().primary;
+    if (!lease) {  // never submitted: the outcome says why
+      notify(*state, lease.outcome());
+      return primary;
     }
-    if (out.divergence && s.config.raise_on_mismatch()) throw MismatchError(std::move(out));
-    co_return std::move(out);  // before the lease gives the slot back
+    try {
+      lease.detach(state, std::move(key));
+    } catch (...) {  // NOLINT(bugprone-empty-catch): the lease abandons the shadow; primary wins
+    }
+    return primary;
   }
 
   std::shared_ptr<State> state_;

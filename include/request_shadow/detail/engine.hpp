@@ -134,8 +134,8 @@ struct Worker : std::enable_shared_from_this<Worker> {
   bool cancel_sent = false;          // a cancel reached the current job (touched on `ex` only)
   // Guarded.
   Lane* lane = nullptr;
-  Slot* job = nullptr;      // assigned, not yet taken
-  Slot* running = nullptr;  // being run
+  Slot* job = nullptr;           // assigned, not yet taken
+  Slot* running = nullptr;       // being run
   std::optional<Parked> parked;  // while it waits for a job
   bool idle = false;             // in its lane's idle list
   bool retire = false;           // exit instead of waiting
@@ -158,7 +158,7 @@ struct Lane {
   Clock::time_point armed_at{};
   std::uint64_t arm_gen = 0;
   std::vector<Fifo> fifos;
-  std::vector<Worker*> idle;  // most recently idle last; a worker leaves it before it exits
+  std::vector<Worker*> idle;     // most recently idle last; a worker leaves it before it exits
   Slot* pending_head = nullptr;  // jobs waiting for a worker, oldest first
   Slot* pending_tail = nullptr;
   bool dispatch_posted = false;
@@ -398,9 +398,10 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       }
     }
     if (home) {
-      asio::post(home, [engine = shared_from_this(), &slot, settler = std::move(settler)]() mutable {
-        engine->settle_detached(slot, std::move(settler));
-      });
+      asio::post(home,
+                 [engine = shared_from_this(), &slot, settler = std::move(settler)]() mutable {
+                   engine->settle_detached(slot, std::move(settler));
+                 });
     }
   }
 
