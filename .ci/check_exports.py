@@ -17,7 +17,8 @@ def check_prometheus(path):
     names = {family.name for family in families}
     expected = {
         "request_shadow_calls", "request_shadow_skipped", "request_shadow_shadow_results",
-        "request_shadow_comparisons", "request_shadow_primary_failures",
+        "request_shadow_comparisons", "request_shadow_divergences",
+        "request_shadow_primary_failures",
         "request_shadow_cancelled", "request_shadow_shadows_in_flight",
         "request_shadow_sample_rate_ratio",
     }

@@ -25,6 +25,9 @@ rs::ShadowStats sample_stats() {
   s.shadow_ok = 9;
   s.sampled = 23;
   s.calls = 28;
+  s.diverged_status = 1;
+  s.diverged_headers = 0;
+  s.diverged_body = 2;
   s.in_flight_shadows = 11;
   s.sample_rate_ppm = 125'000;
   return s;
@@ -44,6 +47,9 @@ TEST(Prometheus, EverySampleCarriesTheExperimentAndItsValue) {
            R"(request_shadow_shadow_results_total{experiment="codec-v2",result="shed"} 6)",
            R"(request_shadow_comparisons_total{experiment="codec-v2",result="matched"} 7)",
            R"(request_shadow_comparisons_total{experiment="codec-v2",result="diverged"} 2)",
+           R"(request_shadow_divergences_total{experiment="codec-v2",aspect="status"} 1)",
+           R"(request_shadow_divergences_total{experiment="codec-v2",aspect="headers"} 0)",
+           R"(request_shadow_divergences_total{experiment="codec-v2",aspect="body"} 2)",
            R"(request_shadow_primary_failures_total{experiment="codec-v2"} 8)",
            R"(request_shadow_cancelled_total{experiment="codec-v2"} 9)",
            R"(request_shadow_shadows_in_flight{experiment="codec-v2"} 11)",
@@ -69,7 +75,7 @@ TEST(Prometheus, EachFamilyIsDeclaredOnceBeforeItsSamples) {
       EXPECT_EQ(line.rfind(declared + "{", 0), 0U) << line << " is not in family " << declared;
     }
   }
-  EXPECT_EQ(types, 8);
+  EXPECT_EQ(types, 9);
 }
 
 TEST(Prometheus, LabelValuesAreEscaped) {

@@ -98,6 +98,10 @@ TEST(Shadower, ReportsStatusAndHeaderDivergence) {
   EXPECT_EQ(out.divergence->headers->changed, std::vector<std::string>{"content-type"});
   EXPECT_EQ(out.divergence->headers->added, std::vector<std::string>{"x-v2"});
   EXPECT_FALSE(out.divergence->body);
+  const auto stats = sh.stats();
+  EXPECT_EQ(stats.diverged_status, 1U);
+  EXPECT_EQ(stats.diverged_headers, 1U);
+  EXPECT_EQ(stats.diverged_body, 0U);
 }
 
 TEST(Shadower, IgnoreBodySilencesABodyDifference) {

@@ -38,6 +38,7 @@ inline std::string prometheus_label_value(std::string_view value) {
  * - `shadow_results_total{result="ok|timed_out|failed|abandoned|shed"}`: what became of the
  *   sampled calls' shadow legs;
  * - `comparisons_total{result="matched|diverged"}`;
+ * - `divergences_total{aspect="status|headers|body"}` (a divergence may count in several);
  * - `primary_failures_total`, `cancelled_total`;
  * - `shadows_in_flight` (gauge) and `sample_rate_ratio` (gauge, 0..1).
  *
@@ -85,6 +86,10 @@ inline std::string prometheus_label_value(std::string_view value) {
   family("comparisons_total", "counter", "Compared calls, by whether the responses matched.");
   sample("comparisons_total", "result=\"matched\"", s.matched);
   sample("comparisons_total", "result=\"diverged\"", s.diverged);
+  family("divergences_total", "counter", "Divergences by the aspect that differed.");
+  sample("divergences_total", "aspect=\"status\"", s.diverged_status);
+  sample("divergences_total", "aspect=\"headers\"", s.diverged_headers);
+  sample("divergences_total", "aspect=\"body\"", s.diverged_body);
   family("primary_failures_total", "counter", "Calls whose primary threw.");
   sample("primary_failures_total", "", s.primary_failed);
   family("cancelled_total", "counter", "Calls cancelled by their caller.");

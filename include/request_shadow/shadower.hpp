@@ -426,6 +426,11 @@ class Shadower {
       return true;
     }
     C::bump(out.divergence ? s.counters.diverged : s.counters.matched);
+    if (out.divergence) {
+      if (out.divergence->status) C::bump(s.counters.diverged_status);
+      if (out.divergence->headers) C::bump(s.counters.diverged_headers);
+      if (out.divergence->body) C::bump(s.counters.diverged_body);
+    }
     return true;
   }
 

@@ -42,6 +42,12 @@ struct ShadowStats {
   std::uint64_t matched = 0;
   /// Compared calls whose responses diverged.
   std::uint64_t diverged = 0;
+  /// Divergences whose status (or `ok` flag) differed.
+  std::uint64_t diverged_status = 0;
+  /// Divergences whose headers differed.
+  std::uint64_t diverged_headers = 0;
+  /// Divergences whose bodies differed.
+  std::uint64_t diverged_body = 0;
   /// Shadow legs running at the time of the snapshot, abandoned ones included (a gauge).
   std::uint64_t in_flight_shadows = 0;
   /// The sample rate for new calls at the time of the snapshot, in parts per million (a gauge).
@@ -57,7 +63,8 @@ namespace detail {
 struct Counters {
   using Counter = std::atomic<std::uint64_t>;
   Counter skipped_by_sampler{0}, primary_failed{0}, cancelled{0}, shadow_timed_out{0},
-      shadow_failed{0}, shadow_abandoned{0}, shed{0}, matched{0}, diverged{0};
+      shadow_failed{0}, shadow_abandoned{0}, shed{0}, matched{0}, diverged{0}, diverged_status{0},
+      diverged_headers{0}, diverged_body{0};
 
   static void bump(Counter& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }
 
@@ -73,6 +80,9 @@ struct Counters {
     s.shed = get(shed);
     s.matched = get(matched);
     s.diverged = get(diverged);
+    s.diverged_status = get(diverged_status);
+    s.diverged_headers = get(diverged_headers);
+    s.diverged_body = get(diverged_body);
     s.shadow_ok = s.matched + s.diverged;
     s.sampled = s.shadow_ok + s.shadow_timed_out + s.shadow_failed + s.shadow_abandoned + s.shed;
     s.calls = s.sampled + s.skipped_by_sampler;
