@@ -75,7 +75,7 @@ TEST(Prometheus, EachFamilyIsDeclaredOnceBeforeItsSamples) {
       EXPECT_EQ(line.rfind(declared + "{", 0), 0U) << line << " is not in family " << declared;
     }
   }
-  EXPECT_EQ(types, 9);
+  EXPECT_EQ(types, 11);
 }
 
 TEST(Prometheus, LabelValuesAreEscaped) {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <request_shadow/sampler.hpp>
 #include <span>
 #include <string>
@@ -32,6 +33,22 @@ enum class IgnoreField : std::uint8_t {
 [[nodiscard]] constexpr IgnoreField operator&(IgnoreField a, IgnoreField b) noexcept {
   return static_cast<IgnoreField>(static_cast<std::uint8_t>(a) & static_cast<std::uint8_t>(b));
 }
+
+/// When to stop shadowing by itself: a circuit breaker for the candidate.
+/**
+ * Over the last `window` shadow legs that settled, when the share that failed (timed out or
+ * threw) reaches `max_failure_ratio`, shadowing stops: sampled calls run the primary alone and
+ * report the shadow as stopped. After `cooldown`, one call probes the candidate again; if its
+ * shadow succeeds, shadowing resumes, otherwise it stops for another cool-down.
+ */
+struct AutoStop {
+  /// The share of failed legs, over the window, that stops shadowing (0 to 1).
+  double max_failure_ratio = 0.5;
+  /// How many recent legs the ratio is taken over; it is not judged before that many settled.
+  std::size_t window = 100;
+  /// How long shadowing stays stopped before a probe.
+  std::chrono::steady_clock::duration cooldown = std::chrono::seconds(10);
+};
 
 /// How a `Shadower` samples, how long the shadow leg may take, and what a comparison ignores.
 /**
@@ -134,6 +151,15 @@ class ShadowConfig {
   /// How many shadow legs may run at once.
   [[nodiscard]] std::size_t max_in_flight_shadows() const noexcept { return max_in_flight_; }
 
+  /// Stop shadowing by itself while the candidate keeps failing (off by default).
+  ShadowConfig& auto_stop(AutoStop rule) noexcept {
+    auto_stop_ = rule;
+    return *this;
+  }
+
+  /// The automatic stop rule, if any.
+  [[nodiscard]] const std::optional<AutoStop>& auto_stop() const noexcept { return auto_stop_; }
+
   /// Test mode: make `Shadower::call` throw `MismatchError` when the responses diverge.
   /**
    * For running the shadow in integration tests, so that any divergence fails the test. The
@@ -195,6 +221,7 @@ class ShadowConfig {
   std::string salt_;
   KeyExtractor extractor_;
   bool raise_on_mismatch_ = false;
+  std::optional<AutoStop> auto_stop_;
 };
 
 }  // namespace request_shadow

@@ -17,6 +17,7 @@ enum class ShadowFailureKind : std::uint8_t {
   TimedOut,  ///< The shadow did not answer before its deadline; it was abandoned.
   Failed,    ///< The shadow backend threw, or the comparison could not be made.
   Shed,      ///< Not started: `ShadowConfig::max_in_flight_shadows()` legs were already running.
+  Stopped,   ///< Not started: shadowing is stopped by `ShadowConfig::auto_stop`.
 };
 
 /// A shadow leg that produced no response: whether it timed out or failed, and the error text.
@@ -30,6 +31,8 @@ struct ShadowFailure {
   [[nodiscard]] bool timed_out() const noexcept { return kind == ShadowFailureKind::TimedOut; }
   /// Whether the shadow was not started because too many legs were running.
   [[nodiscard]] bool shed() const noexcept { return kind == ShadowFailureKind::Shed; }
+  /// Whether the shadow was not started because shadowing is stopped (`auto_stop`).
+  [[nodiscard]] bool stopped() const noexcept { return kind == ShadowFailureKind::Stopped; }
 
   friend bool operator==(const ShadowFailure&, const ShadowFailure&) = default;
 };

@@ -35,12 +35,13 @@ inline std::string prometheus_label_value(std::string_view value) {
  * Metric families, all prefixed `request_shadow_`:
  * - `calls_total`: calls counted;
  * - `skipped_total`: calls the sampler left out;
- * - `shadow_results_total{result="ok|timed_out|failed|abandoned|shed"}`: what became of the
- *   sampled calls' shadow legs;
+ * - `shadow_results_total{result="ok|timed_out|failed|abandoned|shed|stopped"}`: what became of
+ *   the sampled calls' shadow legs;
+ * - `auto_stops_total`: how many times `auto_stop` stopped shadowing;
  * - `comparisons_total{result="matched|diverged"}`;
  * - `divergences_total{aspect="status|headers|body"}` (a divergence may count in several);
  * - `primary_failures_total`, `cancelled_total`;
- * - `shadows_in_flight` (gauge) and `sample_rate_ratio` (gauge, 0..1).
+ * - `shadows_in_flight`, `auto_stopped` (0 or 1) and `sample_rate_ratio` (0..1), all gauges.
  *
  * Every sample carries `experiment="<experiment>"`, so several shadowers can be exposed side by
  * side (concatenate their texts only if the families differ; otherwise expose one text per
@@ -83,6 +84,9 @@ inline std::string prometheus_label_value(std::string_view value) {
   sample("shadow_results_total", "result=\"failed\"", s.shadow_failed);
   sample("shadow_results_total", "result=\"abandoned\"", s.shadow_abandoned);
   sample("shadow_results_total", "result=\"shed\"", s.shed);
+  sample("shadow_results_total", "result=\"stopped\"", s.stopped);
+  family("auto_stops_total", "counter", "Times shadowing stopped itself (auto_stop).");
+  sample("auto_stops_total", "", s.auto_stops);
   family("comparisons_total", "counter", "Compared calls, by whether the responses matched.");
   sample("comparisons_total", "result=\"matched\"", s.matched);
   sample("comparisons_total", "result=\"diverged\"", s.diverged);
@@ -96,6 +100,8 @@ inline std::string prometheus_label_value(std::string_view value) {
   sample("cancelled_total", "", s.cancelled);
   family("shadows_in_flight", "gauge", "Shadow legs running now, abandoned ones included.");
   sample("shadows_in_flight", "", s.in_flight_shadows);
+  family("auto_stopped", "gauge", "Whether shadowing is stopped by auto_stop now (0 or 1).");
+  sample("auto_stopped", "", s.auto_stopped ? 1 : 0);
   family("sample_rate_ratio", "gauge", "Share of keys sampled for new calls (0 to 1).");
   out += "request_shadow_sample_rate_ratio{" + label + "} ";
   const std::uint32_t ppm = s.sample_rate_ppm;

@@ -21,6 +21,7 @@
 #include <optional>
 #include <request_shadow/backend.hpp>
 #include <request_shadow/config.hpp>
+#include <request_shadow/detail/breaker.hpp>
 #include <request_shadow/detail/engine.hpp>
 #include <request_shadow/divergence.hpp>
 #include <request_shadow/log.hpp>
@@ -108,8 +109,11 @@ class Shadower {
    */
   [[nodiscard]] asio::awaitable<ShadowOutcome> call(std::span<const std::byte> input) const {
     std::optional<std::string> key;
-    if (!sample(input, key)) return run_primary<false>(state_, input);
-    return run_sampled<false>(state_, input, std::move(key));
+    const Decision d = decide(input, key);
+    if (d == Decision::Skip || d == Decision::Stopped) {
+      return run_primary<false>(state_, input, d == Decision::Stopped);
+    }
+    return run_sampled<false>(state_, input, std::move(key), d == Decision::Probe);
   }
 
   /// Call both backends with text input; see the byte overload.
@@ -136,8 +140,11 @@ class Shadower {
   [[nodiscard]] asio::awaitable<ResponseRecord> call_detached(
       std::span<const std::byte> input) const {
     std::optional<std::string> key;
-    if (!sample(input, key)) return run_primary<true>(state_, input);
-    return run_sampled<true>(state_, input, std::move(key));
+    const Decision d = decide(input, key);
+    if (d == Decision::Skip || d == Decision::Stopped) {
+      return run_primary<true>(state_, input, d == Decision::Stopped);
+    }
+    return run_sampled<true>(state_, input, std::move(key), d == Decision::Probe);
   }
 
   /// Call detached with text input; see the byte overload.
@@ -158,6 +165,7 @@ class Shadower {
     ShadowStats s = state_->counters.snapshot();
     s.in_flight_shadows = state_->engine->in_flight();
     s.sample_rate_ppm = sample_rate_ppm();
+    s.auto_stopped = state_->breaker && state_->breaker->stopped();
     return s;
   }
 
@@ -250,12 +258,14 @@ class Shadower {
           config(c),
           engine(std::make_shared<detail::Engine<Shadow>>(std::move(s), c.max_in_flight_shadows())),
           timeout(c.shadow_timeout().count()),
-          rate_ppm(c.sample_rate_ppm()) {}
+          rate_ppm(c.sample_rate_ppm()),
+          breaker(c.auto_stop() ? std::make_unique<detail::Breaker>(*c.auto_stop()) : nullptr) {}
     std::shared_ptr<Primary> primary;
     const ShadowConfig config;
     std::shared_ptr<detail::EngineBase> engine;
     std::atomic<std::chrono::steady_clock::rep> timeout;
     std::atomic<std::uint32_t> rate_ppm;
+    std::unique_ptr<detail::Breaker> breaker;  // auto_stop, when configured
     detail::Counters counters;
     mutable std::mutex log_mutex;  // guards `log` and `observers`
     std::shared_ptr<DivergenceLog> log = std::make_shared<DivergenceLog>();
@@ -266,7 +276,7 @@ class Shadower {
     void settle(detail::Slot& slot, detail::LegResult& result) noexcept override {
       const auto key = slot.key ? std::as_bytes(std::span(slot.key->data(), slot.key->size()))
                                 : std::as_bytes(std::span(slot.input.data(), slot.input.size()));
-      (void)settle_outcome(*this, key, slot.outcome, result, false, nullptr);
+      (void)settle_outcome(*this, key, slot.outcome, result, false, nullptr, slot.probe);
     }
   };
 
@@ -315,6 +325,7 @@ class Shadower {
     using C = detail::Counters;
     C::bump(cancelled ? s.counters.cancelled : s.counters.primary_failed);
     if (lease != nullptr) {
+      if (lease->probe()) judge(s, detail::Breaker::Result::Unknown, true);
       lease->reset();  // abandons the shadow and cancels it
       C::bump(s.counters.shadow_abandoned);
     }
@@ -341,17 +352,35 @@ class Shadower {
       notify(s, out);
       return true;
     }
-    return settle_outcome(s, key, out, result, cancelled, wait_error);
+    return settle_outcome(s, key, out, result, cancelled, wait_error, lease.probe());
   }
 
   // Fill `out` from what the shadow produced, count it, log a divergence and tell the observers.
   // Returns false when the caller was cancelled before the shadow settled. Never throws.
   static bool settle_outcome(State& s, std::span<const std::byte> key, ShadowOutcome& out,
                              detail::LegResult& result, bool cancelled,
-                             const std::exception_ptr& wait_error) noexcept {
+                             const std::exception_ptr& wait_error, bool probe) noexcept {
     const bool known = record(s, key, out, result, cancelled, wait_error);
     if (known) notify(s, out);
+    if (s.breaker) {
+      using B = detail::Breaker;
+      B::Result verdict = B::Result::Unknown;
+      if (known && out.shadow) {
+        verdict = B::Result::Success;
+      } else if (known && out.shadow_failed &&
+                 (out.shadow_failed->kind == ShadowFailureKind::TimedOut ||
+                  out.shadow_failed->kind == ShadowFailureKind::Failed)) {
+        verdict = B::Result::Failure;
+      }
+      judge(s, verdict, probe);
+    }
     return known;
+  }
+
+  // Tell the auto-stop breaker how a leg went.
+  static void judge(State& s, detail::Breaker::Result verdict, bool probe) noexcept {
+    if (s.breaker && s.breaker->record(verdict, probe))
+      detail::Counters::bump(s.counters.auto_stops);
   }
 
   static void notify(State& s, const ShadowOutcome& out) noexcept {
@@ -445,6 +474,23 @@ class Shadower {
     }
   }
 
+  enum class Decision : std::uint8_t { Skip, Stopped, Sampled, Probe };
+
+  // What this call does; `key` is set to the extracted key when there is an extractor.
+  Decision decide(std::span<const std::byte> input, std::optional<std::string>& key) const {
+    if (!sample(input, key)) return Decision::Skip;
+    if (!state_->breaker) return Decision::Sampled;
+    switch (state_->breaker->admit()) {
+      case detail::Breaker::Admit::Yes:
+        return Decision::Sampled;
+      case detail::Breaker::Admit::Probe:
+        return Decision::Probe;
+      case detail::Breaker::Admit::No:
+        break;
+    }
+    return Decision::Stopped;
+  }
+
   // Whether this call is sampled; `key` is set to the extracted key when there is an extractor.
   bool sample(std::span<const std::byte> input, std::optional<std::string>& key) const noexcept {
     const ShadowConfig& config = state_->config;
@@ -464,14 +510,21 @@ class Shadower {
   template <bool Detached>
   using Result = std::conditional_t<Detached, ResponseRecord, ShadowOutcome>;
 
-  // The primary alone: the sampler left the key out.
+  // The primary alone: the sampler left the key out, or shadowing is stopped (`stopped`).
   template <bool Detached>
   static asio::awaitable<Result<Detached>> run_primary(std::shared_ptr<State> state,
-                                                       std::span<const std::byte> input) {
+                                                       std::span<const std::byte> input,
+                                                       bool stopped) {
     State& s = *state;
     ShadowOutcome out;
-    detail::Counters::bump(s.counters.skipped_by_sampler);
-    out.skipped_by_sampler = true;
+    if (stopped) {
+      detail::Counters::bump(s.counters.stopped);
+      out.shadow_failed = ShadowFailure{ShadowFailureKind::Stopped, "auto-stopped"};
+      notify(s, out);
+    } else {
+      detail::Counters::bump(s.counters.skipped_by_sampler);
+      out.skipped_by_sampler = true;
+    }
     std::exception_ptr error;
     try {
       out.primary = co_await s.primary->call(input);
@@ -494,12 +547,19 @@ class Shadower {
   template <bool Detached>
   static asio::awaitable<Result<Detached>> run_sampled(std::shared_ptr<State> state,
                                                        std::span<const std::byte> input,
-                                                       std::optional<std::string> key) {
+                                                       std::optional<std::string> key, bool probe) {
     State& s = *state;
     detail::Lease lease;
     {
       const auto ex = co_await asio::this_coro::executor;
       lease = begin_shadow(s, ex, input);
+    }
+    if (probe) {
+      if (lease) {
+        lease.mark_probe();
+      } else {
+        judge(s, detail::Breaker::Result::Unknown, true);
+      }
     }
     ShadowOutcome& out = lease.outcome();
 

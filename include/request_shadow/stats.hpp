@@ -12,7 +12,7 @@ namespace request_shadow {
  * Each call is counted once, when its fate is decided: left out by the sampler (at once), or,
  * for a sampled call, shed, timed out, failed, abandoned, matched or diverged (when it
  * completes). So these always hold: `calls == sampled + skipped_by_sampler`,
- * `sampled == shadow_ok + shadow_timed_out + shadow_failed + shadow_abandoned + shed` and
+ * `sampled == shadow_ok + shadow_timed_out + shadow_failed + shadow_abandoned + shed + stopped` and
  * `shadow_ok == matched + diverged`. `primary_failed` and `cancelled` count calls that are also
  * counted in one of those.
  */
@@ -38,6 +38,10 @@ struct ShadowStats {
   std::uint64_t shadow_abandoned = 0;
   /// Sampled calls whose shadow was not started because too many legs were running.
   std::uint64_t shed = 0;
+  /// Sampled calls whose shadow was not started because shadowing was stopped (`auto_stop`).
+  std::uint64_t stopped = 0;
+  /// How many times `auto_stop` stopped shadowing.
+  std::uint64_t auto_stops = 0;
   /// Compared calls whose responses matched.
   std::uint64_t matched = 0;
   /// Compared calls whose responses diverged.
@@ -50,6 +54,8 @@ struct ShadowStats {
   std::uint64_t diverged_body = 0;
   /// Shadow legs running at the time of the snapshot, abandoned ones included (a gauge).
   std::uint64_t in_flight_shadows = 0;
+  /// Whether shadowing is stopped by `auto_stop` at the time of the snapshot (a gauge).
+  bool auto_stopped = false;
   /// The sample rate for new calls at the time of the snapshot, in parts per million (a gauge).
   std::uint32_t sample_rate_ppm = 0;
 
@@ -63,8 +69,8 @@ namespace detail {
 struct Counters {
   using Counter = std::atomic<std::uint64_t>;
   Counter skipped_by_sampler{0}, primary_failed{0}, cancelled{0}, shadow_timed_out{0},
-      shadow_failed{0}, shadow_abandoned{0}, shed{0}, matched{0}, diverged{0}, diverged_status{0},
-      diverged_headers{0}, diverged_body{0};
+      shadow_failed{0}, shadow_abandoned{0}, shed{0}, stopped{0}, auto_stops{0}, matched{0},
+      diverged{0}, diverged_status{0}, diverged_headers{0}, diverged_body{0};
 
   static void bump(Counter& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }
 
@@ -78,13 +84,16 @@ struct Counters {
     s.shadow_failed = get(shadow_failed);
     s.shadow_abandoned = get(shadow_abandoned);
     s.shed = get(shed);
+    s.stopped = get(stopped);
+    s.auto_stops = get(auto_stops);
     s.matched = get(matched);
     s.diverged = get(diverged);
     s.diverged_status = get(diverged_status);
     s.diverged_headers = get(diverged_headers);
     s.diverged_body = get(diverged_body);
     s.shadow_ok = s.matched + s.diverged;
-    s.sampled = s.shadow_ok + s.shadow_timed_out + s.shadow_failed + s.shadow_abandoned + s.shed;
+    s.sampled = s.shadow_ok + s.shadow_timed_out + s.shadow_failed + s.shadow_abandoned + s.shed +
+                s.stopped;
     s.calls = s.sampled + s.skipped_by_sampler;
     return s;
   }

@@ -98,6 +98,7 @@ struct Slot {
   bool settling = false;  // `settler` is running: the slot is not given back until it is done
   std::shared_ptr<Settler> settler;
   std::optional<std::string> key;  // the sampling key, when it is not the request
+  bool probe = false;              // the Shadower's auto-stop probe
   // Not guarded: the caller's outcome, touched only by the caller while it holds the slot (it
   // lives here to keep the caller's coroutine frame small enough to be recycled).
   ShadowOutcome outcome;
@@ -763,6 +764,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     s->state = Slot::State::Running;
     s->detached = false;
     s->settling = false;
+    s->probe = false;
     s->worker = nullptr;
     s->caller_gone = false;
     s->worker_gone = false;
@@ -1127,6 +1129,14 @@ class Lease {
 
   // What the shadow produced, if it settled; a running shadow is abandoned.
   EngineBase::Result collect() { return engine_->collect(*slot_); }
+
+  // Mark this call as the auto-stop probe.
+  void mark_probe() noexcept {
+    if (slot_ != nullptr) slot_->probe = true;
+  }
+
+  // Whether this call is the auto-stop probe.
+  [[nodiscard]] bool probe() const noexcept { return slot_ != nullptr && slot_->probe; }
 
   // The caller's outcome, kept in the slot until the lease ends.
   [[nodiscard]] ShadowOutcome& outcome() const noexcept {
