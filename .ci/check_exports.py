@@ -21,6 +21,7 @@ def check_prometheus(path):
         "request_shadow_primary_failures",
         "request_shadow_cancelled", "request_shadow_shadows_in_flight",
         "request_shadow_auto_stops", "request_shadow_auto_stopped",
+        "request_shadow_leg_duration_seconds",
         "request_shadow_sample_rate_ratio",
     }
     missing = expected - names
@@ -31,6 +32,11 @@ def check_prometheus(path):
         if sample.labels.get("experiment") != "pricing-v2":
             sys.exit(f"prometheus: sample without the experiment label: {sample}")
     calls = next(s.value for s in samples if s.name == "request_shadow_calls_total")
+    shadow_count = next(s.value for s in samples
+                        if s.name == "request_shadow_leg_duration_seconds_count"
+                        and s.labels.get("leg") == "shadow")
+    if shadow_count <= 0:
+        sys.exit("prometheus: no shadow latency recorded")
     if calls <= 0:
         sys.exit("prometheus: no calls counted")
     print(f"prometheus: {len(families)} families, {len(samples)} samples, {calls:.0f} calls: ok")

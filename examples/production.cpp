@@ -86,7 +86,9 @@ int main(int argc, char** argv) {
                              .sample_rate(25)
                              .shadow_timeout(20ms)
                              .max_in_flight_shadows(256)
-                             .salt("pricing-v2"));
+                             .salt("pricing-v2")
+                             .latency_histograms(true)
+                             .auto_stop(rs::AutoStop{0.9, 200, 1s}));
   shadower.with_log(32);
 
   constexpr int clients = 16;
@@ -134,6 +136,16 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(stats.diverged),
       static_cast<unsigned long long>(stats.shadow_timed_out),
       static_cast<unsigned long long>(stats.shed), shadower.in_flight_shadows());
+  auto ms = [](std::chrono::nanoseconds d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+  };
+  for (const auto& [leg, h] :
+       {std::pair{"primary", stats.primary_latency}, std::pair{"shadow ", stats.shadow_latency}}) {
+    std::printf("%s latency: p50 <= %.3f ms, p90 <= %.3f ms, p99 <= %.3f ms (%llu legs)\n", leg,
+                ms(h.quantile(0.5)), ms(h.quantile(0.9)), ms(h.quantile(0.99)),
+                static_cast<unsigned long long>(h.count));
+  }
+  std::printf("\n");
   std::cout << rs::to_prometheus(stats, "pricing-v2") << '\n';
   rs::write_json_lines(std::cout, shadower.divergences());
   return 0;

@@ -72,10 +72,13 @@ TEST(Prometheus, EachFamilyIsDeclaredOnceBeforeItsSamples) {
       declared = line.substr(7, line.find(' ', 7) - 7);
       ++types;
     } else if (line.rfind("# HELP ", 0) != 0) {
-      EXPECT_EQ(line.rfind(declared + "{", 0), 0U) << line << " is not in family " << declared;
+      const bool in_family =
+          line.rfind(declared + "{", 0) == 0 || line.rfind(declared + "_bucket{", 0) == 0 ||
+          line.rfind(declared + "_sum{", 0) == 0 || line.rfind(declared + "_count{", 0) == 0;
+      EXPECT_TRUE(in_family) << line << " is not in family " << declared;
     }
   }
-  EXPECT_EQ(types, 11);
+  EXPECT_EQ(types, 12);
 }
 
 TEST(Prometheus, LabelValuesAreEscaped) {
@@ -88,4 +91,25 @@ TEST(Prometheus, FullRateIsOne) {
   s.sample_rate_ppm = 1'000'000;
   EXPECT_NE(rs::to_prometheus(s, "x").find("sample_rate_ratio{experiment=\"x\"} 1.000000\n"),
             std::string::npos);
+}
+
+TEST(Prometheus, LatencyHistogramsAreCumulative) {
+  auto s = sample_stats();
+  s.shadow_latency.buckets[0] = 2;                                       // <= 1 us
+  s.shadow_latency.buckets[10] = 3;                                      // <= 1.024 ms
+  s.shadow_latency.buckets[rs::LatencyHistogram::bucket_count - 1] = 1;  // beyond
+  s.shadow_latency.count = 6;
+  s.shadow_latency.sum = std::chrono::milliseconds(1500);
+  const auto text = rs::to_prometheus(s, "x");
+  for (
+      const char* line : {
+          R"(request_shadow_leg_duration_seconds_bucket{experiment="x",leg="shadow",le="0.000001"} 2)",
+          R"(request_shadow_leg_duration_seconds_bucket{experiment="x",leg="shadow",le="0.001024"} 5)",
+          R"(request_shadow_leg_duration_seconds_bucket{experiment="x",leg="shadow",le="+Inf"} 6)",
+          R"(request_shadow_leg_duration_seconds_sum{experiment="x",leg="shadow"} 1.500000)",
+          R"(request_shadow_leg_duration_seconds_count{experiment="x",leg="shadow"} 6)",
+          R"(request_shadow_leg_duration_seconds_count{experiment="x",leg="primary"} 0)",
+      }) {
+    EXPECT_NE(text.find(std::string(line) + "\n"), std::string::npos) << line;
+  }
 }

@@ -561,7 +561,7 @@ TEST(Shadower, SampleRateChangesLiveForEveryCopy) {
 TEST(Shadower, TestModeThrowsMismatchErrorOnDivergence) {
   asio::io_context ctx;
   rs::Shadower sh(EchoBackend{}, EchoBackend{"bad", "!"},
-                  ShadowConfig::full_sample().raise_on_mismatch());
+                  ShadowConfig::full_sample().raise_on_mismatch(true));
   EXPECT_EQ(call_once(ctx, sh, "good").primary.body, "good");  // matches: no throw
   try {
     (void)call_once(ctx, sh, "bad");
@@ -575,4 +575,40 @@ TEST(Shadower, TestModeThrowsMismatchErrorOnDivergence) {
   }
   EXPECT_EQ(sh.divergence_count(), 1U);
   EXPECT_EQ(sh.divergences().size(), 1U);
+}
+
+TEST(LatencyHistogram, BucketsAndQuantiles) {
+  using H = rs::LatencyHistogram;
+  EXPECT_EQ(H::bucket_of(std::chrono::nanoseconds(0)), 0U);
+  EXPECT_EQ(H::bucket_of(std::chrono::microseconds(1)), 0U);
+  EXPECT_EQ(H::bucket_of(std::chrono::nanoseconds(1001)), 1U);
+  EXPECT_EQ(H::bucket_of(std::chrono::milliseconds(20)), 15U);  // <= 32.768 ms
+  EXPECT_EQ(H::bucket_of(std::chrono::hours(1)), H::bucket_count - 1);
+  H h;
+  h.buckets[2] = 90;  // <= 4 us
+  h.buckets[12] = 9;  // <= 4.096 ms
+  h.buckets[20] = 1;  // <= 1.048576 s
+  h.count = 100;
+  EXPECT_EQ(h.quantile(0.5), std::chrono::microseconds(4));
+  EXPECT_EQ(h.quantile(0.9), std::chrono::microseconds(4));
+  EXPECT_EQ(h.quantile(0.99), std::chrono::microseconds(4096));
+  EXPECT_EQ(h.quantile(1.0), std::chrono::microseconds(1 << 20));
+  EXPECT_EQ(H{}.quantile(0.5), std::chrono::nanoseconds(0));
+}
+
+TEST(Shadower, LatencyHistogramsShowTheSlowerLeg) {
+  asio::io_context ctx;
+  auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{30ms, true});
+  rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
+                  ShadowConfig::full_sample().latency_histograms(true));
+  for (int i = 0; i < 5; ++i) (void)call_once(ctx, sh, "k" + std::to_string(i));
+  const auto s = sh.stats();
+  EXPECT_EQ(s.primary_latency.count, 5U);
+  EXPECT_EQ(s.shadow_latency.count, 5U);
+  EXPECT_GE(s.shadow_latency.quantile(0.5), 30ms);
+  EXPECT_LT(s.primary_latency.quantile(0.99), s.shadow_latency.quantile(0.5));
+
+  rs::Shadower off(EchoBackend{}, EchoBackend{});
+  (void)call_once(ctx, off, "k");
+  EXPECT_EQ(off.stats().shadow_latency.count, 0U);
 }

@@ -2,6 +2,8 @@
 #ifndef REQUEST_SHADOW_PROMETHEUS_HPP
 #define REQUEST_SHADOW_PROMETHEUS_HPP
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <request_shadow/stats.hpp>
 #include <string>
@@ -41,7 +43,9 @@ inline std::string prometheus_label_value(std::string_view value) {
  * - `comparisons_total{result="matched|diverged"}`;
  * - `divergences_total{aspect="status|headers|body"}` (a divergence may count in several);
  * - `primary_failures_total`, `cancelled_total`;
- * - `shadows_in_flight`, `auto_stopped` (0 or 1) and `sample_rate_ratio` (0..1), all gauges.
+ * - `shadows_in_flight`, `auto_stopped` (0 or 1) and `sample_rate_ratio` (0..1), all gauges;
+ * - `leg_duration_seconds{leg="primary|shadow"}`: a histogram of how long each leg of sampled
+ *   calls took (filled with `ShadowConfig::latency_histograms(true)`).
  *
  * Every sample carries `experiment="<experiment>"`, so several shadowers can be exposed side by
  * side (concatenate their texts only if the families differ; otherwise expose one text per
@@ -108,6 +112,31 @@ inline std::string prometheus_label_value(std::string_view value) {
   out += std::to_string(ppm / 1'000'000U) + "." +
          std::to_string(1'000'000U + ppm % 1'000'000U).substr(1);
   out += '\n';
+  family("leg_duration_seconds", "histogram", "How long each leg of sampled calls took.");
+  auto histogram = [&out, &label](std::string_view leg, const LatencyHistogram& h) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < LatencyHistogram::bucket_count; ++i) {
+      cumulative += h.buckets[i];
+      out += "request_shadow_leg_duration_seconds_bucket{" + label + ",leg=\"";
+      out += leg;
+      out += "\",le=\"";
+      if (i + 1 < LatencyHistogram::bucket_count) {
+        out +=
+            std::to_string(std::chrono::duration<double>(LatencyHistogram::upper_bound(i)).count());
+      } else {
+        out += "+Inf";
+      }
+      out += "\"} " + std::to_string(cumulative) + '\n';
+    }
+    out += "request_shadow_leg_duration_seconds_sum{" + label + ",leg=\"";
+    out += leg;
+    out += "\"} " + std::to_string(std::chrono::duration<double>(h.sum).count()) + '\n';
+    out += "request_shadow_leg_duration_seconds_count{" + label + ",leg=\"";
+    out += leg;
+    out += "\"} " + std::to_string(h.count) + '\n';
+  };
+  histogram("primary", s.primary_latency);
+  histogram("shadow", s.shadow_latency);
   return out;
 }
 

@@ -256,7 +256,8 @@ class Shadower {
     State(std::shared_ptr<Primary> p, std::shared_ptr<Shadow> s, ShadowConfig c)
         : primary(std::move(p)),
           config(c),
-          engine(std::make_shared<detail::Engine<Shadow>>(std::move(s), c.max_in_flight_shadows())),
+          engine(std::make_shared<detail::Engine<Shadow>>(std::move(s), c.max_in_flight_shadows(),
+                                                          c.latency_histograms())),
           timeout(c.shadow_timeout().count()),
           rate_ppm(c.sample_rate_ppm()),
           breaker(c.auto_stop() ? std::make_unique<detail::Breaker>(*c.auto_stop()) : nullptr) {}
@@ -455,6 +456,10 @@ class Shadower {
       return true;
     }
     C::bump(out.divergence ? s.counters.diverged : s.counters.matched);
+    if (s.config.latency_histograms()) {
+      s.counters.shadow_latency.record(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(result.elapsed));
+    }
     if (out.divergence) {
       if (out.divergence->status) C::bump(s.counters.diverged_status);
       if (out.divergence->headers) C::bump(s.counters.diverged_headers);
@@ -563,11 +568,18 @@ class Shadower {
     }
     ShadowOutcome& out = lease.outcome();
 
+    const bool timed = s.config.latency_histograms();
+    const auto primary_started =
+        timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     std::exception_ptr error;
     try {
       out.primary = co_await s.primary->call(input);
     } catch (...) {
       error = std::current_exception();
+    }
+    if (timed && !error) {
+      s.counters.primary_latency.record(std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now() - primary_started));
     }
     asio::cancellation_state cs;
     if (error) {

@@ -2,10 +2,58 @@
 #ifndef REQUEST_SHADOW_STATS_HPP
 #define REQUEST_SHADOW_STATS_HPP
 
+#include <array>
 #include <atomic>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 
 namespace request_shadow {
+
+/// A latency distribution: counts per bucket, bucket bounds doubling from 1 µs to about 67 s.
+/**
+ * Bucket `i` counts durations up to `upper_bound(i)` (and above the previous bound); the last
+ * bucket counts everything longer. Quantiles are read as the upper bound of the bucket that holds
+ * them, so they err on the slow side by at most a factor of two.
+ */
+struct LatencyHistogram {
+  /// How many buckets there are.
+  static constexpr std::size_t bucket_count = 28;
+
+  /// The upper bound of bucket `i` (1 µs << i); the last bucket has no bound.
+  [[nodiscard]] static constexpr std::chrono::nanoseconds upper_bound(std::size_t i) noexcept {
+    return i + 1 >= bucket_count ? std::chrono::nanoseconds::max()
+                                 : std::chrono::nanoseconds(std::int64_t{1000} << i);
+  }
+
+  /// The bucket a duration falls in.
+  [[nodiscard]] static constexpr std::size_t bucket_of(std::chrono::nanoseconds d) noexcept {
+    std::size_t i = 0;
+    while (i + 1 < bucket_count && d > upper_bound(i)) ++i;
+    return i;
+  }
+
+  /// Counts per bucket.
+  std::array<std::uint64_t, bucket_count> buckets{};
+  /// How many durations were recorded.
+  std::uint64_t count = 0;
+  /// Their sum.
+  std::chrono::nanoseconds sum{0};
+
+  /// The duration below which a share `q` (0..1) of the recorded ones fall (bucket bound).
+  [[nodiscard]] std::chrono::nanoseconds quantile(double q) const noexcept {
+    if (count == 0) return std::chrono::nanoseconds(0);
+    const double target = q * static_cast<double>(count);
+    std::uint64_t seen = 0;
+    for (std::size_t i = 0; i < bucket_count; ++i) {
+      seen += buckets[i];
+      if (static_cast<double>(seen) >= target && seen != 0) return upper_bound(i);
+    }
+    return upper_bound(bucket_count - 1);
+  }
+
+  friend bool operator==(const LatencyHistogram&, const LatencyHistogram&) = default;
+};
 
 /// A snapshot of a `Shadower`'s counters.
 /**
@@ -58,11 +106,39 @@ struct ShadowStats {
   bool auto_stopped = false;
   /// The sample rate for new calls at the time of the snapshot, in parts per million (a gauge).
   std::uint32_t sample_rate_ppm = 0;
+  /// How long the primary took on sampled calls (with `ShadowConfig::latency_histograms`).
+  LatencyHistogram primary_latency;
+  /// How long the shadow took when it answered in time (with `latency_histograms`).
+  LatencyHistogram shadow_latency;
 
   friend bool operator==(const ShadowStats&, const ShadowStats&) = default;
 };
 
 namespace detail {
+
+// The live, lock-free form of a LatencyHistogram.
+struct AtomicHistogram {
+  std::array<std::atomic<std::uint64_t>, LatencyHistogram::bucket_count> buckets{};
+  std::atomic<std::uint64_t> count{0};
+  std::atomic<std::int64_t> sum_ns{0};
+
+  void record(std::chrono::nanoseconds d) noexcept {
+    if (d.count() < 0) d = std::chrono::nanoseconds(0);
+    buckets[LatencyHistogram::bucket_of(d)].fetch_add(1, std::memory_order_relaxed);
+    count.fetch_add(1, std::memory_order_relaxed);
+    sum_ns.fetch_add(d.count(), std::memory_order_relaxed);
+  }
+
+  [[nodiscard]] LatencyHistogram snapshot() const noexcept {
+    LatencyHistogram h;
+    for (std::size_t i = 0; i < h.buckets.size(); ++i) {
+      h.buckets[i] = buckets[i].load(std::memory_order_relaxed);
+      h.count += h.buckets[i];
+    }
+    h.sum = std::chrono::nanoseconds(sum_ns.load(std::memory_order_relaxed));
+    return h;
+  }
+};
 
 // The live counters behind ShadowStats, shared by a Shadower and its copies. Only the leaves
 // are stored, so a call costs one atomic increment in the common case.
@@ -71,6 +147,8 @@ struct Counters {
   Counter skipped_by_sampler{0}, primary_failed{0}, cancelled{0}, shadow_timed_out{0},
       shadow_failed{0}, shadow_abandoned{0}, shed{0}, stopped{0}, auto_stops{0}, matched{0},
       diverged{0}, diverged_status{0}, diverged_headers{0}, diverged_body{0};
+
+  AtomicHistogram primary_latency, shadow_latency;
 
   static void bump(Counter& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }
 
@@ -95,6 +173,8 @@ struct Counters {
     s.sampled = s.shadow_ok + s.shadow_timed_out + s.shadow_failed + s.shadow_abandoned + s.shed +
                 s.stopped;
     s.calls = s.sampled + s.skipped_by_sampler;
+    s.primary_latency = primary_latency.snapshot();
+    s.shadow_latency = shadow_latency.snapshot();
     return s;
   }
 };

@@ -99,6 +99,7 @@ struct Slot {
   std::shared_ptr<Settler> settler;
   std::optional<std::string> key;  // the sampling key, when it is not the request
   bool probe = false;              // the Shadower's auto-stop probe
+  Clock::duration elapsed{};       // how long the backend took (when the engine measures)
   // Not guarded: the caller's outcome, touched only by the caller while it holds the slot (it
   // lives here to keep the caller's coroutine frame small enough to be recycled).
   ShadowOutcome outcome;
@@ -125,6 +126,7 @@ struct LegResult {
   std::string error;
   bool failed = false;
   Clock::duration timeout{};  // the slot's own timeout
+  Clock::duration elapsed{};  // how long the shadow backend took, if measured
 };
 
 // A long-lived shadow worker coroutine: takes a job, runs the backend, reports, waits for more.
@@ -215,8 +217,11 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     }
   }
 
-  explicit EngineBase(std::size_t max_workers)
-      : max_workers_(std::max<std::size_t>(max_workers, 1)) {}
+  explicit EngineBase(std::size_t max_workers, bool measure = false)
+      : measure_(measure), max_workers_(std::max<std::size_t>(max_workers, 1)) {}
+
+  // Whether workers time their backend calls.
+  const bool measure_;
   EngineBase(const EngineBase&) = delete;
   EngineBase& operator=(const EngineBase&) = delete;
   virtual ~EngineBase() {
@@ -353,6 +358,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
         if (slot.response) result.response = &*slot.response;
         result.error = std::move(slot.error);
         result.failed = slot.failed;
+        result.elapsed = slot.elapsed;
       } else if (slot.state == Slot::State::Running) {
         abandon(slot, cancel_worker, gen);
       }
@@ -419,6 +425,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
         if (slot.response) result.response = &*slot.response;
         result.failed = slot.failed;
         result.error = slot.error;
+        result.elapsed = slot.elapsed;
       }
     }
     if (settler) settler->settle(slot, result);
@@ -483,7 +490,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
 
   // Report the job's outcome, wake its caller, and make the worker idle.
   void finish(const std::shared_ptr<Worker>& worker, Slot& job, ResponseRecord* response,
-              const std::exception_ptr& error, bool ran) {
+              const std::exception_ptr& error, bool ran, Clock::duration elapsed = {}) {
     Worker& w = *worker;
     std::optional<Parked> caller;
     bool reap = false;
@@ -504,6 +511,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       if (job.state == Slot::State::Running) {
         job.state = Slot::State::Done;
         job.failed = error != nullptr;
+        job.elapsed = elapsed;
         if (error) {
           job.error = std::move(error_text);
         } else {
@@ -990,8 +998,8 @@ inline void LaneRegistry::shutdown() {
 template <class Shadow>
 class Engine final : public EngineBase {
  public:
-  Engine(std::shared_ptr<Shadow> backend, std::size_t max_workers)
-      : EngineBase(max_workers), backend_(std::move(backend)) {}
+  Engine(std::shared_ptr<Shadow> backend, std::size_t max_workers, bool measure)
+      : EngineBase(max_workers, measure), backend_(std::move(backend)) {}
 
  private:
   // Keeps the worker known to the engine for exactly as long as its frame exists.
@@ -1032,18 +1040,20 @@ class Engine final : public EngineBase {
       }
       co_await asio::this_coro::throw_if_cancelled(true);
       const auto input = std::as_bytes(std::span(job->input.data(), job->input.size()));
+      const auto started = engine->measure_ ? Clock::now() : Clock::time_point{};
       try {
         answer = co_await engine->backend_->call(input);
       } catch (...) {
         error = std::current_exception();
       }
+      const auto elapsed = engine->measure_ ? Clock::now() - started : Clock::duration{};
       if (w.cancel_sent) {
         // A cancelled coroutine throws at every later co_await until its state is reset.
         w.cancel_sent = false;
         co_await asio::this_coro::reset_cancellation_state();
       }
       co_await asio::this_coro::throw_if_cancelled(true);
-      engine->finish(self, *job, error ? nullptr : &answer, error, true);
+      engine->finish(self, *job, error ? nullptr : &answer, error, true, elapsed);
     }
   }
 
