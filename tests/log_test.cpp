@@ -100,3 +100,35 @@ TEST(DivergenceLog, ConcurrentPushAndSnapshot) {
   EXPECT_EQ(log.total_pushed(), static_cast<std::uint64_t>(threads * per_thread));
   EXPECT_EQ(log.size(), 64U);
 }
+
+TEST(DivergenceLog, RedactsSensitiveHeaderValuesInKeys) {
+  rs::DivergenceLog log(4);
+  log.push(
+      "GET /a HTTP/1.1\r\nHost: example\r\nAuthorization: Bearer s3cret\r\n"
+      "cookie: id=42\r\nX-Trace: 7\r\nProxy-Authorization:Basic xyz",
+      body_divergence(1));
+  const auto key = log.snapshot().at(0).key;
+  EXPECT_EQ(key,
+            "GET /a HTTP/1.1\r\nHost: example\r\nAuthorization: [redacted]\r\n"
+            "cookie: [redacted]\r\nX-Trace: 7\r\nProxy-Authorization: [redacted]");
+  EXPECT_EQ(key.find("s3cret"), std::string::npos);
+}
+
+TEST(DivergenceLog, RedactionListIsConfigurable) {
+  rs::DivergenceLog custom(4, {"x-api-key"});
+  custom.push("X-Api-Key: k1\nAuthorization: visible", body_divergence(1));
+  EXPECT_EQ(custom.snapshot().at(0).key, "X-Api-Key: [redacted]\nAuthorization: visible");
+  rs::DivergenceLog none(4, {});
+  none.push("Authorization: kept", body_divergence(1));
+  EXPECT_EQ(none.snapshot().at(0).key, "Authorization: kept");
+  EXPECT_EQ(rs::DivergenceLog{}.redacted_headers(), rs::default_redacted_headers());
+}
+
+TEST(DivergenceLog, RedactsAValueCutOffByTheKeyCap) {
+  rs::DivergenceLog log(1);
+  const std::string key = std::string(240, 'a') + "\nCookie: " + std::string(100, 'z');
+  log.push(key, body_divergence(1));
+  const auto kept = log.snapshot().at(0).key;
+  EXPECT_EQ(kept.find('z'), std::string::npos) << kept;
+  EXPECT_NE(kept.find("Cookie: [redacted]"), std::string::npos) << kept;
+}

@@ -16,6 +16,63 @@
 
 namespace request_shadow {
 
+/// The header names whose values a `DivergenceLog` redacts by default.
+[[nodiscard]] inline std::vector<std::string> default_redacted_headers() {
+  return {"authorization", "proxy-authorization", "cookie", "set-cookie"};
+}
+
+namespace detail {
+
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+// Replace the value of every `Name: value` line whose name is in `names` (case-insensitive) with
+// "[redacted]", as it appears in a request written as HTTP/1 text. A value cut off at the end of
+// the text is redacted too.
+inline std::string redact_header_values(std::string_view text,
+                                        const std::vector<std::string>& names) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t line = 0;
+  while (line <= text.size()) {
+    std::size_t end = text.find('\n', line);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view current = text.substr(line, end - line);
+    const std::size_t colon = current.find(':');
+    bool redacted = false;
+    if (colon != std::string_view::npos) {
+      std::string_view name = current.substr(0, colon);
+      while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
+      while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+      for (const auto& n : names) {
+        if (iequals(name, n)) {
+          redacted = true;
+          break;
+        }
+      }
+      if (redacted) {
+        const bool cr = !current.empty() && current.back() == '\r';
+        out.append(current.substr(0, colon + 1));
+        out += " [redacted]";
+        if (cr) out += '\r';
+      }
+    }
+    if (!redacted) out.append(current);
+    if (end == text.size()) break;
+    out += '\n';
+    line = end + 1;
+  }
+  return out;
+}
+
+}  // namespace detail
+
 /// One logged divergence: when, for which request key, and what differed.
 struct DivergenceEntry {
   /// The first `DivergenceLog::max_key_bytes` bytes of the request key.
@@ -30,6 +87,11 @@ struct DivergenceEntry {
 
 /// A bounded, thread-safe ring buffer of the most recent divergences.
 /**
+ * Nothing sensitive is kept: an entry holds header names but never header values, its key is
+ * capped at `max_key_bytes`, and in the key (a request written as HTTP/1 text, say) the values of
+ * `Authorization`, `Proxy-Authorization`, `Cookie` and `Set-Cookie` lines, or of the names given
+ * at construction, are replaced with `[redacted]`.
+ *
  * Holds at most `capacity()` entries and drops the oldest first; capacity 0 keeps nothing.
  * Each entry keeps at most `max_key_bytes` bytes of its key, so a huge request cannot make the
  * log grow past about `capacity() * max_key_bytes` bytes plus the divergences (whose size
@@ -43,19 +105,32 @@ class DivergenceLog {
   /// How many bytes of a request key an entry keeps.
   static constexpr std::size_t max_key_bytes = 256;
 
-  /// Make a log that keeps the `capacity` most recent divergences.
-  explicit DivergenceLog(std::size_t capacity = default_capacity) : capacity_(capacity) {
+  /// Make a log that keeps the `capacity` most recent divergences, redacting the values of these
+  /// headers (case-insensitive) in the keys.
+  explicit DivergenceLog(std::size_t capacity = default_capacity,
+                         std::vector<std::string> redacted_headers = default_redacted_headers())
+      : capacity_(capacity), redacted_(std::move(redacted_headers)) {
     entries_.reserve(std::min<std::size_t>(capacity, default_capacity));
+  }
+
+  /// The header names whose values are redacted in keys.
+  [[nodiscard]] const std::vector<std::string>& redacted_headers() const noexcept {
+    return redacted_;
   }
 
   /// Record a divergence for the request with this key, dropping the oldest entry when full.
   void push(std::span<const std::byte> key, Divergence divergence) {
+    const std::size_t kept = std::min(key.size(), max_key_bytes);
+    std::string excerpt =
+        redacted_.empty()
+            ? std::string(reinterpret_cast<const char*>(key.data()), kept)
+            : detail::redact_header_values(
+                  std::string_view(reinterpret_cast<const char*>(key.data()), kept), redacted_);
     std::lock_guard lock(mutex_);
     ++total_;
     if (capacity_ == 0) return;
-    const std::size_t kept = std::min(key.size(), max_key_bytes);
-    DivergenceEntry entry{std::string(reinterpret_cast<const char*>(key.data()), kept), key.size(),
-                          std::chrono::system_clock::now(), std::move(divergence)};
+    DivergenceEntry entry{std::move(excerpt), key.size(), std::chrono::system_clock::now(),
+                          std::move(divergence)};
     if (entries_.size() < capacity_) {
       entries_.push_back(std::move(entry));
     } else {
@@ -98,6 +173,7 @@ class DivergenceLog {
  private:
   mutable std::mutex mutex_;
   const std::size_t capacity_;
+  const std::vector<std::string> redacted_;
   std::vector<DivergenceEntry> entries_;
   std::size_t next_ = 0;  // oldest entry once the buffer is full
   std::uint64_t total_ = 0;
