@@ -170,3 +170,41 @@ TEST(Divergence, ToStringNamesEveryPart) {
       rs::to_string(*d),
       "status 200->500(!ok); headers added [b] changed [a]; body 11 vs 11 bytes, equal for 6");
 }
+
+TEST(Divergence, IgnoreHeaderSilencesOneHeaderCaseInsensitively) {
+  const auto a = ResponseRecord::success("x").with_header("Date", "Mon").with_header("x-v", "1");
+  const auto b = ResponseRecord::success("x")
+                     .with_header("date", "Tue")
+                     .with_header("X-Request-Id", "7")
+                     .with_header("x-v", "1");
+  auto cfg = rs::ShadowConfig::full_sample().ignore_header("DATE");
+  const auto d = Divergence::compare(a, b, cfg);
+  ASSERT_TRUE(d && d->headers);
+  EXPECT_TRUE(d->headers->changed.empty());
+  EXPECT_EQ(d->headers->added, std::vector<std::string>{"x-request-id"});
+  cfg.ignore_header("x-request-id");
+  EXPECT_FALSE(Divergence::compare(a, b, cfg));
+  EXPECT_EQ(cfg.ignored_headers(), (std::vector<std::string>{"date", "x-request-id"}));
+}
+
+TEST(Divergence, NoisyHeaderPresetIsOptIn) {
+  const auto a = ResponseRecord::success("x")
+                     .with_header("Date", "Mon")
+                     .with_header("Server", "v1")
+                     .with_header("ETag", "a")
+                     .with_header("Content-Type", "text/plain");
+  const auto b = ResponseRecord::success("x")
+                     .with_header("Date", "Tue")
+                     .with_header("Server", "v2")
+                     .with_header("traceparent", "00-1")
+                     .with_header("Content-Type", "application/json");
+  const auto plain = Divergence::compare(a, b);
+  ASSERT_TRUE(plain && plain->headers);
+  EXPECT_EQ(plain->headers->changed, (std::vector<std::string>{"content-type", "date", "server"}));
+  const auto quiet =
+      Divergence::compare(a, b, rs::ShadowConfig::full_sample().ignore_noisy_headers());
+  ASSERT_TRUE(quiet && quiet->headers);
+  EXPECT_EQ(quiet->headers->changed, std::vector<std::string>{"content-type"});
+  EXPECT_TRUE(quiet->headers->added.empty());
+  EXPECT_TRUE(quiet->headers->removed.empty());
+}

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace request_shadow {
 
@@ -184,6 +185,61 @@ class ShadowConfig {
   /// Whether a divergence throws `MismatchError` to the caller.
   [[nodiscard]] bool raise_on_mismatch() const noexcept { return raise_on_mismatch_; }
 
+  /// Ignore one header (case-insensitive) when comparing: its being added, removed or changed.
+  ShadowConfig& ignore_header(std::string_view name) {
+    std::string lowered(name);
+    for (char& c : lowered) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    const auto at = std::lower_bound(ignored_headers_.begin(), ignored_headers_.end(), lowered);
+    if (at == ignored_headers_.end() || *at != lowered) ignored_headers_.insert(at, lowered);
+    return *this;
+  }
+
+  /// Headers that usually differ between any two responses, whoever serves them: dates, caches,
+  /// request and trace ids, the serving host.
+  /**
+   * `age`, `cf-ray`, `date`, `etag`, `expires`, `last-modified`, `server`, `traceparent`,
+   * `tracestate`, `via`, `x-amzn-requestid`, `x-amzn-trace-id`, `x-b3-spanid`, `x-b3-traceid`,
+   * `x-cache`, `x-correlation-id`, `x-envoy-upstream-service-time`, `x-request-id`,
+   * `x-response-time`, `x-runtime`, `x-served-by`. Opt in with `ignore_noisy_headers()`.
+   */
+  [[nodiscard]] static const std::vector<std::string_view>& noisy_headers() {
+    static const std::vector<std::string_view> names = {"age",
+                                                        "cf-ray",
+                                                        "date",
+                                                        "etag",
+                                                        "expires",
+                                                        "last-modified",
+                                                        "server",
+                                                        "traceparent",
+                                                        "tracestate",
+                                                        "via",
+                                                        "x-amzn-requestid",
+                                                        "x-amzn-trace-id",
+                                                        "x-b3-spanid",
+                                                        "x-b3-traceid",
+                                                        "x-cache",
+                                                        "x-correlation-id",
+                                                        "x-envoy-upstream-service-time",
+                                                        "x-request-id",
+                                                        "x-response-time",
+                                                        "x-runtime",
+                                                        "x-served-by"};
+    return names;
+  }
+
+  /// Ignore every header of `noisy_headers()`.
+  ShadowConfig& ignore_noisy_headers() {
+    for (const auto name : noisy_headers()) ignore_header(name);
+    return *this;
+  }
+
+  /// The headers ignored one by one, lower-cased and sorted.
+  [[nodiscard]] const std::vector<std::string>& ignored_headers() const noexcept {
+    return ignored_headers_;
+  }
+
   /// Add `fields` to the set of ignored fields.
   ShadowConfig& ignore(IgnoreField fields) noexcept {
     ignored_ = ignored_ | fields;
@@ -230,6 +286,7 @@ class ShadowConfig {
   std::size_t max_in_flight_ = default_max_in_flight_shadows;
   std::string salt_;
   KeyExtractor extractor_;
+  std::vector<std::string> ignored_headers_;
   bool raise_on_mismatch_ = false;
   bool latency_histograms_ = false;
   std::optional<AutoStop> auto_stop_;

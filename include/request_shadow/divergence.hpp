@@ -73,9 +73,13 @@ inline Headers::const_iterator group_end(Headers::const_iterator first,
   return it;
 }
 
-inline std::optional<HeaderDiff> diff_headers(const Headers& primary, const Headers& shadow) {
+// `ignored` holds lower-cased names, sorted.
+inline std::optional<HeaderDiff> diff_headers(const Headers& primary, const Headers& shadow,
+                                              const std::vector<std::string>& ignored) {
   std::optional<HeaderDiff> diff;
-  auto note = [&diff](std::vector<std::string> HeaderDiff::*list, const std::string& name) {
+  auto note = [&diff, &ignored](std::vector<std::string> HeaderDiff::*list,
+                                const std::string& name) {
+    if (!ignored.empty() && std::binary_search(ignored.begin(), ignored.end(), name)) return;
     if (!diff) diff.emplace();
     ((*diff).*list).push_back(name);
   };
@@ -130,7 +134,7 @@ struct Divergence {
       d.status = StatusDiff{primary.status, shadow.status, primary.ok, shadow.ok};
     }
     if (!config.ignores(IgnoreField::Headers))
-      d.headers = detail::diff_headers(primary.headers, shadow.headers);
+      d.headers = detail::diff_headers(primary.headers, shadow.headers, config.ignored_headers());
     if (!config.ignores(IgnoreField::Body)) {
       const std::string_view a = primary.body;
       const std::string_view b = shadow.body;
