@@ -82,6 +82,8 @@ void print(std::string_view request, const rs::ShadowOutcome& out) {
     if (d.body) {
       std::printf("    body: %zu vs %zu bytes, first difference at byte %zu\n", d.body->primary_len,
                   d.body->shadow_len, d.body->prefix_equal_bytes);
+      std::printf("      primary: %s\n      shadow:  %s\n", d.body->primary_excerpt.c_str(),
+                  d.body->shadow_excerpt.c_str());
     }
   }
 }

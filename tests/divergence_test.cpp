@@ -119,7 +119,7 @@ TEST(Divergence, EmptyBodies) {
   EXPECT_FALSE(Divergence::compare(ResponseRecord::success(""), ResponseRecord::success("")));
   const auto d = Divergence::compare(ResponseRecord::success(""), ResponseRecord::success("x"));
   ASSERT_TRUE(d && d->body);
-  EXPECT_EQ(*d->body, (rs::BodyDiff{0, 1, 0}));
+  EXPECT_EQ(*d->body, (rs::BodyDiff{0, 1, 0, "", "x"}));
 }
 
 TEST(Divergence, BinaryBodiesWithEveryByteValue) {
@@ -149,16 +149,24 @@ TEST(Divergence, TenMegabyteBodies) {
   last.back() = static_cast<char>(last.back() ^ 0x80);
   auto d = Divergence::compare(ResponseRecord::success(big), ResponseRecord::success(last));
   ASSERT_TRUE(d && d->body);
-  EXPECT_EQ(*d->body, (rs::BodyDiff{size, size, size - 1}));
+  EXPECT_EQ(d->body->primary_len, size);
+  EXPECT_EQ(d->body->shadow_len, size);
+  EXPECT_EQ(d->body->prefix_equal_bytes, size - 1);
+  EXPECT_LE(d->body->shadow_excerpt.size(), 3U + 4U * 64U);
 
   const std::string longer = big + "!";
   d = Divergence::compare(ResponseRecord::success(big), ResponseRecord::success(longer));
   ASSERT_TRUE(d && d->body);
-  EXPECT_EQ(*d->body, (rs::BodyDiff{size, size + 1, size}));
+  EXPECT_EQ(d->body->primary_len, size);
+  EXPECT_EQ(d->body->shadow_len, size + 1);
+  EXPECT_EQ(d->body->prefix_equal_bytes, size);
+  EXPECT_EQ(d->body->shadow_excerpt.substr(d->body->shadow_excerpt.size() - 1), "!");
 
   d = Divergence::compare(ResponseRecord::success(longer), ResponseRecord::success(big));
   ASSERT_TRUE(d && d->body);
-  EXPECT_EQ(*d->body, (rs::BodyDiff{size + 1, size, size}));
+  EXPECT_EQ(d->body->primary_len, size + 1);
+  EXPECT_EQ(d->body->shadow_len, size);
+  EXPECT_EQ(d->body->prefix_equal_bytes, size);
 }
 
 TEST(Divergence, ToStringNamesEveryPart) {
@@ -207,4 +215,18 @@ TEST(Divergence, NoisyHeaderPresetIsOptIn) {
   EXPECT_EQ(quiet->headers->changed, std::vector<std::string>{"content-type"});
   EXPECT_TRUE(quiet->headers->added.empty());
   EXPECT_TRUE(quiet->headers->removed.empty());
+}
+
+TEST(Divergence, BodyExcerptsShowTheFirstDifferencePrintably) {
+  const std::string base = "0123456789abcdefghijklmnopqrstuvwxyz" + std::string(100, '.');
+  std::string other = base;
+  other[30] = '\n';
+  other[31] = '\x01';
+  const auto d = Divergence::compare(ResponseRecord::success(base), ResponseRecord::success(other));
+  ASSERT_TRUE(d && d->body);
+  EXPECT_EQ(d->body->prefix_equal_bytes, 30U);
+  // 16 bytes before the difference, 48 from it, "..." where the body goes on.
+  EXPECT_EQ(d->body->primary_excerpt, "...efghijklmnopqrstuvwxyz" + std::string(42, '.') + "...");
+  EXPECT_EQ(d->body->shadow_excerpt,
+            "...efghijklmnopqrst\\n\\x01wxyz" + std::string(42, '.') + "...");
 }

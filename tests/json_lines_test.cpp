@@ -27,27 +27,29 @@ TEST(JsonLines, EveryAspect) {
   rs::Divergence d;
   d.status = rs::StatusDiff{200, 500, true, false};
   d.headers = rs::HeaderDiff{{"x-v2"}, {}, {"content-type", "etag"}};
-  d.body = rs::BodyDiff{11, 11, 6};
+  d.body = rs::BodyDiff{11, 11, 6, "hello world", "hello earth"};
   EXPECT_EQ(rs::to_json_line(entry("GET /users/42", d)),
             R"({"ts":"2026-11-27T17:14:00.123Z","key":"GET /users/42","key_size":13,)"
             R"("key_truncated":false,"divergence":{"status":{"primary":200,"shadow":500,)"
             R"("primary_ok":true,"shadow_ok":false},"headers":{"added":["x-v2"],"removed":[],)"
             R"("changed":["content-type","etag"]},"body":{"primary_len":11,"shadow_len":11,)"
-            R"("prefix_equal_bytes":6}}})");
+            R"("prefix_equal_bytes":6,"primary_excerpt":"hello world","shadow_excerpt":)"
+            R"("hello earth"}}})");
 }
 
 TEST(JsonLines, AbsentAspectsAreNull) {
   rs::Divergence d;
-  d.body = rs::BodyDiff{0, 1, 0};
-  EXPECT_EQ(rs::to_json_line(entry("k", d)),
-            R"({"ts":"2026-11-27T17:14:00.123Z","key":"k","key_size":1,"key_truncated":false,)"
-            R"("divergence":{"status":null,"headers":null,"body":{"primary_len":0,)"
-            R"("shadow_len":1,"prefix_equal_bytes":0}}})");
+  d.body = rs::BodyDiff{0, 1, 0, "", "x"};
+  EXPECT_EQ(
+      rs::to_json_line(entry("k", d)),
+      R"({"ts":"2026-11-27T17:14:00.123Z","key":"k","key_size":1,"key_truncated":false,)"
+      R"("divergence":{"status":null,"headers":null,"body":{"primary_len":0,)"
+      R"("shadow_len":1,"prefix_equal_bytes":0,"primary_excerpt":"","shadow_excerpt":"x"}}})");
 }
 
 TEST(JsonLines, KeyBytesAreEscapedToAscii) {
   rs::Divergence d;
-  d.body = rs::BodyDiff{1, 2, 1};
+  d.body = rs::BodyDiff{1, 2, 1, "a", "ab"};
   const std::string key("a\"b\\c\n\0\x7f\xff\xc3\xa9", 11);
   const auto line = rs::to_json_line(entry(key, d));
   EXPECT_NE(line.find(R"("key":"a\"b\\c\u000a\u0000\u007f\u00ff\u00c3\u00a9")"), std::string::npos)
@@ -60,14 +62,14 @@ TEST(JsonLines, KeyBytesAreEscapedToAscii) {
 
 TEST(JsonLines, TruncatedKeyIsFlagged) {
   rs::DivergenceLog log(1);
-  log.push(std::string(1000, 'k'), rs::Divergence{{}, {}, rs::BodyDiff{1, 2, 1}});
+  log.push(std::string(1000, 'k'), rs::Divergence{{}, {}, rs::BodyDiff{1, 2, 1, "a", "ab"}});
   const auto line = rs::to_json_line(log.snapshot().at(0));
   EXPECT_NE(line.find(R"("key_size":1000,"key_truncated":true)"), std::string::npos) << line;
 }
 
 TEST(JsonLines, OneLinePerEntry) {
   rs::Divergence d;
-  d.body = rs::BodyDiff{1, 2, 1};
+  d.body = rs::BodyDiff{1, 2, 1, "a", "ab"};
   std::ostringstream os;
   rs::write_json_lines(os, {entry("a", d), entry("b", d), entry("c\nd", d)});
   const std::string text = os.str();

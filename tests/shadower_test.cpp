@@ -73,7 +73,7 @@ TEST(Shadower, ReportsBodyDivergenceAndReturnsPrimary) {
   const auto out = call_once(ctx, sh, "req");
   EXPECT_EQ(out.primary.body, "hello world");
   ASSERT_TRUE(out.divergence && out.divergence->body);
-  EXPECT_EQ(*out.divergence->body, (rs::BodyDiff{11, 11, 6}));
+  EXPECT_EQ(*out.divergence->body, (rs::BodyDiff{11, 11, 6, "hello world", "hello earth"}));
   EXPECT_EQ(sh.divergence_count(), 1U);
   const auto log = sh.divergences();
   ASSERT_EQ(log.size(), 1U);
@@ -372,7 +372,10 @@ TEST(Shadower, TenMegabyteResponsesEndToEnd) {
   const auto out = call_once(ctx, sh, "big");
   EXPECT_EQ(out.primary.body.size(), big.size());
   ASSERT_TRUE(out.divergence && out.divergence->body);
-  EXPECT_EQ(*out.divergence->body, (rs::BodyDiff{big.size(), big.size(), big.size() - 3}));
+  EXPECT_EQ(out.divergence->body->primary_len, big.size());
+  EXPECT_EQ(out.divergence->body->shadow_len, big.size());
+  EXPECT_EQ(out.divergence->body->prefix_equal_bytes, big.size() - 3);
+  EXPECT_EQ(out.divergence->body->shadow_excerpt, "...aaaaaaaaaaaaaaaa\\x00aa");
 }
 
 TEST(Shadower, StatsAddUp) {

@@ -49,6 +49,11 @@ struct BodyDiff {
   std::size_t shadow_len = 0;
   /// The length of the longest common prefix; the first difference is at this offset.
   std::size_t prefix_equal_bytes = 0;
+  /// Up to 16 bytes before and 48 from the first difference in the primary's body, printable:
+  /// `\\`, `\n`, `\r`, `\t` and `\xNN` escapes, `...` where the body goes on.
+  std::string primary_excerpt;
+  /// The same window of the shadow's body.
+  std::string shadow_excerpt;
 
   friend bool operator==(const BodyDiff&, const BodyDiff&) = default;
 };
@@ -63,6 +68,38 @@ inline std::size_t common_prefix(std::string_view a, std::string_view b) noexcep
   while (i + block <= n && std::memcmp(a.data() + i, b.data() + i, block) == 0) i += block;
   while (i < n && a[i] == b[i]) ++i;
   return i;
+}
+
+// A printable window of `body` around offset `at`: 16 bytes before, 48 from it.
+inline std::string excerpt(std::string_view body, std::size_t at) {
+  constexpr std::size_t before = 16;
+  constexpr std::size_t after = 48;
+  constexpr char hex[] = "0123456789abcdef";
+  const std::size_t start = at > before ? at - before : 0;
+  const std::size_t end = std::min(body.size(), at + after);
+  std::string out;
+  out.reserve(4 * (end - start) + 6);
+  if (start > 0) out += "...";
+  for (std::size_t i = start; i < end; ++i) {
+    const auto c = static_cast<unsigned char>(body[i]);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c >= 0x7f) {
+      out += "\\x";
+      out += hex[c >> 4U];
+      out += hex[c & 0x0fU];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (end < body.size()) out += "...";
+  return out;
 }
 
 // End of the run of fields that share `first`'s name.
@@ -123,7 +160,7 @@ struct Divergence {
   /// Compare two responses; `std::nullopt` when every aspect not ignored by `config` matches.
   /**
    * Linear in the body and header sizes; bodies are compared with `memcmp`, so any bytes of any
-   * length are fine. Allocates only when a header differs.
+   * length are fine. Allocates only when something differs.
    */
   [[nodiscard]] static std::optional<Divergence> compare(const ResponseRecord& primary,
                                                          const ResponseRecord& shadow,
@@ -140,7 +177,11 @@ struct Divergence {
       const std::string_view b = shadow.body;
       const bool equal =
           a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
-      if (!equal) d.body = BodyDiff{a.size(), b.size(), detail::common_prefix(a, b)};
+      if (!equal) {
+        const std::size_t prefix = detail::common_prefix(a, b);
+        d.body = BodyDiff{a.size(), b.size(), prefix, detail::excerpt(a, prefix),
+                          detail::excerpt(b, prefix)};
+      }
     }
     if (!d.status && !d.headers && !d.body) return std::nullopt;
     return d;

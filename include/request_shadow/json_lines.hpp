@@ -73,7 +73,8 @@ inline void append_timestamp(std::string& out, std::chrono::system_clock::time_p
  * {"ts":"2026-11-26T16:14:00.123Z","key":"GET /users/42","key_size":13,"key_truncated":false,
  *  "divergence":{"status":{"primary":200,"shadow":500,"primary_ok":true,"shadow_ok":false},
  *  "headers":{"added":["x-v2"],"removed":[],"changed":["content-type"]},
- *  "body":{"primary_len":11,"shadow_len":11,"prefix_equal_bytes":6}}}
+ *  "body":{"primary_len":11,"shadow_len":11,"prefix_equal_bytes":6,
+ *  "primary_excerpt":"hello world","shadow_excerpt":"hello earth"}}}
  * @endcode
  * The output is pure ASCII: key bytes outside printable ASCII are written as `\u00XX`. The key
  * is the excerpt the log keeps (`DivergenceLog::max_key_bytes` at most).
@@ -114,7 +115,12 @@ inline void append_timestamp(std::string& out, std::chrono::system_clock::time_p
   if (d.body) {
     out += "{\"primary_len\":" + std::to_string(d.body->primary_len) +
            ",\"shadow_len\":" + std::to_string(d.body->shadow_len) +
-           ",\"prefix_equal_bytes\":" + std::to_string(d.body->prefix_equal_bytes) + "}";
+           ",\"prefix_equal_bytes\":" + std::to_string(d.body->prefix_equal_bytes) +
+           ",\"primary_excerpt\":";
+    detail::append_json_string(out, d.body->primary_excerpt);
+    out += ",\"shadow_excerpt\":";
+    detail::append_json_string(out, d.body->shadow_excerpt);
+    out += '}';
   } else {
     out += "null";
   }
