@@ -131,3 +131,19 @@ TEST(AutoStop, WorksForDetachedCalls) {
   EXPECT_EQ(sh.stats().stopped, 20U);
   EXPECT_EQ(sh.stats().auto_stops, 1U);
 }
+
+// A probe whose call is never awaited never reports; another call probes after a cool-down.
+TEST(AutoStop, ADroppedProbeIsGivenUp) {
+  asio::io_context ctx;
+  Flaky shadow;
+  FlakyShadower sh(EchoBackend{}, shadow, stop_after_ten(20ms));
+  for (int i = 0; i < 10; ++i) (void)call(ctx, sh, "k" + std::to_string(i));
+  EXPECT_TRUE(sh.stats().auto_stopped);
+  shadow.failing->store(false);
+  std::this_thread::sleep_for(200ms);
+  { auto dropped = sh.call("probe that is never awaited"); }
+  EXPECT_TRUE(call(ctx, sh, "while probing").shadow_failed->stopped());
+  std::this_thread::sleep_for(200ms);
+  EXPECT_TRUE(call(ctx, sh, "second probe").shadow) << "the breaker stayed in its probe";
+  EXPECT_FALSE(sh.stats().auto_stopped);
+}

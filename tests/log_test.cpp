@@ -132,3 +132,12 @@ TEST(DivergenceLog, RedactsAValueCutOffByTheKeyCap) {
   EXPECT_EQ(kept.find('z'), std::string::npos) << kept;
   EXPECT_NE(kept.find("Cookie: [redacted]"), std::string::npos) << kept;
 }
+
+TEST(DivergenceLog, RedactsFoldedAndCarriageReturnSeparatedValues) {
+  rs::DivergenceLog log(2);
+  log.push("Cookie: a=1;\r\n  session=SECRET1\r\nHost: x\rAuthorization: Bearer SECRET2",
+           body_divergence(1));
+  const auto key = log.snapshot().at(0).key;
+  EXPECT_EQ(key.find("SECRET"), std::string::npos) << key;
+  EXPECT_EQ(key, "Cookie: [redacted]\r\n [redacted]\r\nHost: x\rAuthorization: [redacted]");
+}

@@ -106,7 +106,7 @@ TEST(Prometheus, LatencyHistogramsAreCumulative) {
           R"(request_shadow_leg_duration_seconds_bucket{experiment="x",leg="shadow",le="0.000001"} 2)",
           R"(request_shadow_leg_duration_seconds_bucket{experiment="x",leg="shadow",le="0.001024"} 5)",
           R"(request_shadow_leg_duration_seconds_bucket{experiment="x",leg="shadow",le="+Inf"} 6)",
-          R"(request_shadow_leg_duration_seconds_sum{experiment="x",leg="shadow"} 1.500000)",
+          R"(request_shadow_leg_duration_seconds_sum{experiment="x",leg="shadow"} 1.500000000)",
           R"(request_shadow_leg_duration_seconds_count{experiment="x",leg="shadow"} 6)",
           R"(request_shadow_leg_duration_seconds_count{experiment="x",leg="primary"} 0)",
       }) {

@@ -8,10 +8,12 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/strand.hpp>
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -210,4 +212,38 @@ TEST(ShadowerDetached, ManyThreadsSettleEveryCallOnce) {
   EXPECT_EQ(s.diverged, static_cast<std::uint64_t>(callers * 34));
   EXPECT_EQ(sh.divergence_count(), sh.divergences().size());
   EXPECT_EQ(sh.in_flight_shadows(), 0U);
+}
+
+// Sequential detached calls on two threads with a bound of one leg: a job queued while the only
+// worker was retiring must still run, or every later call would be shed.
+TEST(ShadowerDetached, JobQueuedWhileTheWorkerRetiresStillRuns) {
+  asio::io_context ctx;
+  rs::Shadower sh(EchoBackend{}, EchoBackend{},
+                  ShadowConfig::full_sample().max_in_flight_shadows(1).shadow_timeout(1s));
+  auto work = asio::make_work_guard(ctx);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) threads.emplace_back([&ctx] { ctx.run(); });
+  constexpr int calls = 5000;
+  for (int i = 0; i < calls; ++i) {
+    std::promise<void> done;
+    asio::co_spawn(
+        asio::make_strand(ctx),
+        [](rs::Shadower<EchoBackend, EchoBackend> s, int n) -> asio::awaitable<void> {
+          (void)co_await s.call_detached("r" + std::to_string(n));
+        }(sh, i),
+        [&done](std::exception_ptr) { done.set_value(); });
+    done.get_future().wait();
+    for (int spin = 0; spin < 20'000 && sh.in_flight_shadows() != 0; ++spin) {
+      std::this_thread::sleep_for(50us);
+    }
+    if (sh.in_flight_shadows() != 0) {
+      ADD_FAILURE() << "a leg is stuck after call " << i;
+      break;
+    }
+  }
+  work.reset();
+  ctx.stop();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(sh.stats().shed, 0U);
+  EXPECT_EQ(sh.stats().matched, static_cast<std::uint64_t>(calls));
 }

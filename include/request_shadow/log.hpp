@@ -33,39 +33,45 @@ inline bool iequals(std::string_view a, std::string_view b) noexcept {
 }
 
 // Replace the value of every `Name: value` line whose name is in `names` (case-insensitive) with
-// "[redacted]", as it appears in a request written as HTTP/1 text. A value cut off at the end of
-// the text is redacted too.
+// "[redacted]", as it appears in a request written as HTTP/1 text: lines end at LF or CR, a line
+// that starts with a space or a tab continues the previous one (and is redacted with it), and a
+// value cut off at the end of the text is redacted too.
 inline std::string redact_header_values(std::string_view text,
                                         const std::vector<std::string>& names) {
   std::string out;
   out.reserve(text.size());
+  bool redacting = false;  // the last header line was redacted: its continuations are too
   std::size_t line = 0;
-  while (line <= text.size()) {
-    std::size_t end = text.find('\n', line);
-    if (end == std::string_view::npos) end = text.size();
+  for (;;) {
+    std::size_t end = line;
+    while (end < text.size() && text[end] != '\n' && text[end] != '\r') ++end;
     const std::string_view current = text.substr(line, end - line);
-    const std::size_t colon = current.find(':');
-    bool redacted = false;
-    if (colon != std::string_view::npos) {
-      std::string_view name = current.substr(0, colon);
-      while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
-      while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
-      for (const auto& n : names) {
-        if (iequals(name, n)) {
-          redacted = true;
-          break;
+    if (!current.empty() && (current.front() == ' ' || current.front() == '\t')) {
+      out += redacting ? std::string_view(" [redacted]") : current;
+    } else if (!current.empty()) {
+      redacting = false;
+      const std::size_t colon = current.find(':');
+      if (colon != std::string_view::npos) {
+        std::string_view name = current.substr(0, colon);
+        while (!name.empty() && (name.front() == ' ' || name.front() == '\t'))
+          name.remove_prefix(1);
+        while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+        for (const auto& n : names) {
+          if (iequals(name, n)) {
+            redacting = true;
+            break;
+          }
         }
       }
-      if (redacted) {
-        const bool cr = !current.empty() && current.back() == '\r';
+      if (redacting) {
         out.append(current.substr(0, colon + 1));
         out += " [redacted]";
-        if (cr) out += '\r';
+      } else {
+        out.append(current);
       }
     }
-    if (!redacted) out.append(current);
     if (end == text.size()) break;
-    out += '\n';
+    out += text[end];
     line = end + 1;
   }
   return out;

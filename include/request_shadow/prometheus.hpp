@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <request_shadow/stats.hpp>
 #include <string>
 #include <string_view>
@@ -130,7 +131,11 @@ inline std::string prometheus_label_value(std::string_view value) {
     }
     out += "request_shadow_leg_duration_seconds_sum{" + label + ",leg=\"";
     out += leg;
-    out += "\"} " + std::to_string(std::chrono::duration<double>(h.sum).count()) + '\n';
+    char sum[32];
+    std::snprintf(sum, sizeof sum, "%.9f", std::chrono::duration<double>(h.sum).count());
+    out += "\"} ";
+    out += sum;
+    out += '\n';
     out += "request_shadow_leg_duration_seconds_count{" + label + ",leg=\"";
     out += leg;
     out += "\"} " + std::to_string(h.count) + '\n';

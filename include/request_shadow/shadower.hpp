@@ -387,7 +387,6 @@ class Shadower {
   static void notify(State& s, const ShadowOutcome& out) noexcept {
     if (!s.any_observers.load(std::memory_order_acquire)) return;
     std::shared_ptr<const std::vector<Observer>> observers;
-    std::atomic<bool> any_observers{false};  // spares calls the lock while there are none
     {
       std::lock_guard lock(s.log_mutex);
       observers = s.observers;

@@ -23,19 +23,24 @@ class Breaker {
   enum class Result : std::uint8_t { Success, Failure, Unknown };
 
   explicit Breaker(const AutoStop& config)
-      : config_(config), ring_(std::max<std::size_t>(config.window, 1), false) {}
+      : config_(sanitized(config)), ring_(config_.window, false) {}
 
   // Whether a sampled call may start its shadow. One relaxed load while closed.
   Admit admit() noexcept {
     State s = state_.load(std::memory_order_acquire);
     if (s == State::Closed) return Admit::Yes;
-    if (s == State::Probing) return Admit::No;
-    if (Clock::now().time_since_epoch().count() < open_until_.load(std::memory_order_acquire)) {
+    // While probing, `open_until_` is when the probe is given up: a probe whose call was dropped
+    // (never awaited, or its context destroyed) never reports.
+    const auto now = Clock::now();
+    if (now.time_since_epoch().count() < open_until_.load(std::memory_order_acquire)) {
       return Admit::No;
     }
-    return state_.compare_exchange_strong(s, State::Probing, std::memory_order_acq_rel)
-               ? Admit::Probe
-               : Admit::No;
+    if (!state_.compare_exchange_strong(s, State::Probing, std::memory_order_acq_rel)) {
+      return Admit::No;
+    }
+    open_until_.store((now + config_.cooldown).time_since_epoch().count(),
+                      std::memory_order_release);
+    return Admit::Probe;
   }
 
   // The outcome of a leg admitted with Yes (`probe` false) or Probe (`probe` true). Returns
@@ -87,6 +92,16 @@ class Breaker {
     open_until_.store((Clock::now() + cooldown).time_since_epoch().count(),
                       std::memory_order_release);
     state_.store(State::Open, std::memory_order_release);
+  }
+
+  // A ratio in (0, 1] (NaN and non-positive become 0.5), a window of at least one leg, and no
+  // negative cool-down.
+  static AutoStop sanitized(AutoStop c) noexcept {
+    if (!(c.max_failure_ratio > 0.0)) c.max_failure_ratio = 0.5;
+    c.max_failure_ratio = std::min(c.max_failure_ratio, 1.0);
+    c.window = std::max<std::size_t>(c.window, 1);
+    c.cooldown = std::max(c.cooldown, Clock::duration::zero());
+    return c;
   }
 
   void clear() noexcept {

@@ -550,17 +550,31 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
 
   // The worker coroutine is gone (it exited, or its frame was destroyed at shutdown).
   void worker_exit(Worker& w) {
-    std::vector<std::shared_ptr<Settler>> doomed;
+    Lane* redispatch = nullptr;
+    {
+      std::vector<std::shared_ptr<Settler>> doomed;
+      worker_exit_locked(w, doomed, redispatch);
+      // `doomed` is destroyed here, after the lock was released.
+    }
+    // A job queued while this worker was retiring found it still counted; start another.
+    if (redispatch != nullptr) post_dispatcher(redispatch);
+  }
+
+  void worker_exit_locked(Worker& w, std::vector<std::shared_ptr<Settler>>& doomed,
+                          Lane*& redispatch) {
     std::lock_guard lock(mutex_);
     --workers_;
     --w.lane->workers;
+    if (w.lane->alive && w.lane->pending_head != nullptr &&
+        !std::exchange(w.lane->dispatch_posted, true)) {
+      redispatch = w.lane;
+    }
     if (w.idle) {
       std::erase_if(w.lane->idle, [&w](const Worker* p) { return p == &w; });
       w.idle = false;
     }
     if (Slot* job = std::exchange(w.job, nullptr)) drop_job(*job, doomed);
     if (Slot* job = std::exchange(w.running, nullptr)) drop_job(*job, doomed);
-    // `doomed` is destroyed after the lock is released (declared first, destroyed last).
   }
 
   // The lane's context is shutting down: destroy what waits on it, outside the lock.
