@@ -232,7 +232,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
 
   /// Shadow legs running now (including abandoned ones still inside the backend).
   [[nodiscard]] std::size_t in_flight() const noexcept {
-    return busy_count_.load(std::memory_order_relaxed);
+    return busy_.load(std::memory_order_relaxed);
   }
 
   // ---- caller side ------------------------------------------------------------------------
@@ -248,7 +248,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     {
       std::lock_guard lock(mutex_);
       Lane& lane = lane_for(caller);
-      if (busy_ >= max_workers_) {
+      if (busy_.load(std::memory_order_relaxed) >= max_workers_) {
         // Shed: the caller still gets a slot, to keep its outcome, but no worker and no deadline.
         slot = take_slot();
         slot->state = Slot::State::Shed;
@@ -272,7 +272,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       slot->timeout = timeout;
       slot->deadline = deadline_after(timeout);
       link(lane, *slot, timeout);
-      busy_count_.store(++busy_, std::memory_order_relaxed);
+      busy_.fetch_add(1, std::memory_order_relaxed);
       ++lane.in_flight;
       gen = slot->gen;
       if (spawn) {
@@ -380,7 +380,8 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       unlink(slot);
       slot.caller_gone = true;
       if (slot.worker_gone) give_back(slot);
-      reap = --lane->in_flight == 0 && lane->alive && !std::exchange(lane->reaper_posted, true);
+      --lane->in_flight;
+      reap = reap_due(*lane);
     }
     if (cancel_worker) send_cancel(std::move(cancel_worker), &slot, gen);
     if (reap) post_reaper(lane);
@@ -437,7 +438,8 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       lane = slot.lane;
       slot.settling = false;
       slot.detached = false;
-      reap = --lane->in_flight == 0 && lane->alive && !std::exchange(lane->reaper_posted, true);
+      --lane->in_flight;
+      reap = reap_due(*lane);
       if (slot.worker_gone) give_back(slot);
     }
     if (reap) post_reaper(lane);
@@ -528,14 +530,14 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       job.worker = nullptr;
       job.worker_gone = true;
       if (job.caller_gone && !job.settling) give_back(job);
-      busy_count_.store(--busy_, std::memory_order_relaxed);
+      busy_.fetch_sub(1, std::memory_order_relaxed);
       if (lane->alive && !w.retire) {
         if (Slot* next = pop_pending(*lane)) {
           assign(*next, w);  // stay busy: the queue drains without waking anyone
         } else {
           w.idle = true;
           lane->idle.push_back(&w);
-          reap = lane->in_flight == 0 && !std::exchange(lane->reaper_posted, true);
+          reap = reap_due(*lane);
         }
       } else {
         w.retire = true;
@@ -563,7 +565,6 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   void worker_exit_locked(Worker& w, std::vector<std::shared_ptr<Settler>>& doomed,
                           Lane*& redispatch) {
     std::lock_guard lock(mutex_);
-    --workers_;
     --w.lane->workers;
     if (w.lane->alive && w.lane->pending_head != nullptr &&
         !std::exchange(w.lane->dispatch_posted, true)) {
@@ -582,7 +583,6 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     std::vector<Parked> doomed;
     std::vector<std::shared_ptr<Settler>> settlers;
     std::optional<asio::steady_timer> timer;
-    std::vector<Worker*> idle;
     {
       std::lock_guard lock(mutex_);
       if (!lane.alive) return;
@@ -596,27 +596,9 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
         drop_detached(s, settlers);
         if (s.caller_gone && s.worker_gone && !s.settling && s.lane != nullptr) give_back(s);
       }
-      for (auto& w : lane.idle) {
-        w->idle = false;
-        w->retire = true;
-        if (w->parked) {
-          doomed.push_back(std::move(*w->parked));
-          w->parked.reset();
-        }
-      }
-      idle.swap(lane.idle);
-      while (Slot* job = pop_pending(lane)) {
-        job->worker_gone = true;
-        busy_count_.store(--busy_, std::memory_order_relaxed);
-        if (job->state == Slot::State::Running) {
-          job->state = Slot::State::Done;
-          job->failed = true;
-          job->error = "shadow leg dropped at shutdown";
-          unlink(*job);
-        }
-        drop_detached(*job, settlers);
-        if (job->caller_gone && !job->settling) give_back(*job);
-      }
+      retire_idle(lane, doomed);
+      while (Slot* job = pop_pending(lane))
+        drop_job(*job, settlers, "shadow leg dropped at shutdown");
       lane.armed = false;
       ++lane.arm_gen;
       timer = std::move(lane.timer);
@@ -626,7 +608,6 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     auto keep_alive = shared_from_this();
     settlers.clear();
     doomed.clear();  // destroys the parked coroutines, which release their slots
-    idle.clear();
     timer.reset();
   }
 
@@ -712,7 +693,6 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   std::shared_ptr<Worker> new_worker(Lane& lane) {
     auto w = std::make_shared<Worker>(worker_executor(lane.home));
     w->lane = &lane;
-    ++workers_;
     ++lane.workers;
     return w;
   }
@@ -733,13 +713,18 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   }
 
   void post_dispatcher(Lane* lane) {
+    post_home(lane, [engine = shared_from_this(), lane] { engine->dispatch_pending(*lane); });
+  }
+
+  // Post `f` to the lane's home executor; nothing once the lane's context has shut down.
+  template <class F>
+  void post_home(Lane* lane, F f) {
     asio::any_io_executor home;
     {
       std::lock_guard lock(mutex_);
       home = lane->home;
     }
-    if (!home) return;
-    asio::post(home, [engine = shared_from_this(), lane] { engine->dispatch_pending(*lane); });
+    if (home) asio::post(home, std::move(f));
   }
 
   // Runs once the thread that queued jobs has moved on. Queued jobs go to idle workers; if some
@@ -824,17 +809,18 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
 
   // The worker of `job` is gone without reporting (its frame was destroyed with its context). A
   // detached call is dropped, uncounted: its settler goes to `doomed`, to be destroyed unlocked.
-  void drop_job(Slot& job, std::vector<std::shared_ptr<Settler>>& doomed) {
+  void drop_job(Slot& job, std::vector<std::shared_ptr<Settler>>& doomed,
+                const char* why = "shadow worker destroyed") {
     if (job.state == Slot::State::Running) {
       job.state = Slot::State::Done;
       job.failed = true;
-      job.error = "shadow worker destroyed";
+      job.error = why;
       unlink(job);
     }
     drop_detached(job, doomed);
     job.worker = nullptr;
     job.worker_gone = true;
-    busy_count_.store(--busy_, std::memory_order_relaxed);
+    busy_.fetch_sub(1, std::memory_order_relaxed);
     if (job.caller_gone && !job.settling) give_back(job);
   }
 
@@ -951,13 +937,22 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   // io_context::run() can return. Posted, so that a caller that starts its next call in the same
   // turn keeps its worker.
   void post_reaper(Lane* lane) {
-    asio::any_io_executor home;
-    {
-      std::lock_guard lock(mutex_);
-      home = lane->home;
+    post_home(lane, [engine = shared_from_this(), lane] { engine->reap(*lane); });
+  }
+
+  // Whether the lane has no call in flight and no reaper on its way; marks one as posted.
+  static bool reap_due(Lane& lane) noexcept {
+    return lane.in_flight == 0 && lane.alive && !std::exchange(lane.reaper_posted, true);
+  }
+
+  // Tell every idle worker of the lane to exit; the parked ones' handlers go to `wake`.
+  static void retire_idle(Lane& lane, std::vector<Parked>& wake) {
+    for (Worker* w : lane.idle) {
+      w->idle = false;
+      w->retire = true;
+      if (w->parked) wake.push_back(*std::exchange(w->parked, std::nullopt));
     }
-    if (!home) return;
-    asio::post(home, [engine = shared_from_this(), lane] { engine->reap(*lane); });
+    lane.idle.clear();
   }
 
   void reap(Lane& lane) {
@@ -966,15 +961,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       std::lock_guard lock(mutex_);
       lane.reaper_posted = false;
       if (!lane.alive || lane.in_flight != 0) return;
-      for (auto& w : lane.idle) {
-        w->idle = false;
-        w->retire = true;
-        if (w->parked) {
-          wake.push_back(std::move(*w->parked));
-          w->parked.reset();
-        }
-      }
-      lane.idle.clear();
+      retire_idle(lane, wake);
       if (lane.armed) {
         lane.armed = false;
         ++lane.arm_gen;
@@ -989,9 +976,8 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
 
   std::mutex mutex_;
   const std::size_t max_workers_;
-  std::size_t workers_ = 0;  // guarded: worker coroutines alive
-  std::size_t busy_ = 0;     // guarded: workers with a job
-  std::atomic<std::size_t> busy_count_{0};
+  // Legs in flight (queued, assigned or running): changed under the mutex, read without it.
+  std::atomic<std::size_t> busy_{0};
   std::deque<Slot> slots_;  // guarded
   Slot* free_slots_ = nullptr;
   std::vector<std::unique_ptr<Lane>> lanes_;  // guarded
