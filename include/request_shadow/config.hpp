@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <request_shadow/response_record.hpp>
 #include <request_shadow/sampler.hpp>
 #include <span>
 #include <string>
@@ -187,10 +188,7 @@ class ShadowConfig {
 
   /// Ignore one header (case-insensitive) when comparing: its being added, removed or changed.
   ShadowConfig& ignore_header(std::string_view name) {
-    std::string lowered(name);
-    for (char& c : lowered) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
+    std::string lowered = detail::ascii_lowered(name);
     const auto at = std::lower_bound(ignored_headers_.begin(), ignored_headers_.end(), lowered);
     if (at == ignored_headers_.end() || *at != lowered) ignored_headers_.insert(at, lowered);
     return *this;

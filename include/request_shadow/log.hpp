@@ -23,15 +23,6 @@ namespace request_shadow {
 
 namespace detail {
 
-inline bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
 // Replace the value of every `Name: value` line whose name is in `names` (case-insensitive) with
 // "[redacted]", as it appears in a request written as HTTP/1 text: lines end at LF or CR, a line
 // that starts with a space or a tab continues the previous one (and is redacted with it), and a
@@ -57,7 +48,7 @@ inline std::string redact_header_values(std::string_view text,
           name.remove_prefix(1);
         while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
         for (const auto& n : names) {
-          if (iequals(name, n)) {
+          if (ascii_iequals(name, n)) {
             redacting = true;
             break;
           }

@@ -66,7 +66,9 @@ inline std::string prometheus_label_value(std::string_view value) {
     out += type;
     out += '\n';
   };
-  auto sample = [&out, &label](std::string_view name, std::string_view extra, auto value) {
+  // One sample line: request_shadow_<name>{experiment="..."[,<extra>]} <value>
+  auto line = [&out, &label](std::string_view name, std::string_view extra,
+                             std::string_view value) {
     out += "request_shadow_";
     out += name;
     out += '{';
@@ -76,8 +78,11 @@ inline std::string prometheus_label_value(std::string_view value) {
       out += extra;
     }
     out += "} ";
-    out += std::to_string(value);
+    out += value;
     out += '\n';
+  };
+  auto sample = [&line](std::string_view name, std::string_view extra, auto value) {
+    line(name, extra, std::to_string(value));
   };
   family("calls_total", "counter", "Calls made through the shadower.");
   sample("calls_total", "", s.calls);
@@ -108,37 +113,28 @@ inline std::string prometheus_label_value(std::string_view value) {
   family("auto_stopped", "gauge", "Whether shadowing is stopped by auto_stop now (0 or 1).");
   sample("auto_stopped", "", s.auto_stopped ? 1 : 0);
   family("sample_rate_ratio", "gauge", "Share of keys sampled for new calls (0 to 1).");
-  out += "request_shadow_sample_rate_ratio{" + label + "} ";
   const std::uint32_t ppm = s.sample_rate_ppm;
-  out += std::to_string(ppm / 1'000'000U) + "." +
-         std::to_string(1'000'000U + ppm % 1'000'000U).substr(1);
-  out += '\n';
+  line("sample_rate_ratio", "",
+       std::to_string(ppm / 1'000'000U) + "." +
+           std::to_string(1'000'000U + ppm % 1'000'000U).substr(1));
   family("leg_duration_seconds", "histogram", "How long each leg of sampled calls took.");
-  auto histogram = [&out, &label](std::string_view leg, const LatencyHistogram& h) {
+  auto histogram = [&line](std::string_view leg, const LatencyHistogram& h) {
+    const std::string leg_label = "leg=\"" + std::string(leg) + "\"";
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < LatencyHistogram::bucket_count; ++i) {
       cumulative += h.buckets[i];
-      out += "request_shadow_leg_duration_seconds_bucket{" + label + ",leg=\"";
-      out += leg;
-      out += "\",le=\"";
-      if (i + 1 < LatencyHistogram::bucket_count) {
-        out +=
-            std::to_string(std::chrono::duration<double>(LatencyHistogram::upper_bound(i)).count());
-      } else {
-        out += "+Inf";
-      }
-      out += "\"} " + std::to_string(cumulative) + '\n';
+      const std::string le =
+          i + 1 < LatencyHistogram::bucket_count
+              ? std::to_string(
+                    std::chrono::duration<double>(LatencyHistogram::upper_bound(i)).count())
+              : std::string("+Inf");
+      line("leg_duration_seconds_bucket", leg_label + ",le=\"" + le + "\"",
+           std::to_string(cumulative));
     }
-    out += "request_shadow_leg_duration_seconds_sum{" + label + ",leg=\"";
-    out += leg;
     char sum[32];
     std::snprintf(sum, sizeof sum, "%.9f", std::chrono::duration<double>(h.sum).count());
-    out += "\"} ";
-    out += sum;
-    out += '\n';
-    out += "request_shadow_leg_duration_seconds_count{" + label + ",leg=\"";
-    out += leg;
-    out += "\"} " + std::to_string(h.count) + '\n';
+    line("leg_duration_seconds_sum", leg_label, sum);
+    line("leg_duration_seconds_count", leg_label, std::to_string(h.count));
   };
   histogram("primary", s.primary_latency);
   histogram("shadow", s.shadow_latency);

@@ -13,6 +13,26 @@
 
 namespace request_shadow {
 
+namespace detail {
+
+// HTTP header names are ASCII and case-insensitive.
+constexpr char ascii_lower(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+inline std::string ascii_lowered(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = ascii_lower(c);
+  return out;
+}
+
+inline bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
+}
+
+}  // namespace detail
+
 /// One header field: a lower-cased name and its value.
 struct Header {
   /// The field name, lower-cased (HTTP names are case-insensitive).
@@ -40,7 +60,7 @@ class Headers {
 
   /// Add a field; an existing field of the same name is kept and this value goes after it.
   void add(std::string_view name, std::string_view value) {
-    std::string lowered = lower(name);
+    std::string lowered = detail::ascii_lowered(name);
     auto pos = std::upper_bound(fields_.begin(), fields_.end(), lowered,
                                 [](const std::string& n, const Header& h) { return n < h.name; });
     fields_.insert(pos, Header{std::move(lowered), std::string(value)});
@@ -90,21 +110,13 @@ class Headers {
       bool operator()(const Header& h, std::string_view n) const { return h.name < n; }
       bool operator()(std::string_view n, const Header& h) const { return n < h.name; }
     };
-    const std::string lowered = lower(name);
+    const std::string lowered = detail::ascii_lowered(name);
     return std::equal_range(fields_.begin(), fields_.end(), std::string_view(lowered), ByName{});
   }
 
   friend bool operator==(const Headers&, const Headers&) = default;
 
  private:
-  static std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-  }
-
   std::vector<Header> fields_;
 };
 
