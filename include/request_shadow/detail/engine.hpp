@@ -272,7 +272,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       slot->timeout = timeout;
       slot->deadline = deadline_after(timeout);
       link(lane, *slot, timeout);
-      busy_.fetch_add(1, std::memory_order_relaxed);
+      add_busy(+1);
       ++lane.in_flight;
       gen = slot->gen;
       if (spawn) {
@@ -530,7 +530,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       job.worker = nullptr;
       job.worker_gone = true;
       if (job.caller_gone && !job.settling) give_back(job);
-      busy_.fetch_sub(1, std::memory_order_relaxed);
+      add_busy(-1);
       if (lane->alive && !w.retire) {
         if (Slot* next = pop_pending(*lane)) {
           assign(*next, w);  // stay busy: the queue drains without waking anyone
@@ -820,7 +820,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     drop_detached(job, doomed);
     job.worker = nullptr;
     job.worker_gone = true;
-    busy_.fetch_sub(1, std::memory_order_relaxed);
+    add_busy(-1);
     if (job.caller_gone && !job.settling) give_back(job);
   }
 
@@ -978,6 +978,12 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   const std::size_t max_workers_;
   // Legs in flight (queued, assigned or running): changed under the mutex, read without it.
   std::atomic<std::size_t> busy_{0};
+
+  // Under the mutex: a plain load and store, no read-modify-write on the hot path.
+  void add_busy(int delta) noexcept {
+    busy_.store(busy_.load(std::memory_order_relaxed) + static_cast<std::size_t>(delta),
+                std::memory_order_relaxed);
+  }
   std::deque<Slot> slots_;  // guarded
   Slot* free_slots_ = nullptr;
   std::vector<std::unique_ptr<Lane>> lanes_;  // guarded
