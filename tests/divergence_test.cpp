@@ -119,7 +119,7 @@ TEST(Divergence, EmptyBodies) {
   EXPECT_FALSE(Divergence::compare(ResponseRecord::success(""), ResponseRecord::success("")));
   const auto d = Divergence::compare(ResponseRecord::success(""), ResponseRecord::success("x"));
   ASSERT_TRUE(d && d->body);
-  EXPECT_EQ(*d->body, (rs::BodyDiff{0, 1, 0, "", "x"}));
+  EXPECT_EQ(*d->body, (rs::BodyDiff{0, 1, 0, "", "x", {}, {}, false, {}}));
 }
 
 TEST(Divergence, BinaryBodiesWithEveryByteValue) {

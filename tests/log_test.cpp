@@ -13,7 +13,7 @@ namespace rs = request_shadow;
 namespace {
 
 rs::Divergence body_divergence(std::size_t n) {
-  return rs::Divergence{{}, {}, rs::BodyDiff{n, n + 1, n, {}, {}}};
+  return rs::Divergence{{}, {}, rs::BodyDiff{n, n + 1, n, {}, {}, {}, {}, false, {}}};
 }
 
 std::vector<std::string> keys(const std::vector<rs::DivergenceEntry>& entries) {

@@ -98,7 +98,8 @@ TEST(ShadowerDetached, DivergenceReachesCountersLogAndObservers) {
   EXPECT_EQ(log[0].key, "v1");
   ASSERT_EQ(seen->count.load(), 1);
   ASSERT_TRUE(seen->outcomes[0].divergence && seen->outcomes[0].divergence->body);
-  EXPECT_EQ(*seen->outcomes[0].divergence->body, (rs::BodyDiff{2, 3, 2, "v1", "v1!"}));
+  EXPECT_EQ(*seen->outcomes[0].divergence->body,
+            (rs::BodyDiff{2, 3, 2, "v1", "v1!", {}, {}, false, {}}));
   EXPECT_EQ(seen->outcomes[0].shadow->body, "v1!");
 }
 

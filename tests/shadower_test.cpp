@@ -73,7 +73,8 @@ TEST(Shadower, ReportsBodyDivergenceAndReturnsPrimary) {
   const auto out = call_once(ctx, sh, "req");
   EXPECT_EQ(out.primary.body, "hello world");
   ASSERT_TRUE(out.divergence && out.divergence->body);
-  EXPECT_EQ(*out.divergence->body, (rs::BodyDiff{11, 11, 6, "hello world", "hello earth"}));
+  EXPECT_EQ(*out.divergence->body,
+            (rs::BodyDiff{11, 11, 6, "hello world", "hello earth", {}, {}, false, {}}));
   EXPECT_EQ(sh.divergence_count(), 1U);
   const auto log = sh.divergences();
   ASSERT_EQ(log.size(), 1U);

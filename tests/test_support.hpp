@@ -14,12 +14,15 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <map>
 #include <memory>
 #include <optional>
+#include <request_shadow/body_comparator.hpp>
 #include <request_shadow/response_record.hpp>
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace request_shadow::test {
@@ -137,6 +140,55 @@ struct DelayedBackend {
     co_return response;
   }
 };
+
+/// Parses `k1=v1;k2=v2` into a map; throws on a part without `=`.
+inline std::map<std::string, std::string> parse_kv(std::string_view body) {
+  std::map<std::string, std::string> out;
+  while (!body.empty()) {
+    const auto end = body.find(';');
+    const auto part = body.substr(0, end);
+    const auto eq = part.find('=');
+    if (eq == std::string_view::npos) throw std::invalid_argument("not k=v: " + std::string(part));
+    out[std::string(part.substr(0, eq))] = std::string(part.substr(eq + 1));
+    body = end == std::string_view::npos ? std::string_view{} : body.substr(end + 1);
+  }
+  return out;
+}
+
+/// A comparator for a `k1=v1;k2=v2` format in which order does not matter: each key is a
+/// pointer `/k`. Applies when the primary's `content-type` is `text/kv`, or always if `any`.
+inline BodyComparator kv_comparator(bool any = false) {
+  BodyComparator c;
+  c.name = "kv";
+  if (!any) {
+    c.applies = [](const ResponseRecord& p, const ResponseRecord&) {
+      return p.headers.get("content-type") == "text/kv";
+    };
+  }
+  c.compare = [](std::string_view a, std::string_view b, const PointerPatterns& /*ignored*/) {
+    const auto x = parse_kv(a);
+    const auto y = parse_kv(b);
+    BodyComparison out;
+    auto pointer = [](const std::string& k) {
+      std::string p;
+      append_pointer_token(p, k);
+      return p;
+    };
+    for (const auto& [k, v] : x) {
+      const auto it = y.find(k);
+      if (it == y.end()) {
+        out.fields.push_back(FieldDiff{pointer(k), FieldChange::Removed, v, ""});
+      } else if (it->second != v) {
+        out.fields.push_back(FieldDiff{pointer(k), FieldChange::Changed, v, it->second});
+      }
+    }
+    for (const auto& [k, v] : y) {
+      if (!x.contains(k)) out.fields.push_back(FieldDiff{pointer(k), FieldChange::Added, "", v});
+    }
+    return out;
+  };
+  return c;
+}
 
 }  // namespace request_shadow::test
 

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <request_shadow/body_comparator.hpp>
+#include <request_shadow/pointer.hpp>
 #include <request_shadow/response_record.hpp>
 #include <request_shadow/sampler.hpp>
 #include <span>
@@ -50,6 +52,24 @@ struct AutoStop {
   std::size_t window = 100;
   /// How long shadowing stays stopped before a probe.
   std::chrono::steady_clock::duration cooldown = std::chrono::seconds(10);
+};
+
+/// Noise cancellation: a second answer from the primary side tells noise from real differences.
+/**
+ * For each sampled call, a secondary backend (or the primary again) is called with the same
+ * request, alongside the shadow and under the same deadline. A difference that also appears
+ * between the primary and the secondary (the same header, status, byte body, or JSON pointer with
+ * array indices folded) is noise: it is taken out of the divergence, reported in
+ * `ShadowOutcome::noise`, and counted per header and pointer in `ShadowStats::noise`. A header or
+ * pointer found noisy `auto_ignore_after` times is ignored from then on by every comparison of
+ * the `Shadower`, including calls whose secondary did not answer.
+ */
+struct NoiseCancellation {
+  /// After how many noisy calls a header or JSON pointer is ignored for good (0: never).
+  std::size_t auto_ignore_after = 10;
+  /// How many distinct noisy headers and pointers are counted; others are not tracked (but their
+  /// differences are still cancelled call by call).
+  std::size_t max_tracked = 1000;
 };
 
 /// How a `Shadower` samples, how long the shadow leg may take, and what a comparison ignores.
@@ -238,6 +258,67 @@ class ShadowConfig {
     return ignored_headers_;
   }
 
+  /// Ignore part of a structured body: an RFC 6901 pointer in which `*` matches any one member
+  /// name or array index, e.g. `/items/*/updated_at`; see `PointerPatterns`.
+  /**
+   * Applies to the differences a body comparator reports (`body_comparator`); a byte comparison
+   * has no pointers. Throws `std::invalid_argument` for a pattern that is neither empty nor starts
+   * with `/`.
+   */
+  ShadowConfig& ignore_pointer(std::string_view pattern) {
+    ignored_pointers_.add(pattern);
+    return *this;
+  }
+
+  /// The pointer patterns ignored in structured bodies.
+  [[nodiscard]] const PointerPatterns& ignored_pointers() const noexcept {
+    return ignored_pointers_;
+  }
+
+  /// Rewrite both bodies with `normalize` before comparing them; normalizers run in the order
+  /// they were added.
+  /**
+   * A normalizer that throws is skipped for that call, and the divergence (if any) says so in
+   * `BodyDiff::fallback`. Called concurrently from several threads.
+   */
+  ShadowConfig& body_normalizer(BodyNormalizer normalize) {
+    normalizers_.push_back(std::move(normalize));
+    return *this;
+  }
+
+  /// The body normalizers, in the order they run.
+  [[nodiscard]] const std::vector<BodyNormalizer>& body_normalizers() const noexcept {
+    return normalizers_;
+  }
+
+  /// Compare bodies that `comparator.applies` to with `comparator`; the first registered one
+  /// that applies is used, and bodies no comparator applies to are compared as bytes.
+  ShadowConfig& body_comparator(BodyComparator comparator) {
+    comparators_.push_back(std::move(comparator));
+    return *this;
+  }
+
+  /// The body comparators, in the order they are tried.
+  [[nodiscard]] const std::vector<BodyComparator>& body_comparators() const noexcept {
+    return comparators_;
+  }
+
+  /// Turn on noise cancellation (off by default); see `NoiseCancellation`.
+  /**
+   * Without a secondary backend given to the `Shadower`, the primary is called a second time for
+   * each sampled request, so the primary must tolerate repeated requests (as it must for
+   * shadowing at all: only shadow reads).
+   */
+  ShadowConfig& noise_cancellation(NoiseCancellation rule) noexcept {
+    noise_ = rule;
+    return *this;
+  }
+
+  /// The noise cancellation rule, if on.
+  [[nodiscard]] const std::optional<NoiseCancellation>& noise_cancellation() const noexcept {
+    return noise_;
+  }
+
   /// Add `fields` to the set of ignored fields.
   ShadowConfig& ignore(IgnoreField fields) noexcept {
     ignored_ = ignored_ | fields;
@@ -288,6 +369,10 @@ class ShadowConfig {
   bool raise_on_mismatch_ = false;
   bool latency_histograms_ = false;
   std::optional<AutoStop> auto_stop_;
+  std::optional<NoiseCancellation> noise_;
+  PointerPatterns ignored_pointers_;
+  std::vector<BodyNormalizer> normalizers_;
+  std::vector<BodyComparator> comparators_;
 };
 
 }  // namespace request_shadow

@@ -6,11 +6,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <optional>
+#include <request_shadow/body_comparator.hpp>
 #include <request_shadow/config.hpp>
+#include <request_shadow/pointer.hpp>
 #include <request_shadow/response_record.hpp>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace request_shadow {
@@ -41,7 +45,11 @@ struct HeaderDiff {
   friend bool operator==(const HeaderDiff&, const HeaderDiff&) = default;
 };
 
-/// How the bodies differ: both lengths and how many leading bytes are equal.
+/// How the bodies differ: both lengths, how many leading bytes are equal, and, when a body
+/// comparator read them, each difference by JSON Pointer.
+/**
+ * The lengths and excerpts describe the bodies as compared, that is after any normalizer.
+ */
 struct BodyDiff {
   /// The primary body's length in bytes.
   std::size_t primary_len = 0;
@@ -54,6 +62,15 @@ struct BodyDiff {
   std::string primary_excerpt;
   /// The same window of the shadow's body.
   std::string shadow_excerpt;
+  /// The body comparator that read both bodies (`json`, say); empty for a byte comparison.
+  std::string format;
+  /// What the comparator found, by pointer; empty for a byte comparison.
+  std::vector<FieldDiff> fields;
+  /// The comparator found more differences than `fields` lists.
+  bool fields_truncated = false;
+  /// Why this is a byte comparison although a comparator or normalizer applied (a body that is
+  /// not valid JSON, say); empty otherwise.
+  std::string fallback;
 
   friend bool operator==(const BodyDiff&, const BodyDiff&) = default;
 };
@@ -74,32 +91,80 @@ inline std::size_t common_prefix(std::string_view a, std::string_view b) noexcep
 inline std::string excerpt(std::string_view body, std::size_t at) {
   constexpr std::size_t before = 16;
   constexpr std::size_t after = 48;
-  constexpr char hex[] = "0123456789abcdef";
   const std::size_t start = at > before ? at - before : 0;
   const std::size_t end = std::min(body.size(), at + after);
   std::string out;
   out.reserve(4 * (end - start) + 6);
   if (start > 0) out += "...";
-  for (std::size_t i = start; i < end; ++i) {
-    const auto c = static_cast<unsigned char>(body[i]);
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c < 0x20 || c >= 0x7f) {
-      out += "\\x";
-      out += hex[c >> 4U];
-      out += hex[c & 0x0fU];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
+  append_printable(out, body.substr(start, end - start));
   if (end < body.size()) out += "...";
   return out;
+}
+
+inline bool bytes_equal(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
+
+inline std::string what_of(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+// Run the normalizers on both bodies. On failure the raw bodies stay and `fallback` says why.
+inline void normalize(const std::vector<BodyNormalizer>& normalizers, std::string_view& a,
+                      std::string_view& b, std::string& na, std::string& nb,
+                      std::string& fallback) {
+  try {
+    std::string x(a);
+    std::string y(b);
+    for (const auto& n : normalizers) {
+      x = n(x);
+      y = n(y);
+    }
+    na = std::move(x);
+    nb = std::move(y);
+    a = na;
+    b = nb;
+  } catch (...) {
+    fallback = "normalizer failed: " + what_of(std::current_exception());
+  }
+}
+
+// Let the first comparator that applies read two byte-unequal bodies; false when it finds them
+// equal. A comparator that throws leaves `diff` a byte diff and says why in `fallback`.
+inline bool compare_structured(const std::vector<BodyComparator>& comparators,
+                               const ResponseRecord& primary, const ResponseRecord& shadow,
+                               std::string_view a, std::string_view b,
+                               const PointerPatterns& ignored, BodyDiff& diff) {
+  for (const auto& c : comparators) {
+    bool applies = false;
+    try {
+      applies = !c.applies || c.applies(primary, shadow);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): a selector that throws does not apply
+    }
+    if (!applies || !c.compare) continue;
+    try {
+      BodyComparison found = c.compare(a, b, ignored);
+      if (!ignored.empty()) {
+        std::erase_if(found.fields,
+                      [&ignored](const FieldDiff& f) { return ignored.matches(f.pointer); });
+      }
+      if (found.fields.empty() && !found.truncated) return false;
+      diff.format = c.name;
+      diff.fields = std::move(found.fields);
+      diff.fields_truncated = found.truncated;
+    } catch (...) {
+      if (!diff.fallback.empty()) diff.fallback += "; ";
+      diff.fallback += c.name + ": " + what_of(std::current_exception());
+    }
+    return true;
+  }
+  return true;
 }
 
 // End of the run of fields that share `first`'s name.
@@ -159,35 +224,64 @@ struct Divergence {
 
   /// Compare two responses; `std::nullopt` when every aspect not ignored by `config` matches.
   /**
-   * Linear in the body and header sizes; bodies are compared with `memcmp`, so any bytes of any
-   * length are fine. Allocates only when something differs.
+   * Linear in the body and header sizes. Bodies go through the config's normalizers, then are
+   * compared with `memcmp`, so any bytes of any length are fine; bodies that differ are then
+   * read by the first of the config's body comparators that applies, if any, which decides
+   * whether they really differ. Allocates only when something differs (or to normalize). Never
+   * throws for what the responses hold: a normalizer or comparator that fails leaves a byte
+   * comparison with `BodyDiff::fallback` set.
    */
   [[nodiscard]] static std::optional<Divergence> compare(const ResponseRecord& primary,
                                                          const ResponseRecord& shadow,
                                                          const ShadowConfig& config = {}) {
+    return compare(primary, shadow, config, config.ignored_headers(), config.ignored_pointers());
+  }
+
+  /// Compare with these ignored headers (lower-cased, sorted) and pointer patterns in place of
+  /// the config's own; a `Shadower` passes the config's plus the noise it learned.
+  [[nodiscard]] static std::optional<Divergence> compare(
+      const ResponseRecord& primary, const ResponseRecord& shadow, const ShadowConfig& config,
+      const std::vector<std::string>& ignored_headers, const PointerPatterns& ignored_pointers) {
     Divergence d;
     if (!config.ignores(IgnoreField::Status) &&
         (primary.status != shadow.status || primary.ok != shadow.ok)) {
       d.status = StatusDiff{primary.status, shadow.status, primary.ok, shadow.ok};
     }
     if (!config.ignores(IgnoreField::Headers))
-      d.headers = detail::diff_headers(primary.headers, shadow.headers, config.ignored_headers());
-    if (!config.ignores(IgnoreField::Body)) {
-      const std::string_view a = primary.body;
-      const std::string_view b = shadow.body;
-      const bool equal =
-          a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
-      if (!equal) {
-        const std::size_t prefix = detail::common_prefix(a, b);
-        d.body = BodyDiff{a.size(), b.size(), prefix, detail::excerpt(a, prefix),
-                          detail::excerpt(b, prefix)};
-      }
-    }
+      d.headers = detail::diff_headers(primary.headers, shadow.headers, ignored_headers);
+    if (!config.ignores(IgnoreField::Body))
+      d.body = compare_bodies(primary, shadow, config, ignored_pointers);
     if (!d.status && !d.headers && !d.body) return std::nullopt;
     return d;
   }
 
   friend bool operator==(const Divergence&, const Divergence&) = default;
+
+ private:
+  static std::optional<BodyDiff> compare_bodies(const ResponseRecord& primary,
+                                                const ResponseRecord& shadow,
+                                                const ShadowConfig& config,
+                                                const PointerPatterns& ignored) {
+    std::string_view a = primary.body;
+    std::string_view b = shadow.body;
+    std::string normalized_a;
+    std::string normalized_b;
+    std::string fallback;
+    if (!config.body_normalizers().empty()) {
+      detail::normalize(config.body_normalizers(), a, b, normalized_a, normalized_b, fallback);
+    }
+    if (detail::bytes_equal(a, b)) return std::nullopt;
+    const std::size_t prefix = detail::common_prefix(a, b);
+    BodyDiff diff{
+        a.size(), b.size(), prefix, detail::excerpt(a, prefix), detail::excerpt(b, prefix),
+        {},       {},       false,  std::move(fallback)};
+    if (!config.body_comparators().empty() &&
+        !detail::compare_structured(config.body_comparators(), primary, shadow, a, b, ignored,
+                                    diff)) {
+      return std::nullopt;
+    }
+    return diff;
+  }
 };
 
 /// A one-line, human-readable summary of a divergence.
@@ -225,8 +319,95 @@ struct Divergence {
     out += "body " + std::to_string(d.body->primary_len) + " vs " +
            std::to_string(d.body->shadow_len) + " bytes, equal for " +
            std::to_string(d.body->prefix_equal_bytes);
+    if (!d.body->fields.empty()) {
+      out += "; " + d.body->format + ":";
+      for (std::size_t i = 0; i < d.body->fields.size(); ++i) {
+        const FieldDiff& f = d.body->fields[i];
+        out += (i == 0 ? " " : ", ") + (f.pointer.empty() ? std::string("(root)") : f.pointer) +
+               ' ' + std::string(to_string(f.change));
+      }
+      if (d.body->fields_truncated) out += ", ...";
+    }
+    if (!d.body->fallback.empty()) out += " (fallback: " + d.body->fallback + ")";
   }
   return out;
+}
+
+/// A stable fingerprint of a kind of divergence: which aspects differ and where, not the values.
+/**
+ * Divergences with the same signature are the same problem seen on different requests, so an
+ * operator can read "3 kinds of divergence, 97% of them `/tier added`" instead of every entry.
+ */
+struct DivergenceSignature {
+  /// The 64-bit FNV-1a hash of `text`: the same on every platform, run and version of the data.
+  std::uint64_t id = 0;
+  /// The canonical description, e.g. `status 200->500; headers +x-v2 ~content-type; body json
+  /// /items/*/price changed, /tier added`. Header names are sorted; a body read by a comparator
+  /// lists its pointers with digit-only tokens folded to `*` (see `fold_indices`), sorted and
+  /// without repeats; other bodies are `body bytes`.
+  std::string text;
+
+  /// `id` as 16 lower-case hexadecimal digits.
+  [[nodiscard]] std::string hex() const {
+    constexpr char digits[] = "0123456789abcdef";
+    std::string out(16, '0');
+    for (std::size_t i = 0; i < 16; ++i) out[15 - i] = digits[(id >> (4 * i)) & 0xfU];
+    return out;
+  }
+
+  friend bool operator==(const DivergenceSignature&, const DivergenceSignature&) = default;
+};
+
+/// The signature of a divergence; see `DivergenceSignature`.
+[[nodiscard]] inline DivergenceSignature signature(const Divergence& d) {
+  DivergenceSignature sig;
+  std::string& out = sig.text;
+  auto sep = [&out] {
+    if (!out.empty()) out += "; ";
+  };
+  if (d.status) {
+    sep();
+    out += "status " + std::to_string(d.status->primary) + (d.status->primary_ok ? "" : "(!ok)") +
+           "->" + std::to_string(d.status->shadow) + (d.status->shadow_ok ? "" : "(!ok)");
+  }
+  if (d.headers) {
+    sep();
+    out += "headers";
+    auto names = [&out](char mark, const std::vector<std::string>& list) {
+      for (const auto& n : list) {
+        out += ' ';
+        out += mark;
+        out += n;
+      }
+    };
+    names('+', d.headers->added);
+    names('-', d.headers->removed);
+    names('~', d.headers->changed);
+  }
+  if (d.body) {
+    sep();
+    if (d.body->fields.empty()) {
+      out += "body bytes";
+    } else {
+      std::vector<std::string> sites;
+      sites.reserve(d.body->fields.size());
+      for (const auto& f : d.body->fields) {
+        sites.push_back(fold_indices(f.pointer) + ' ' + std::string(to_string(f.change)));
+      }
+      std::sort(sites.begin(), sites.end());
+      sites.erase(std::unique(sites.begin(), sites.end()), sites.end());
+      out += "body " + d.body->format;
+      for (std::size_t i = 0; i < sites.size(); ++i) out += (i == 0 ? " " : ", ") + sites[i];
+      if (d.body->fields_truncated) out += ", ...";
+    }
+  }
+  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a, 64 bits
+  for (const char c : out) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  sig.id = h;
+  return sig;
 }
 
 }  // namespace request_shadow

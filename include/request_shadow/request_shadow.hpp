@@ -6,11 +6,13 @@
 /// The umbrella header: everything request-shadow offers.
 
 #include <request_shadow/backend.hpp>
+#include <request_shadow/body_comparator.hpp>
 #include <request_shadow/config.hpp>
 #include <request_shadow/divergence.hpp>
 #include <request_shadow/json_lines.hpp>
 #include <request_shadow/log.hpp>
 #include <request_shadow/outcome.hpp>
+#include <request_shadow/pointer.hpp>
 #include <request_shadow/prometheus.hpp>
 #include <request_shadow/response_record.hpp>
 #include <request_shadow/sampler.hpp>

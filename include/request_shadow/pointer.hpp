@@ -1,0 +1,139 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+#ifndef REQUEST_SHADOW_POINTER_HPP
+#define REQUEST_SHADOW_POINTER_HPP
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace request_shadow {
+
+/// Append one reference token to an RFC 6901 JSON Pointer: `/`, then `token` with `~` written
+/// as `~0` and `/` as `~1`.
+inline void append_pointer_token(std::string& pointer, std::string_view token) {
+  pointer += '/';
+  for (const char c : token) {
+    if (c == '~') {
+      pointer += "~0";
+    } else if (c == '/') {
+      pointer += "~1";
+    } else {
+      pointer += c;
+    }
+  }
+}
+
+namespace detail {
+
+// Splits an RFC 6901 pointer into its (still escaped) reference tokens, without allocating.
+class PointerTokens {
+ public:
+  explicit PointerTokens(std::string_view pointer) noexcept : rest_(pointer) {}
+
+  // The next token; false at the end.
+  bool next(std::string_view& token) noexcept {
+    if (rest_.empty()) return false;
+    rest_.remove_prefix(1);  // the '/'
+    const std::size_t end = rest_.find('/');
+    token = rest_.substr(0, end);
+    rest_ = end == std::string_view::npos ? std::string_view{} : rest_.substr(end);
+    return true;
+  }
+
+ private:
+  std::string_view rest_;
+};
+
+inline bool all_digits(std::string_view token) noexcept {
+  if (token.empty()) return false;
+  for (const char c : token) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+}  // namespace detail
+
+/// `pointer` with every token made only of digits (an array index, or a numeric map key)
+/// replaced by `*`: `/items/3/price` becomes `/items/*/price`.
+/**
+ * Differences at different positions of one array then share a signature and a noise count.
+ */
+[[nodiscard]] inline std::string fold_indices(std::string_view pointer) {
+  std::string out;
+  out.reserve(pointer.size());
+  detail::PointerTokens tokens(pointer);
+  std::string_view token;
+  while (tokens.next(token)) {
+    out += '/';
+    if (detail::all_digits(token)) {
+      out += '*';
+    } else {
+      out += token;
+    }
+  }
+  return out;
+}
+
+/// A set of JSON Pointer patterns: which parts of a structured body a comparison ignores.
+///
+/// A pattern is an RFC 6901 pointer (`/items/0/updated_at`, with `~0` for `~` and `~1` for `/`)
+/// in which the token `*` matches any one member name or array index: `/items/*/updated_at`
+/// matches `updated_at` in every element of `items`. A pattern matches the value it points to and
+/// everything inside it, so `/debug` ignores the whole `debug` member. The empty pattern matches
+/// the whole document.
+class PointerPatterns {
+ public:
+  /// An empty set: matches nothing.
+  PointerPatterns() = default;
+
+  /// Add a pattern; throws `std::invalid_argument` unless it is empty or starts with `/`.
+  void add(std::string_view pattern) {
+    if (!pattern.empty() && pattern.front() != '/') {
+      throw std::invalid_argument(
+          "request_shadow: a JSON Pointer pattern must be empty or start "
+          "with '/': \"" +
+          std::string(pattern) + "\"");
+    }
+    for (const auto& p : patterns_) {
+      if (p == pattern) return;
+    }
+    patterns_.emplace_back(pattern);
+  }
+
+  /// Whether `pointer` is matched by a pattern, or lies inside a value that is.
+  [[nodiscard]] bool matches(std::string_view pointer) const noexcept {
+    for (const auto& pattern : patterns_) {
+      if (covers(pattern, pointer)) return true;
+    }
+    return false;
+  }
+
+  /// Whether there are no patterns.
+  [[nodiscard]] bool empty() const noexcept { return patterns_.empty(); }
+  /// The patterns, in the order they were added.
+  [[nodiscard]] const std::vector<std::string>& patterns() const noexcept { return patterns_; }
+
+  friend bool operator==(const PointerPatterns&, const PointerPatterns&) = default;
+
+ private:
+  static bool covers(std::string_view pattern, std::string_view pointer) noexcept {
+    detail::PointerTokens want(pattern);
+    detail::PointerTokens have(pointer);
+    std::string_view w;
+    std::string_view h;
+    while (want.next(w)) {
+      if (!have.next(h)) return false;
+      if (w != "*" && w != h) return false;
+    }
+    return true;
+  }
+
+  std::vector<std::string> patterns_;
+};
+
+}  // namespace request_shadow
+
+#endif  // REQUEST_SHADOW_POINTER_HPP
