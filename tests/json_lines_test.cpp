@@ -18,6 +18,7 @@ rs::DivergenceEntry entry(std::string key, rs::Divergence d) {
   e.key = std::move(key);
   e.at = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'795'799'640'123));
   e.divergence = std::move(d);
+  e.signature = rs::signature(e.divergence);
   return e;
 }
 
@@ -27,29 +28,32 @@ TEST(JsonLines, EveryAspect) {
   rs::Divergence d;
   d.status = rs::StatusDiff{200, 500, true, false};
   d.headers = rs::HeaderDiff{{"x-v2"}, {}, {"content-type", "etag"}};
-  d.body = rs::BodyDiff{11, 11, 6, "hello world", "hello earth"};
+  d.body = rs::BodyDiff{11, 11, 6, "hello world", "hello earth", {}, {}, false, {}};
   EXPECT_EQ(rs::to_json_line(entry("GET /users/42", d)),
             R"({"ts":"2026-11-27T17:14:00.123Z","key":"GET /users/42","key_size":13,)"
             R"("key_truncated":false,"divergence":{"status":{"primary":200,"shadow":500,)"
             R"("primary_ok":true,"shadow_ok":false},"headers":{"added":["x-v2"],"removed":[],)"
             R"("changed":["content-type","etag"]},"body":{"primary_len":11,"shadow_len":11,)"
             R"("prefix_equal_bytes":6,"primary_excerpt":"hello world","shadow_excerpt":)"
-            R"("hello earth"}}})");
+            R"("hello earth","format":null,"fields":[],"fields_truncated":false,)"
+            R"("fallback":null}},"signature":"41b2aec413be2aa1","signature_text":)"
+            R"("status 200->500(!ok); headers +x-v2 ~content-type ~etag; body bytes"})");
 }
 
 TEST(JsonLines, AbsentAspectsAreNull) {
   rs::Divergence d;
-  d.body = rs::BodyDiff{0, 1, 0, "", "x"};
-  EXPECT_EQ(
-      rs::to_json_line(entry("k", d)),
-      R"({"ts":"2026-11-27T17:14:00.123Z","key":"k","key_size":1,"key_truncated":false,)"
-      R"("divergence":{"status":null,"headers":null,"body":{"primary_len":0,)"
-      R"("shadow_len":1,"prefix_equal_bytes":0,"primary_excerpt":"","shadow_excerpt":"x"}}})");
+  d.body = rs::BodyDiff{0, 1, 0, "", "x", {}, {}, false, {}};
+  EXPECT_EQ(rs::to_json_line(entry("k", d)),
+            R"({"ts":"2026-11-27T17:14:00.123Z","key":"k","key_size":1,"key_truncated":false,)"
+            R"("divergence":{"status":null,"headers":null,"body":{"primary_len":0,)"
+            R"("shadow_len":1,"prefix_equal_bytes":0,"primary_excerpt":"","shadow_excerpt":"x",)"
+            R"("format":null,"fields":[],"fields_truncated":false,"fallback":null}},)"
+            R"("signature":"db31d97f29a934da","signature_text":"body bytes"})");
 }
 
 TEST(JsonLines, KeyBytesAreEscapedToAscii) {
   rs::Divergence d;
-  d.body = rs::BodyDiff{1, 2, 1, "a", "ab"};
+  d.body = rs::BodyDiff{1, 2, 1, "a", "ab", {}, {}, false, {}};
   const std::string key("a\"b\\c\n\0\x7f\xff\xc3\xa9", 11);
   const auto line = rs::to_json_line(entry(key, d));
   EXPECT_NE(line.find(R"("key":"a\"b\\c\u000a\u0000\u007f\u00ff\u00c3\u00a9")"), std::string::npos)
@@ -62,14 +66,15 @@ TEST(JsonLines, KeyBytesAreEscapedToAscii) {
 
 TEST(JsonLines, TruncatedKeyIsFlagged) {
   rs::DivergenceLog log(1);
-  log.push(std::string(1000, 'k'), rs::Divergence{{}, {}, rs::BodyDiff{1, 2, 1, "a", "ab"}});
+  log.push(std::string(1000, 'k'),
+           rs::Divergence{{}, {}, rs::BodyDiff{1, 2, 1, "a", "ab", {}, {}, false, {}}});
   const auto line = rs::to_json_line(log.snapshot().at(0));
   EXPECT_NE(line.find(R"("key_size":1000,"key_truncated":true)"), std::string::npos) << line;
 }
 
 TEST(JsonLines, OneLinePerEntry) {
   rs::Divergence d;
-  d.body = rs::BodyDiff{1, 2, 1, "a", "ab"};
+  d.body = rs::BodyDiff{1, 2, 1, "a", "ab", {}, {}, false, {}};
   std::ostringstream os;
   rs::write_json_lines(os, {entry("a", d), entry("b", d), entry("c\nd", d)});
   const std::string text = os.str();
@@ -77,4 +82,47 @@ TEST(JsonLines, OneLinePerEntry) {
   for (const char c : text) lines += c == '\n' ? 1 : 0;
   EXPECT_EQ(lines, 3U);
   EXPECT_EQ(text.back(), '\n');
+}
+
+TEST(JsonLines, StructuredBodyListsItsFields) {
+  rs::Divergence d;
+  d.body = rs::BodyDiff{9, 10, 1, "x", "y", "json", {}, true, "shadow: \"bad\""};
+  d.body->fields.push_back(rs::FieldDiff{"/a~1b", rs::FieldChange::TypeChanged, "1", "\"1\""});
+  d.body->fields.push_back(rs::FieldDiff{"/tier", rs::FieldChange::Added, "", "\"gold\""});
+  const auto line = rs::to_json_line(entry("k", d));
+  EXPECT_NE(line.find(R"("format":"json","fields":[{"pointer":"/a~1b","change":"type_changed",)"
+                      R"("primary":"1","shadow":"\"1\""},{"pointer":"/tier","change":"added",)"
+                      R"("primary":"","shadow":"\"gold\""}],"fields_truncated":true,)"
+                      R"("fallback":"shadow: \"bad\""})"),
+            std::string::npos)
+      << line;
+}
+
+TEST(JsonLines, SummaryHasOneLinePerKindThenPerNoisyPlace) {
+  rs::DivergenceLog log;
+  rs::Divergence tier;
+  tier.body = rs::BodyDiff{1, 2, 1, "a", "ab", "json", {}, false, {}};
+  tier.body->fields.push_back(rs::FieldDiff{"/tier", rs::FieldChange::Added, "", "1"});
+  rs::Divergence status;
+  status.status = rs::StatusDiff{200, 500, true, false};
+  for (int i = 0; i < 3; ++i) log.push("GET /u/" + std::to_string(i), tier);
+  log.push("GET /x", status);
+  rs::ShadowStats stats;
+  stats.diverged = 4;
+  stats.signatures = log.signatures();
+  stats.noise.push_back(rs::NoiseCount{rs::NoiseKind::Pointer, "/request_id", 12, true});
+  std::ostringstream os;
+  rs::write_summary_lines(os, stats);
+  std::istringstream in(os.str());
+  std::string first;
+  std::string second;
+  std::string third;
+  ASSERT_TRUE(std::getline(in, first) && std::getline(in, second) && std::getline(in, third));
+  EXPECT_NE(first.find(R"("text":"body json /tier added","count":3,"share":0.750,)"),
+            std::string::npos)
+      << first;
+  EXPECT_NE(first.find(R"("exemplar_keys":["GET /u/0","GET /u/1","GET /u/2"]})"), std::string::npos)
+      << first;
+  EXPECT_NE(second.find(R"("count":1,"share":0.250)"), std::string::npos) << second;
+  EXPECT_EQ(third, R"({"noise":"pointer","name":"/request_id","count":12,"auto_ignored":true})");
 }

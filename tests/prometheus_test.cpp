@@ -30,6 +30,13 @@ rs::ShadowStats sample_stats() {
   s.diverged_body = 2;
   s.in_flight_shadows = 11;
   s.sample_rate_ppm = 125'000;
+  s.noise_probes = 12;
+  s.noise_cancelled = 10;
+  rs::SignatureCount kind;
+  kind.signature.id = 0x79affe05726e748aULL;
+  kind.signature.text = "body json /items/*/price changed, /tier added";
+  kind.count = 2;
+  s.signatures.push_back(kind);
   return s;
 }
 
@@ -51,6 +58,11 @@ TEST(Prometheus, EverySampleCarriesTheExperimentAndItsValue) {
            R"(request_shadow_divergences_total{experiment="codec-v2",aspect="headers"} 0)",
            R"(request_shadow_divergences_total{experiment="codec-v2",aspect="body"} 2)",
            R"(request_shadow_primary_failures_total{experiment="codec-v2"} 8)",
+           R"(request_shadow_noise_probes_total{experiment="codec-v2"} 12)",
+           R"(request_shadow_noise_cancelled_total{experiment="codec-v2"} 10)",
+           R"(request_shadow_divergence_kinds{experiment="codec-v2"} 1)",
+           R"(request_shadow_signature_divergences_total{experiment="codec-v2",)"
+           R"(signature="79affe05726e748a"} 2)",
            R"(request_shadow_cancelled_total{experiment="codec-v2"} 9)",
            R"(request_shadow_shadows_in_flight{experiment="codec-v2"} 11)",
            R"(request_shadow_sample_rate_ratio{experiment="codec-v2"} 0.125000)",
@@ -78,7 +90,7 @@ TEST(Prometheus, EachFamilyIsDeclaredOnceBeforeItsSamples) {
       EXPECT_TRUE(in_family) << line << " is not in family " << declared;
     }
   }
-  EXPECT_EQ(types, 12);
+  EXPECT_EQ(types, 16);
 }
 
 TEST(Prometheus, LabelValuesAreEscaped) {

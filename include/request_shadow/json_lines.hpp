@@ -9,6 +9,7 @@
 #include <ostream>
 #include <request_shadow/divergence.hpp>
 #include <request_shadow/log.hpp>
+#include <request_shadow/stats.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,14 @@ inline void append_json_string(std::string& out, std::string_view bytes) {
     }
   }
   out += '"';
+}
+
+inline void append_json_or_null(std::string& out, std::string_view text) {
+  if (text.empty()) {
+    out += "null";
+  } else {
+    append_json_string(out, text);
+  }
 }
 
 inline void append_json_names(std::string& out, const std::vector<std::string>& names) {
@@ -74,10 +83,15 @@ inline void append_timestamp(std::string& out, std::chrono::system_clock::time_p
  *  "divergence":{"status":{"primary":200,"shadow":500,"primary_ok":true,"shadow_ok":false},
  *  "headers":{"added":["x-v2"],"removed":[],"changed":["content-type"]},
  *  "body":{"primary_len":11,"shadow_len":11,"prefix_equal_bytes":6,
- *  "primary_excerpt":"hello world","shadow_excerpt":"hello earth"}}}
+ *  "primary_excerpt":"hello world","shadow_excerpt":"hello earth","format":null,"fields":[],
+ *  "fields_truncated":false,"fallback":null}},
+ *  "signature":"8c0f7a0e2b1c4d3e","signature_text":"status 200->500; headers +x-v2 ..."}
  * @endcode
- * The output is pure ASCII: key bytes outside printable ASCII are written as `\u00XX`. The key
- * is the excerpt the log keeps (`DivergenceLog::max_key_bytes` at most).
+ * A body read by a comparator has its `format` (`"json"`) and its `fields`, each
+ * `{"pointer":"/tier","change":"added","primary":"","shadow":"\"gold\""}`; `fallback` says why a
+ * comparator could not read it. The output is pure ASCII: bytes outside printable ASCII are
+ * written as `\u00XX`. The key is the excerpt the log keeps (`DivergenceLog::max_key_bytes` at
+ * most).
  */
 [[nodiscard]] inline std::string to_json_line(const DivergenceEntry& entry) {
   std::string out;
@@ -120,17 +134,98 @@ inline void append_timestamp(std::string& out, std::chrono::system_clock::time_p
     detail::append_json_string(out, d.body->primary_excerpt);
     out += ",\"shadow_excerpt\":";
     detail::append_json_string(out, d.body->shadow_excerpt);
+    out += ",\"format\":";
+    detail::append_json_or_null(out, d.body->format);
+    out += ",\"fields\":[";
+    for (std::size_t i = 0; i < d.body->fields.size(); ++i) {
+      const FieldDiff& f = d.body->fields[i];
+      if (i != 0) out += ',';
+      out += "{\"pointer\":";
+      detail::append_json_string(out, f.pointer);
+      out += ",\"change\":";
+      detail::append_json_string(out, to_string(f.change));
+      out += ",\"primary\":";
+      detail::append_json_string(out, f.primary);
+      out += ",\"shadow\":";
+      detail::append_json_string(out, f.shadow);
+      out += '}';
+    }
+    out += "],\"fields_truncated\":";
+    out += d.body->fields_truncated ? "true" : "false";
+    out += ",\"fallback\":";
+    detail::append_json_or_null(out, d.body->fallback);
     out += '}';
   } else {
     out += "null";
   }
-  out += "}}";
+  out += "},\"signature\":";
+  detail::append_json_string(out, entry.signature.hex());
+  out += ",\"signature_text\":";
+  detail::append_json_string(out, entry.signature.text);
+  out += '}';
+  return out;
+}
+
+/// One kind of divergence as one line of JSON, without the newline.
+/**
+ * @code{.json}
+ * {"signature":"8c0f7a0e2b1c4d3e","text":"body json /tier added","count":970,"share":0.97,
+ *  "last_seen":"2026-11-26T16:14:00.123Z","exemplar_keys":["GET /users/42"]}
+ * @endcode
+ * `share` is `count` over `total` (the divergences counted, e.g. `ShadowStats::diverged`), 0 when
+ * `total` is 0.
+ */
+[[nodiscard]] inline std::string to_json_line(const SignatureCount& kind, std::uint64_t total) {
+  std::string out = "{\"signature\":";
+  detail::append_json_string(out, kind.signature.hex());
+  out += ",\"text\":";
+  detail::append_json_string(out, kind.signature.text);
+  out += ",\"count\":" + std::to_string(kind.count);
+  const double share =
+      total == 0 ? 0.0 : static_cast<double>(kind.count) / static_cast<double>(total);
+  const auto per_mille = static_cast<unsigned>(share * 1000.0 + 0.5);
+  out += ",\"share\":" + std::to_string(per_mille / 1000) + "." +
+         std::to_string(per_mille % 1000 / 100) + std::to_string(per_mille % 100 / 10) +
+         std::to_string(per_mille % 10);
+  out += ",\"last_seen\":\"";
+  detail::append_timestamp(out, kind.last_seen);
+  out += "\",\"exemplar_keys\":[";
+  for (std::size_t i = 0; i < kind.exemplars.size(); ++i) {
+    if (i != 0) out += ',';
+    detail::append_json_string(out, kind.exemplars[i].key);
+  }
+  out += "]}";
+  return out;
+}
+
+/// One noisy place as one line of JSON, without the newline.
+/**
+ * @code{.json}
+ * {"noise":"pointer","name":"/request_id","count":12,"auto_ignored":true}
+ * @endcode
+ */
+[[nodiscard]] inline std::string to_json_line(const NoiseCount& noise) {
+  std::string out = "{\"noise\":";
+  detail::append_json_string(out, to_string(noise.kind));
+  out += ",\"name\":";
+  detail::append_json_string(out, noise.name);
+  out += ",\"count\":" + std::to_string(noise.count);
+  out += ",\"auto_ignored\":";
+  out += noise.auto_ignored ? "true" : "false";
+  out += '}';
   return out;
 }
 
 /// Write the entries as JSON lines (one object per line, each ending in a newline).
 inline void write_json_lines(std::ostream& os, const std::vector<DivergenceEntry>& entries) {
   for (const auto& entry : entries) os << to_json_line(entry) << '\n';
+}
+
+/// Write the kinds of divergence and the noisy places of a stats snapshot as JSON lines: one
+/// line per signature (shares of `stats.diverged`), then one per noisy place.
+inline void write_summary_lines(std::ostream& os, const ShadowStats& stats) {
+  for (const auto& kind : stats.signatures) os << to_json_line(kind, stats.diverged) << '\n';
+  for (const auto& noise : stats.noise) os << to_json_line(noise) << '\n';
 }
 
 }  // namespace request_shadow

@@ -80,9 +80,26 @@ struct DivergenceEntry {
   std::chrono::system_clock::time_point at{};
   /// What differed.
   Divergence divergence;
+  /// What kind of divergence it is.
+  DivergenceSignature signature;
 };
 
-/// A bounded, thread-safe ring buffer of the most recent divergences.
+/// How often one kind of divergence was seen, with the first few of them as examples.
+struct SignatureCount {
+  /// The kind of divergence.
+  DivergenceSignature signature;
+  /// How many divergences had it.
+  std::uint64_t count = 0;
+  /// When it was last seen.
+  std::chrono::system_clock::time_point last_seen{};
+  /// The first `DivergenceLog::max_exemplars` divergences that had it.
+  std::vector<DivergenceEntry> exemplars;
+
+  friend bool operator==(const SignatureCount&, const SignatureCount&) = default;
+};
+
+/// A bounded, thread-safe ring buffer of the most recent divergences, and a count of every kind
+/// of divergence (`signatures()`).
 /**
  * Nothing sensitive is kept: an entry holds header names but never header values, its key is
  * capped at `max_key_bytes`, and in the key (a request written as HTTP/1 text, say) the values of
@@ -92,8 +109,12 @@ struct DivergenceEntry {
  * Holds at most `capacity()` entries and drops the oldest first; capacity 0 keeps nothing.
  * Each entry keeps at most `max_key_bytes` bytes of its key, so a huge request cannot make the
  * log grow past about `capacity() * max_key_bytes` bytes plus the divergences (whose size
- * depends only on the number of differing header names). `push` and `snapshot` may be called
- * from any thread; they take one short lock.
+ * depends only on the number of differing header names and listed fields).
+ *
+ * Every divergence pushed is also counted by its `signature`, capacity 0 or not: up to
+ * `max_signatures` kinds are tracked, each with its first `max_exemplars` entries; divergences of
+ * further kinds are only counted in `untracked_signatures()`. Every member may be called from any
+ * thread; each takes one short lock.
  */
 class DivergenceLog {
  public:
@@ -101,6 +122,10 @@ class DivergenceLog {
   static constexpr std::size_t default_capacity = 128;
   /// How many bytes of a request key an entry keeps.
   static constexpr std::size_t max_key_bytes = 256;
+  /// How many kinds of divergence are counted by signature.
+  static constexpr std::size_t max_signatures = 128;
+  /// How many examples each signature keeps.
+  static constexpr std::size_t max_exemplars = 3;
 
   /// Make a log that keeps the `capacity` most recent divergences, redacting the values of these
   /// headers (case-insensitive) in the keys.
@@ -123,11 +148,13 @@ class DivergenceLog {
             ? std::string(reinterpret_cast<const char*>(key.data()), kept)
             : detail::redact_header_values(
                   std::string_view(reinterpret_cast<const char*>(key.data()), kept), redacted_);
+    DivergenceSignature sig = signature(divergence);
+    DivergenceEntry entry{std::move(excerpt), key.size(), std::chrono::system_clock::now(),
+                          std::move(divergence), std::move(sig)};
     std::lock_guard lock(mutex_);
     ++total_;
+    count_signature(entry);
     if (capacity_ == 0) return;
-    DivergenceEntry entry{std::move(excerpt), key.size(), std::chrono::system_clock::now(),
-                          std::move(divergence)};
     if (entries_.size() < capacity_) {
       entries_.push_back(std::move(entry));
     } else {
@@ -161,6 +188,25 @@ class DivergenceLog {
   /// The most entries this log holds.
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
 
+  /// The kinds of divergence seen, most frequent first (ties: the first seen first).
+  [[nodiscard]] std::vector<SignatureCount> signatures() const {
+    std::vector<SignatureCount> out;
+    {
+      std::lock_guard lock(mutex_);
+      out = signatures_;
+    }
+    std::stable_sort(out.begin(), out.end(), [](const SignatureCount& a, const SignatureCount& b) {
+      return a.count > b.count;
+    });
+    return out;
+  }
+
+  /// Divergences of kinds seen after `max_signatures` kinds were already tracked.
+  [[nodiscard]] std::uint64_t untracked_signatures() const {
+    std::lock_guard lock(mutex_);
+    return untracked_;
+  }
+
   /// How many divergences were ever pushed, including dropped ones.
   [[nodiscard]] std::uint64_t total_pushed() const {
     std::lock_guard lock(mutex_);
@@ -168,12 +214,32 @@ class DivergenceLog {
   }
 
  private:
+  // Under the lock.
+  void count_signature(const DivergenceEntry& entry) {
+    auto it =
+        std::find_if(signatures_.begin(), signatures_.end(), [&entry](const SignatureCount& c) {
+          return c.signature.id == entry.signature.id && c.signature.text == entry.signature.text;
+        });
+    if (it == signatures_.end()) {
+      if (signatures_.size() >= max_signatures) {
+        ++untracked_;
+        return;
+      }
+      it = signatures_.insert(signatures_.end(), SignatureCount{entry.signature, 0, {}, {}});
+    }
+    ++it->count;
+    it->last_seen = entry.at;
+    if (it->exemplars.size() < max_exemplars) it->exemplars.push_back(entry);
+  }
+
   mutable std::mutex mutex_;
   const std::size_t capacity_;
   const std::vector<std::string> redacted_;
   std::vector<DivergenceEntry> entries_;
   std::size_t next_ = 0;  // oldest entry once the buffer is full
   std::uint64_t total_ = 0;
+  std::vector<SignatureCount> signatures_;  // in the order first seen
+  std::uint64_t untracked_ = 0;
 };
 
 }  // namespace request_shadow

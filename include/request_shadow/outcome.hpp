@@ -47,8 +47,11 @@ struct ShadowOutcome {
   ResponseRecord primary;
   /// The shadow's response, when it answered in time.
   std::optional<ResponseRecord> shadow;
-  /// How the shadow's response differs from the primary's, when it does.
+  /// How the shadow's response differs from the primary's, when it does (noise taken out).
   std::optional<Divergence> divergence;
+  /// The differences taken out of the divergence as noise, because the secondary differed from
+  /// the primary in the same places (`ShadowConfig::noise_cancellation`).
+  std::optional<Divergence> noise;
   /// Whether the sampler left this request out (the shadow was not called).
   bool skipped_by_sampler = false;
   /// Why the shadow produced no response, when it was called and did not.

@@ -46,7 +46,11 @@ inline std::string prometheus_label_value(std::string_view value) {
  * - `primary_failures_total`, `cancelled_total`;
  * - `shadows_in_flight`, `auto_stopped` (0 or 1) and `sample_rate_ratio` (0..1), all gauges;
  * - `leg_duration_seconds{leg="primary|shadow"}`: a histogram of how long each leg of sampled
- *   calls took (filled with `ShadowConfig::latency_histograms(true)`).
+ *   calls took (filled with `ShadowConfig::latency_histograms(true)`);
+ * - `noise_probes_total` and `noise_cancelled_total` (`ShadowConfig::noise_cancellation`);
+ * - `signature_divergences_total{signature="<16 hex digits>"}`: divergences per kind, at most
+ *   `DivergenceLog::max_signatures` series (the text of each kind is in the JSON-lines summary,
+ *   `write_summary_lines`), and `divergence_kinds`, a gauge of how many kinds were seen.
  *
  * Every sample carries `experiment="<experiment>"`, so several shadowers can be exposed side by
  * side (concatenate their texts only if the families differ; otherwise expose one text per
@@ -138,6 +142,16 @@ inline std::string prometheus_label_value(std::string_view value) {
   };
   histogram("primary", s.primary_latency);
   histogram("shadow", s.shadow_latency);
+  family("noise_probes_total", "counter", "Compared calls whose secondary also answered.");
+  sample("noise_probes_total", "", s.noise_probes);
+  family("noise_cancelled_total", "counter", "Compared calls with differences taken out as noise.");
+  sample("noise_cancelled_total", "", s.noise_cancelled);
+  family("divergence_kinds", "gauge", "Kinds of divergence (signatures) seen.");
+  sample("divergence_kinds", "", s.signatures.size());
+  family("signature_divergences_total", "counter", "Divergences per kind (signature).");
+  for (const auto& kind : s.signatures) {
+    sample("signature_divergences_total", "signature=\"" + kind.signature.hex() + "\"", kind.count);
+  }
   return out;
 }
 

@@ -23,6 +23,7 @@
 #include <request_shadow/config.hpp>
 #include <request_shadow/detail/breaker.hpp>
 #include <request_shadow/detail/engine.hpp>
+#include <request_shadow/detail/noise.hpp>
 #include <request_shadow/divergence.hpp>
 #include <request_shadow/log.hpp>
 #include <request_shadow/outcome.hpp>
@@ -78,6 +79,22 @@ class Shadower {
   Shadower(Primary primary, Shadow shadow, ShadowConfig config = ShadowConfig::full_sample())
       : Shadower(std::make_shared<Primary>(std::move(primary)),
                  std::make_shared<Shadow>(std::move(shadow)), config) {}
+
+  /// Also share a secondary backend for noise cancellation: a second instance of the primary's
+  /// implementation, called with each sampled request alongside the shadow.
+  /**
+   * Turns noise cancellation on with `config.noise_cancellation()`, or its defaults when the
+   * config does not set it; see `NoiseCancellation`. Throws `std::invalid_argument` if any
+   * backend is null. (Without a secondary, `ShadowConfig::noise_cancellation` calls the primary a
+   * second time instead.)
+   */
+  template <Backend Secondary>
+  Shadower(std::shared_ptr<Primary> primary, std::shared_ptr<Shadow> shadow,
+           std::shared_ptr<Secondary> secondary, ShadowConfig config = ShadowConfig::full_sample())
+      : state_(std::make_shared<State>(
+            checked(std::move(primary), "primary"), checked(std::move(shadow), "shadow"),
+            with_noise(std::move(config)),
+            secondary_call(checked(std::move(secondary), "secondary")))) {}
 
   /// Call both backends with `input`; complete with the primary's response and the comparison.
   /**
@@ -160,9 +177,13 @@ class Shadower {
     return state_->counters.diverged.load(std::memory_order_relaxed);
   }
 
-  /// A snapshot of the counters.
-  [[nodiscard]] ShadowStats stats() const noexcept {
+  /// A snapshot of the counters, with the noise counts and the divergence signatures.
+  [[nodiscard]] ShadowStats stats() const {
     ShadowStats s = state_->counters.snapshot();
+    if (state_->noise) s.noise = state_->noise->snapshot();
+    const auto divergence_log = log();
+    s.signatures = divergence_log->signatures();
+    s.untracked_signatures = divergence_log->untracked_signatures();
     s.in_flight_shadows = state_->engine->in_flight();
     s.sample_rate_ppm = sample_rate_ppm();
     s.auto_stopped = state_->breaker && state_->breaker->stopped();
@@ -253,20 +274,28 @@ class Shadower {
 
  private:
   struct State final : detail::Settler {
-    State(std::shared_ptr<Primary> p, std::shared_ptr<Shadow> s, ShadowConfig c)
+    State(std::shared_ptr<Primary> p, std::shared_ptr<Shadow> s, ShadowConfig c,
+          detail::SecondaryCall secondary = {})
         : primary(std::move(p)),
-          config(c),
-          engine(std::make_shared<detail::Engine<Shadow>>(std::move(s), c.max_in_flight_shadows(),
-                                                          c.latency_histograms())),
-          timeout(c.shadow_timeout().count()),
-          rate_ppm(c.sample_rate_ppm()),
-          breaker(c.auto_stop() ? std::make_unique<detail::Breaker>(*c.auto_stop()) : nullptr) {}
+          config(std::move(c)),
+          engine(std::make_shared<detail::Engine<Shadow>>(
+              std::move(s), config.max_in_flight_shadows(), config.latency_histograms(),
+              config.noise_cancellation() && !secondary ? secondary_call(primary)
+                                                        : std::move(secondary))),
+          timeout(config.shadow_timeout().count()),
+          rate_ppm(config.sample_rate_ppm()),
+          breaker(config.auto_stop() ? std::make_unique<detail::Breaker>(*config.auto_stop())
+                                     : nullptr),
+          noise(config.noise_cancellation()
+                    ? std::make_unique<detail::NoiseTracker>(*config.noise_cancellation(), config)
+                    : nullptr) {}
     std::shared_ptr<Primary> primary;
     const ShadowConfig config;
     std::shared_ptr<detail::EngineBase> engine;
     std::atomic<std::chrono::steady_clock::rep> timeout;
     std::atomic<std::uint32_t> rate_ppm;
-    std::unique_ptr<detail::Breaker> breaker;  // auto_stop, when configured
+    std::unique_ptr<detail::Breaker> breaker;     // auto_stop, when configured
+    std::unique_ptr<detail::NoiseTracker> noise;  // noise_cancellation, when configured
     detail::Counters counters;
     mutable std::mutex log_mutex;  // guards `log` and `observers`
     std::shared_ptr<DivergenceLog> log = std::make_shared<DivergenceLog>();
@@ -288,6 +317,19 @@ class Shadower {
                                   " backend");
     }
     return p;
+  }
+
+  static ShadowConfig with_noise(ShadowConfig config) {
+    if (!config.noise_cancellation()) config.noise_cancellation(NoiseCancellation{});
+    return config;
+  }
+
+  // Call `backend` as the secondary; it stays alive as long as the engine does.
+  template <class B>
+  static detail::SecondaryCall secondary_call(std::shared_ptr<B> backend) {
+    return [backend = std::move(backend)](std::span<const std::byte> input) {
+      return backend->call(input);
+    };
   }
 
   static std::string timeout_message(std::chrono::steady_clock::duration timeout) {
@@ -438,7 +480,7 @@ class Shadower {
     }
     try {
       out.shadow = std::move(*result.response);
-      out.divergence = Divergence::compare(out.primary, *out.shadow, s.config);
+      compare(s, out, result.secondary);
       if (out.divergence) {
         std::shared_ptr<DivergenceLog> log;
         {
@@ -450,6 +492,7 @@ class Shadower {
     } catch (const std::exception& e) {
       out.shadow.reset();
       out.divergence.reset();
+      out.noise.reset();
       C::bump(s.counters.shadow_failed);
       out.shadow_failed = failure(ShadowFailureKind::Failed, "comparison failed: ", e.what());
       return true;
@@ -465,6 +508,31 @@ class Shadower {
       if (out.divergence->body) C::bump(s.counters.diverged_body);
     }
     return true;
+  }
+
+  // Compare the primary with the shadow; with noise cancellation, also with the secondary, and
+  // take the differences they share out of the divergence.
+  static void compare(State& s, ShadowOutcome& out, const ResponseRecord* secondary) {
+    if (!s.noise) {
+      out.divergence = Divergence::compare(out.primary, *out.shadow, s.config);
+      return;
+    }
+    const auto rules = s.noise->rules();
+    out.divergence =
+        Divergence::compare(out.primary, *out.shadow, s.config, rules->headers, rules->pointers);
+    if (secondary == nullptr) return;
+    detail::Counters::bump(s.counters.noise_probes);
+    const auto noise =
+        Divergence::compare(out.primary, *secondary, s.config, rules->headers, rules->pointers);
+    if (!noise) return;
+    s.noise->observe(*noise);
+    if (!out.divergence) return;
+    Divergence cancelled;
+    if (!detail::NoiseTracker::cancel(*out.divergence, *noise, cancelled)) return;
+    detail::Counters::bump(s.counters.noise_cancelled);
+    out.noise = std::move(cancelled);
+    if (!out.divergence->status && !out.divergence->headers && !out.divergence->body)
+      out.divergence.reset();
   }
 
   static ShadowFailure failure(ShadowFailureKind kind, std::string_view what,

@@ -7,6 +7,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <request_shadow/log.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace request_shadow {
 
@@ -53,6 +57,43 @@ struct LatencyHistogram {
   }
 
   friend bool operator==(const LatencyHistogram&, const LatencyHistogram&) = default;
+};
+
+/// Where noise was found (see `NoiseCancellation`).
+enum class NoiseKind : std::uint8_t {
+  Status,   ///< The status or `ok` flag.
+  Header,   ///< A header, by lower-cased name.
+  Pointer,  ///< A field of a structured body, by JSON Pointer with digit-only tokens folded to `*`.
+  Body,     ///< A body compared as bytes.
+};
+
+/// The name of a noise kind: `status`, `header`, `pointer` or `body`.
+[[nodiscard]] constexpr std::string_view to_string(NoiseKind kind) noexcept {
+  switch (kind) {
+    case NoiseKind::Status:
+      return "status";
+    case NoiseKind::Header:
+      return "header";
+    case NoiseKind::Pointer:
+      return "pointer";
+    case NoiseKind::Body:
+      return "body";
+  }
+  return "body";
+}
+
+/// How often one place was found noisy: different between two answers of the primary side.
+struct NoiseCount {
+  /// What kind of place it is.
+  NoiseKind kind = NoiseKind::Header;
+  /// The header name, the folded JSON Pointer, or `status` / `body`.
+  std::string name;
+  /// On how many calls it differed between the primary and the secondary.
+  std::uint64_t count = 0;
+  /// Whether it is now ignored by every comparison (`NoiseCancellation::auto_ignore_after`).
+  bool auto_ignored = false;
+
+  friend bool operator==(const NoiseCount&, const NoiseCount&) = default;
 };
 
 /// A snapshot of a `Shadower`'s counters.
@@ -110,6 +151,18 @@ struct ShadowStats {
   LatencyHistogram primary_latency;
   /// How long the shadow took when it answered in time (with `latency_histograms`).
   LatencyHistogram shadow_latency;
+  /// Compared calls whose secondary also answered, so noise could be told apart
+  /// (`ShadowConfig::noise_cancellation`).
+  std::uint64_t noise_probes = 0;
+  /// Compared calls from which at least one difference was taken out as noise (each is also
+  /// counted in `matched` or `diverged`, by what was left).
+  std::uint64_t noise_cancelled = 0;
+  /// Where noise was found, most frequent first.
+  std::vector<NoiseCount> noise;
+  /// The kinds of divergence in the log, most frequent first (`DivergenceLog::signatures`).
+  std::vector<SignatureCount> signatures;
+  /// Divergences of kinds beyond the log's `max_signatures`.
+  std::uint64_t untracked_signatures = 0;
 
   friend bool operator==(const ShadowStats&, const ShadowStats&) = default;
 };
@@ -146,13 +199,14 @@ struct Counters {
   using Counter = std::atomic<std::uint64_t>;
   Counter skipped_by_sampler{0}, primary_failed{0}, cancelled{0}, shadow_timed_out{0},
       shadow_failed{0}, shadow_abandoned{0}, shed{0}, stopped{0}, auto_stops{0}, matched{0},
-      diverged{0}, diverged_status{0}, diverged_headers{0}, diverged_body{0};
+      diverged{0}, diverged_status{0}, diverged_headers{0}, diverged_body{0}, noise_probes{0},
+      noise_cancelled{0};
 
   AtomicHistogram primary_latency, shadow_latency;
 
   static void bump(Counter& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }
 
-  [[nodiscard]] ShadowStats snapshot() const noexcept {
+  [[nodiscard]] ShadowStats snapshot() const {
     auto get = [](const Counter& c) { return c.load(std::memory_order_relaxed); };
     ShadowStats s;
     s.skipped_by_sampler = get(skipped_by_sampler);
@@ -169,6 +223,8 @@ struct Counters {
     s.diverged_status = get(diverged_status);
     s.diverged_headers = get(diverged_headers);
     s.diverged_body = get(diverged_body);
+    s.noise_probes = get(noise_probes);
+    s.noise_cancelled = get(noise_cancelled);
     s.shadow_ok = s.matched + s.diverged;
     s.sampled = s.shadow_ok + s.shadow_timed_out + s.shadow_failed + s.shadow_abandoned + s.shed +
                 s.stopped;

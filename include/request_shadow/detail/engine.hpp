@@ -33,6 +33,8 @@
 #include <asio/co_spawn.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/execution_context.hpp>
+#include <asio/experimental/deferred.hpp>
+#include <asio/experimental/parallel_group.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -45,6 +47,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -52,6 +55,7 @@
 #include <request_shadow/response_record.hpp>
 #include <span>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -91,6 +95,7 @@ struct Slot {
   // Guarded.
   std::string input;  // the shadow's own copy of the request; capacity is reused
   std::optional<ResponseRecord> response;
+  std::optional<ResponseRecord> secondary;  // the second primary answer, for noise cancellation
   std::string error;
   bool failed = false;
   std::atomic<State> state{State::Running};  // written under the mutex, readable without it
@@ -122,7 +127,8 @@ struct Slot {
 // What a caller (or a Settler) finds in its slot when the shadow leg settles.
 struct LegResult {
   Slot::State state = Slot::State::Running;
-  ResponseRecord* response = nullptr;  // in the slot; to move from until the slot is given back
+  ResponseRecord* response = nullptr;   // in the slot; to move from until the slot is given back
+  ResponseRecord* secondary = nullptr;  // likewise, when a secondary answered
   std::string error;
   bool failed = false;
   Clock::duration timeout{};  // the slot's own timeout
@@ -356,6 +362,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       result.timeout = slot.timeout;
       if (slot.state == Slot::State::Done) {
         if (slot.response) result.response = &*slot.response;
+        if (slot.secondary) result.secondary = &*slot.secondary;
         result.error = std::move(slot.error);
         result.failed = slot.failed;
         result.elapsed = slot.elapsed;
@@ -424,6 +431,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       result.timeout = slot.timeout;
       if (slot.state == Slot::State::Done) {
         if (slot.response) result.response = &*slot.response;
+        if (slot.secondary) result.secondary = &*slot.secondary;
         result.failed = slot.failed;
         result.error = slot.error;
         result.elapsed = slot.elapsed;
@@ -492,7 +500,8 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
 
   // Report the job's outcome, wake its caller, and make the worker idle.
   void finish(const std::shared_ptr<Worker>& worker, Slot& job, ResponseRecord* response,
-              const std::exception_ptr& error, bool ran, Clock::duration elapsed = {}) {
+              const std::exception_ptr& error, bool ran, Clock::duration elapsed = {},
+              ResponseRecord* secondary = nullptr) {
     Worker& w = *worker;
     std::optional<Parked> caller;
     bool reap = false;
@@ -518,6 +527,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
           job.error = std::move(error_text);
         } else {
           job.response.emplace(std::move(*response));
+          if (secondary != nullptr) job.secondary.emplace(std::move(*secondary));
         }
         unlink(job);
         if (job.parked) {
@@ -777,10 +787,12 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     s->worker_gone = false;
     s->failed = false;
     s->response.reset();
+    s->secondary.reset();
     s->error.clear();
     // Only what a finished call may have left; `primary` is always assigned.
     s->outcome.shadow.reset();
     s->outcome.divergence.reset();
+    s->outcome.noise.reset();
     s->outcome.shadow_failed.reset();
     s->outcome.skipped_by_sampler = false;
     ++s->gen;
@@ -791,6 +803,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     constexpr std::size_t keep_bytes = 64 * 1024;
     if (s.input.capacity() > keep_bytes) std::string().swap(s.input);
     s.response.reset();
+    s.secondary.reset();
     s.key.reset();
     s.lane = nullptr;
     ++s.gen;
@@ -1000,12 +1013,18 @@ inline void LaneRegistry::shutdown() {
   }
 }
 
+// A second call of the primary side, for noise cancellation.
+using SecondaryCall = std::function<asio::awaitable<ResponseRecord>(std::span<const std::byte>)>;
+
 // The engine of one Shadower: the backend and the worker coroutine body.
 template <class Shadow>
 class Engine final : public EngineBase {
  public:
-  Engine(std::shared_ptr<Shadow> backend, std::size_t max_workers, bool measure)
-      : EngineBase(max_workers, measure), backend_(std::move(backend)) {}
+  Engine(std::shared_ptr<Shadow> backend, std::size_t max_workers, bool measure,
+         SecondaryCall secondary = {})
+      : EngineBase(max_workers, measure),
+        backend_(std::move(backend)),
+        secondary_(std::move(secondary)) {}
 
  private:
   // Keeps the worker known to the engine for exactly as long as its frame exists.
@@ -1037,6 +1056,7 @@ class Engine final : public EngineBase {
         continue;
       }
       ResponseRecord answer;
+      std::optional<ResponseRecord> second;
       std::exception_ptr error;
       // Each job starts with a clean coroutine: a previous job may have turned throw-on-cancel
       // off, or been cancelled.
@@ -1048,7 +1068,11 @@ class Engine final : public EngineBase {
       const auto input = std::as_bytes(std::span(job->input.data(), job->input.size()));
       const auto started = engine->measure_ ? Clock::now() : Clock::time_point{};
       try {
-        answer = co_await engine->backend_->call(input);
+        if (engine->secondary_) {
+          co_await call_both(*engine, input, answer, second);
+        } else {
+          answer = co_await engine->backend_->call(input);
+        }
       } catch (...) {
         error = std::current_exception();
       }
@@ -1059,8 +1083,29 @@ class Engine final : public EngineBase {
         co_await asio::this_coro::reset_cancellation_state();
       }
       co_await asio::this_coro::throw_if_cancelled(true);
-      engine->finish(self, *job, error ? nullptr : &answer, error, true, elapsed);
+      engine->finish(self, *job, error ? nullptr : &answer, error, true, elapsed,
+                     second ? &*second : nullptr);
     }
+  }
+
+  // The shadow and the secondary side by side, in a parallel group that waits for both: the
+  // leg's deadline is kept by the engine, which abandons the whole worker job, so waiting for
+  // every child is right here. Throws the shadow's exception; a failed secondary leaves `second`
+  // empty.
+  static asio::awaitable<void> call_both(Engine& engine, std::span<const std::byte> input,
+                                         ResponseRecord& answer,
+                                         std::optional<ResponseRecord>& second) {
+    const auto ex = co_await asio::this_coro::executor;
+    auto shadow_call = engine.backend_->call(input);
+    auto secondary_call = engine.secondary_(input);
+    auto group = asio::experimental::make_parallel_group(
+        asio::co_spawn(ex, std::move(shadow_call), asio::experimental::deferred),
+        asio::co_spawn(ex, std::move(secondary_call), asio::experimental::deferred));
+    auto results =
+        co_await group.async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+    if (!std::get<3>(results)) second.emplace(std::move(std::get<4>(results)));
+    if (std::get<1>(results)) std::rethrow_exception(std::get<1>(results));
+    answer = std::move(std::get<2>(results));
   }
 
   // Starts a worker from a posted handler: co_spawn on the worker's new strand would otherwise
@@ -1100,6 +1145,7 @@ class Engine final : public EngineBase {
   }
 
   std::shared_ptr<Shadow> backend_;
+  SecondaryCall secondary_;
 };
 
 // A caller's hold on its slot; gives the slot back (abandoning a running shadow) when dropped.

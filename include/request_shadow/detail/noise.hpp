@@ -1,0 +1,182 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+#ifndef REQUEST_SHADOW_DETAIL_NOISE_HPP
+#define REQUEST_SHADOW_DETAIL_NOISE_HPP
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <request_shadow/config.hpp>
+#include <request_shadow/divergence.hpp>
+#include <request_shadow/pointer.hpp>
+#include <request_shadow/stats.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace request_shadow::detail {
+
+// What a comparison ignores: the config's headers and pointers plus the noise learned so far.
+struct IgnoreRules {
+  std::vector<std::string> headers;  // lower-cased, sorted
+  PointerPatterns pointers;
+};
+
+// Learns which headers and JSON pointers are noise, from divergences between the primary and a
+// second primary answer, and takes noise out of the shadow's divergences.
+class NoiseTracker {
+ public:
+  NoiseTracker(NoiseCancellation rule, const ShadowConfig& config)
+      : rule_(rule),
+        rules_(std::make_shared<const IgnoreRules>(
+            IgnoreRules{config.ignored_headers(), config.ignored_pointers()})) {}
+
+  // The ignore rules in force now.
+  [[nodiscard]] std::shared_ptr<const IgnoreRules> rules() const {
+    std::lock_guard lock(mutex_);
+    return rules_;
+  }
+
+  // Count every site of a primary-vs-secondary divergence once; sites that reach the threshold
+  // join the ignore rules (headers and pointers only: a noisy status or byte body is cancelled
+  // call by call, never ignored for good).
+  void observe(const Divergence& noise) {
+    std::vector<std::pair<NoiseKind, std::string>> sites;
+    if (noise.status) sites.emplace_back(NoiseKind::Status, "status");
+    if (noise.headers) {
+      for (const auto* list :
+           {&noise.headers->added, &noise.headers->removed, &noise.headers->changed}) {
+        for (const auto& name : *list) sites.emplace_back(NoiseKind::Header, name);
+      }
+    }
+    if (noise.body) {
+      if (noise.body->fields.empty()) {
+        sites.emplace_back(NoiseKind::Body, "body");
+      } else {
+        for (const auto& f : noise.body->fields) {
+          sites.emplace_back(NoiseKind::Pointer, fold_indices(f.pointer));
+        }
+      }
+    }
+    std::sort(sites.begin(), sites.end());
+    sites.erase(std::unique(sites.begin(), sites.end()), sites.end());
+
+    std::lock_guard lock(mutex_);
+    std::shared_ptr<IgnoreRules> next;
+    for (auto& site : sites) {
+      auto it = counts_.find(site);
+      if (it == counts_.end()) {
+        if (counts_.size() >= rule_.max_tracked) continue;
+        it = counts_.emplace(std::move(site), Count{}).first;
+      }
+      Count& c = it->second;
+      ++c.count;
+      const NoiseKind kind = it->first.first;
+      if (c.ignored || rule_.auto_ignore_after == 0 || c.count < rule_.auto_ignore_after ||
+          (kind != NoiseKind::Header && kind != NoiseKind::Pointer)) {
+        continue;
+      }
+      c.ignored = true;
+      if (!next) next = std::make_shared<IgnoreRules>(*rules_);
+      const std::string& name = it->first.second;
+      if (kind == NoiseKind::Header) {
+        const auto at = std::lower_bound(next->headers.begin(), next->headers.end(), name);
+        if (at == next->headers.end() || *at != name) next->headers.insert(at, name);
+      } else {
+        next->pointers.add(name);
+      }
+    }
+    if (next) rules_ = std::move(next);
+  }
+
+  // The counts, most frequent first.
+  [[nodiscard]] std::vector<NoiseCount> snapshot() const {
+    std::vector<NoiseCount> out;
+    {
+      std::lock_guard lock(mutex_);
+      out.reserve(counts_.size());
+      for (const auto& [site, c] : counts_) {
+        out.push_back(NoiseCount{site.first, site.second, c.count, c.ignored});
+      }
+    }
+    std::stable_sort(out.begin(), out.end(),
+                     [](const NoiseCount& a, const NoiseCount& b) { return a.count > b.count; });
+    return out;
+  }
+
+  // Move the parts of `d` that also differ in `noise` into `cancelled`; returns whether any did.
+  static bool cancel(Divergence& d, const Divergence& noise, Divergence& cancelled) {
+    bool any = false;
+    if (d.status && noise.status) {
+      cancelled.status = std::exchange(d.status, std::nullopt);
+      any = true;
+    }
+    if (d.headers && noise.headers) {
+      const HeaderDiff& n = *noise.headers;
+      auto noisy = [&n](const std::string& name) {
+        for (const auto* list : {&n.added, &n.removed, &n.changed}) {
+          if (std::binary_search(list->begin(), list->end(), name)) return true;
+        }
+        return false;
+      };
+      HeaderDiff moved;
+      for (auto list : {&HeaderDiff::added, &HeaderDiff::removed, &HeaderDiff::changed}) {
+        auto& from = (*d.headers).*list;
+        auto split = std::stable_partition(from.begin(), from.end(),
+                                           [&noisy](const std::string& x) { return !noisy(x); });
+        std::move(split, from.end(), std::back_inserter(moved.*list));
+        from.erase(split, from.end());
+      }
+      if (!moved.added.empty() || !moved.removed.empty() || !moved.changed.empty()) {
+        cancelled.headers = std::move(moved);
+        any = true;
+        if (d.headers->added.empty() && d.headers->removed.empty() && d.headers->changed.empty())
+          d.headers.reset();
+      }
+    }
+    if (d.body && noise.body) {
+      if (d.body->fields.empty()) {
+        if (noise.body->fields.empty()) {  // bytes against bytes: the whole body is noisy
+          cancelled.body = std::exchange(d.body, std::nullopt);
+          any = true;
+        }
+      } else if (!noise.body->fields.empty()) {
+        PointerPatterns noisy;
+        for (const auto& f : noise.body->fields) noisy.add(fold_indices(f.pointer));
+        auto& fields = d.body->fields;
+        auto split = std::stable_partition(
+            fields.begin(), fields.end(),
+            [&noisy](const FieldDiff& f) { return !noisy.matches(f.pointer); });
+        if (split != fields.end()) {
+          BodyDiff moved = *d.body;
+          moved.fields.assign(std::make_move_iterator(split),
+                              std::make_move_iterator(fields.end()));
+          moved.fields_truncated = false;
+          fields.erase(split, fields.end());
+          cancelled.body = std::move(moved);
+          any = true;
+          if (fields.empty() && !d.body->fields_truncated) d.body.reset();
+        }
+      }
+    }
+    return any;
+  }
+
+ private:
+  struct Count {
+    std::uint64_t count = 0;
+    bool ignored = false;
+  };
+  const NoiseCancellation rule_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const IgnoreRules> rules_;
+  std::map<std::pair<NoiseKind, std::string>, Count> counts_;
+};
+
+}  // namespace request_shadow::detail
+
+#endif  // REQUEST_SHADOW_DETAIL_NOISE_HPP

@@ -1,0 +1,259 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+#include <request_shadow/shadower.hpp>
+// The header under test comes first: it must compile on its own.
+
+#include <gtest/gtest.h>
+
+#include <asio/io_context.hpp>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "test_support.hpp"
+
+namespace rs = request_shadow;
+using namespace std::chrono_literals;
+using rs::NoiseKind;
+using rs::ResponseRecord;
+using rs::ShadowConfig;
+using rs::test::Probe;
+
+namespace {
+
+// A service that stamps every answer with a fresh request id, in a header and in the body:
+// `id=<n>;price=<price>` (`text/kv`); with `raises`, `price` is one more when the input says
+// "raise".
+struct StampingService {
+  std::shared_ptr<std::atomic<int>> next = std::make_shared<std::atomic<int>>(0);
+  int price = 10;
+  std::uint16_t status = 200;
+  bool raises = false;
+  std::shared_ptr<Probe> probe = std::make_shared<Probe>();
+
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    ++probe->calls;
+    const int id = (*next)++;
+    const bool raise = raises && rs::test::text(input).find("raise") != std::string::npos;
+    ResponseRecord r = ResponseRecord::success("id=" + std::to_string(id) +
+                                               ";price=" + std::to_string(price + (raise ? 1 : 0)));
+    r.status = status;
+    r.headers.add("content-type", "text/kv");
+    r.headers.add("x-request-id", std::to_string(id));
+    ++probe->completed;
+    co_return r;
+  }
+};
+
+// The candidate: its own request ids, from 1000, and a higher price for "raise".
+StampingService candidate() {
+  StampingService s{std::make_shared<std::atomic<int>>(1000)};
+  s.raises = true;
+  return s;
+}
+
+ShadowConfig kv_config(rs::NoiseCancellation rule = {}) {
+  return ShadowConfig().body_comparator(rs::test::kv_comparator()).noise_cancellation(rule);
+}
+
+template <class P, class S>
+rs::ShadowOutcome call(asio::io_context& ctx, const rs::Shadower<P, S>& sh, std::string input) {
+  auto task = [](rs::Shadower<P, S> s, std::string in) -> asio::awaitable<rs::ShadowOutcome> {
+    co_return co_await s.call(in);
+  };
+  return rs::test::run(ctx, task(sh, std::move(input)));
+}
+
+const rs::NoiseCount* find(const std::vector<rs::NoiseCount>& counts, NoiseKind kind,
+                           std::string_view name) {
+  for (const auto& c : counts) {
+    if (c.kind == kind && c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST(Noise, RecallingThePrimaryCancelsWhatDiffersBetweenTwoPrimaryAnswers) {
+  asio::io_context ctx;
+  StampingService primary;
+  rs::Shadower sh(std::make_shared<StampingService>(primary),
+                  std::make_shared<StampingService>(candidate()), kv_config());
+  const auto same = call(ctx, sh, "GET /a");
+  EXPECT_FALSE(same.divergence) << rs::to_string(*same.divergence);
+  ASSERT_TRUE(same.noise);
+  ASSERT_TRUE(same.noise->headers);
+  EXPECT_EQ(same.noise->headers->changed, std::vector<std::string>{"x-request-id"});
+  ASSERT_TRUE(same.noise->body);
+  ASSERT_EQ(same.noise->body->fields.size(), 1U);
+  EXPECT_EQ(same.noise->body->fields[0].pointer, "/id");
+  EXPECT_EQ(primary.probe->calls, 2);  // the call and the second answer
+
+  const auto raised = call(ctx, sh, "GET /raise");
+  ASSERT_TRUE(raised.divergence);
+  EXPECT_FALSE(raised.divergence->headers);
+  ASSERT_TRUE(raised.divergence->body);
+  ASSERT_EQ(raised.divergence->body->fields.size(), 1U);
+  EXPECT_EQ(raised.divergence->body->fields[0],
+            (rs::FieldDiff{"/price", rs::FieldChange::Changed, "10", "11"}));
+
+  const auto stats = sh.stats();
+  EXPECT_EQ(stats.noise_probes, 2U);
+  EXPECT_EQ(stats.noise_cancelled, 2U);
+  EXPECT_EQ(stats.matched, 1U);
+  EXPECT_EQ(stats.diverged, 1U);
+  const auto* header = find(stats.noise, NoiseKind::Header, "x-request-id");
+  const auto* pointer = find(stats.noise, NoiseKind::Pointer, "/id");
+  ASSERT_TRUE(header && pointer);
+  EXPECT_EQ(header->count, 2U);
+  EXPECT_EQ(pointer->count, 2U);
+  EXPECT_FALSE(pointer->auto_ignored);
+  ASSERT_EQ(stats.signatures.size(), 1U);
+  EXPECT_EQ(stats.signatures[0].signature.text, "body kv /price changed");
+}
+
+TEST(Noise, APlaceThatKeepsBeingNoisyIsIgnoredForGood) {
+  asio::io_context ctx;
+  // The secondary answers a few times, then only throws: what was learned must still hold.
+  struct FlakySecondary {
+    StampingService service;
+    std::shared_ptr<std::atomic<int>> left = std::make_shared<std::atomic<int>>(3);
+    asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+      if ((*left)-- <= 0) throw std::runtime_error("secondary down");
+      co_return co_await service.call(input);
+    }
+  };
+  StampingService primary;
+  rs::Shadower sh(std::make_shared<StampingService>(primary),
+                  std::make_shared<StampingService>(candidate()),
+                  std::make_shared<FlakySecondary>(FlakySecondary{StampingService{primary.next}}),
+                  kv_config(rs::NoiseCancellation{3, 100}));
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(call(ctx, sh, "GET /a").divergence);
+  auto stats = sh.stats();
+  ASSERT_NE(find(stats.noise, NoiseKind::Pointer, "/id"), nullptr);
+  EXPECT_TRUE(find(stats.noise, NoiseKind::Pointer, "/id")->auto_ignored);
+  EXPECT_TRUE(find(stats.noise, NoiseKind::Header, "x-request-id")->auto_ignored);
+  EXPECT_EQ(primary.probe->calls, 3);  // a secondary was given: the primary is called once
+
+  // No second answer any more, yet the learned places stay ignored.
+  const auto later = call(ctx, sh, "GET /a");
+  EXPECT_FALSE(later.divergence);
+  EXPECT_FALSE(later.noise);
+  const auto raised = call(ctx, sh, "GET /raise");
+  ASSERT_TRUE(raised.divergence && raised.divergence->body);
+  EXPECT_EQ(raised.divergence->body->fields.size(), 1U);
+  EXPECT_FALSE(raised.divergence->headers);
+  stats = sh.stats();
+  EXPECT_EQ(stats.noise_probes, 3U);
+  EXPECT_EQ(stats.shadow_failed, 0U);  // a failed secondary is not the candidate's failure
+}
+
+TEST(Noise, ZeroNeverIgnoresForGood) {
+  asio::io_context ctx;
+  rs::Shadower sh(std::make_shared<StampingService>(),
+                  std::make_shared<StampingService>(candidate()),
+                  kv_config(rs::NoiseCancellation{0, 100}));
+  for (int i = 0; i < 20; ++i) EXPECT_FALSE(call(ctx, sh, "GET /a").divergence);
+  for (const auto& c : sh.stats().noise) EXPECT_FALSE(c.auto_ignored) << c.name;
+}
+
+TEST(Noise, ANoisyStatusOrByteBodyIsCancelledButNeverIgnoredForGood) {
+  asio::io_context ctx;
+  // No comparator: bodies compare as bytes.
+  struct Flapping {
+    std::shared_ptr<std::atomic<int>> n = std::make_shared<std::atomic<int>>(0);
+    asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+      const int i = (*n)++;
+      ResponseRecord r = ResponseRecord::success("body " + std::to_string(i));
+      r.status = i % 2 == 0 ? 200 : 203;
+      co_return r;
+    }
+  };
+  rs::Shadower sh(std::make_shared<Flapping>(), std::make_shared<Flapping>(),
+                  ShadowConfig().noise_cancellation(rs::NoiseCancellation{2, 100}));
+  for (int i = 0; i < 6; ++i) {
+    const auto out = call(ctx, sh, "x");
+    EXPECT_FALSE(out.divergence) << rs::to_string(*out.divergence);
+  }
+  const auto stats = sh.stats();
+  const auto* status = find(stats.noise, NoiseKind::Status, "status");
+  const auto* body = find(stats.noise, NoiseKind::Body, "body");
+  ASSERT_TRUE(status && body);
+  EXPECT_EQ(body->count, 6U);
+  EXPECT_FALSE(status->auto_ignored);
+  EXPECT_FALSE(body->auto_ignored);
+}
+
+TEST(Noise, RealDifferencesOutsideTheNoiseAreStillReported) {
+  asio::io_context ctx;
+  StampingService failing = candidate();
+  failing.status = 500;
+  rs::Shadower sh(std::make_shared<StampingService>(), std::make_shared<StampingService>(failing),
+                  kv_config());
+  const auto out = call(ctx, sh, "GET /raise");
+  ASSERT_TRUE(out.divergence);
+  ASSERT_TRUE(out.divergence->status);
+  EXPECT_EQ(out.divergence->status->shadow, 500);
+  ASSERT_TRUE(out.noise);
+  EXPECT_FALSE(out.noise->status);
+}
+
+TEST(Noise, ASecondaryThatThrowsLeavesTheComparisonAsItWas) {
+  asio::io_context ctx;
+  rs::Shadower sh(std::make_shared<StampingService>(),
+                  std::make_shared<StampingService>(candidate()),
+                  std::make_shared<rs::test::ThrowingBackend<>>(rs::test::ThrowingBackend<>{"no"}),
+                  kv_config());
+  const auto out = call(ctx, sh, "GET /a");
+  ASSERT_TRUE(out.shadow);
+  ASSERT_TRUE(out.divergence);  // nothing to tell the request id from a real difference
+  EXPECT_FALSE(out.noise);
+  EXPECT_EQ(sh.stats().noise_probes, 0U);
+}
+
+TEST(Noise, ASecondaryThatHangsCannotHoldTheCallerPastTheDeadline) {
+  asio::io_context ctx;
+  auto hang = std::make_shared<rs::test::DelayedBackend>(rs::test::DelayedBackend{1h, false});
+  rs::Shadower sh(std::make_shared<StampingService>(),
+                  std::make_shared<StampingService>(candidate()), hang,
+                  kv_config().shadow_timeout(50ms));
+  const auto started = std::chrono::steady_clock::now();
+  const auto out = call(ctx, sh, "GET /a");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+  EXPECT_EQ(out.primary.headers.get("x-request-id"), "0");
+  ASSERT_TRUE(out.shadow_failed);
+  EXPECT_TRUE(out.shadow_failed->timed_out());
+}
+
+TEST(Noise, DetachedCallsCancelNoiseToo) {
+  asio::io_context ctx;
+  rs::Shadower sh(std::make_shared<StampingService>(),
+                  std::make_shared<StampingService>(candidate()), kv_config());
+  auto seen = std::make_shared<std::vector<rs::ShadowOutcome>>();
+  sh.on_outcome([seen](const rs::ShadowOutcome& o) { seen->push_back(o); });
+  auto task = [](auto s) -> asio::awaitable<ResponseRecord> {
+    co_return co_await s.call_detached(std::string_view("GET /a"));
+  };
+  const auto primary = rs::test::run(ctx, task(sh));
+  ctx.restart();
+  ctx.run();
+  EXPECT_EQ(primary.headers.get("x-request-id"), "0");
+  ASSERT_EQ(seen->size(), 1U);
+  EXPECT_FALSE((*seen)[0].divergence);
+  EXPECT_TRUE((*seen)[0].noise);
+}
+
+TEST(Noise, TrackingIsBounded) {
+  asio::io_context ctx;
+  // Every answer has a differently named noisy header.
+  struct ManyHeaders {
+    std::shared_ptr<std::atomic<int>> n = std::make_shared<std::atomic<int>>(0);
+    asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+      co_return ResponseRecord::success("same").with_header("x-" + std::to_string((*n)++), "1");
+    }
+  };
+  rs::Shadower sh(std::make_shared<ManyHeaders>(), std::make_shared<ManyHeaders>(),
+                  ShadowConfig().noise_cancellation(rs::NoiseCancellation{10, 4}));
+  for (int i = 0; i < 10; ++i) (void)call(ctx, sh, "x");
+  EXPECT_EQ(sh.stats().noise.size(), 4U);
+}
