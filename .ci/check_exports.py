@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Validate the production example's exports with real parsers.
 
-usage: check_exports.py PROMETHEUS_FILE JSON_LINES_FILE
+usage: check_exports.py PROMETHEUS_FILE JSON_LINES_FILE SUMMARY_FILE
 The Prometheus text goes through prometheus_client's parser (Debian's python3-prometheus-client);
 every JSON line through the standard json module (the same parser as `python3 -m json.tool`).
 """
@@ -23,6 +23,8 @@ def check_prometheus(path):
         "request_shadow_auto_stops", "request_shadow_auto_stopped",
         "request_shadow_leg_duration_seconds",
         "request_shadow_sample_rate_ratio",
+        "request_shadow_noise_probes", "request_shadow_noise_cancelled",
+        "request_shadow_divergence_kinds", "request_shadow_signature_divergences",
     }
     missing = expected - names
     if missing:
@@ -58,6 +60,30 @@ def check_json_lines(path):
     print(f"json lines: {count} entries: ok")
 
 
+def check_summary(path):
+    kinds = 0
+    total = 0.0
+    with open(path, encoding="ascii") as f:
+        for number, line in enumerate(f, 1):
+            entry = json.loads(line)
+            if "signature" in entry:
+                for field in ("text", "count", "share", "last_seen", "exemplar_keys"):
+                    if field not in entry:
+                        sys.exit(f"summary: line {number} has no {field!r}: {line}")
+                if len(entry["signature"]) != 16 or entry["count"] <= 0:
+                    sys.exit(f"summary: line {number} is not a counted kind: {line}")
+                kinds += 1
+                total += entry["share"]
+            elif "noise" not in entry:
+                sys.exit(f"summary: line {number} is neither a kind nor a noisy place: {line}")
+    if kinds == 0:
+        sys.exit("summary: no kind of divergence")
+    if abs(total - 1.0) > 0.01:
+        sys.exit(f"summary: the shares add up to {total}, not 1")
+    print(f"summary: {kinds} kinds of divergence: ok")
+
+
 if __name__ == "__main__":
     check_prometheus(sys.argv[1])
     check_json_lines(sys.argv[2])
+    check_summary(sys.argv[3])

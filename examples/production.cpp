@@ -3,11 +3,12 @@
 // Shadowing production traffic with a candidate that is sometimes slow, sometimes wrong and
 // sometimes hangs: detached calls (the caller never waits for the candidate), a deadline, a bound
 // on legs in flight, a live change of the sample rate, and at the end the counters as Prometheus
-// text and the last divergences as JSON lines.
+// text, the last divergences as JSON lines, and the kinds of divergence with their shares.
 //
-//   production                 a summary, then both exports
+//   production                 a summary, then every export
 //   production --prometheus    only the Prometheus text
-//   production --json-lines    only the JSON lines
+//   production --json-lines    only the JSON lines of the last divergences
+//   production --summary       only the JSON lines of the kinds of divergence
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
@@ -127,6 +128,10 @@ int main(int argc, char** argv) {
     rs::write_json_lines(std::cout, shadower.divergences());
     return 0;
   }
+  if (mode == "--summary") {
+    rs::write_summary_lines(std::cout, stats);
+    return 0;
+  }
   std::printf(
       "%llu calls: %llu skipped by the sampler, %llu matched, %llu diverged, %llu timed out, "
       "%llu shed; %zu shadow legs still hanging\n\n",
@@ -145,8 +150,14 @@ int main(int argc, char** argv) {
                 ms(h.quantile(0.5)), ms(h.quantile(0.9)), ms(h.quantile(0.99)),
                 static_cast<unsigned long long>(h.count));
   }
+  for (const auto& kind : stats.signatures) {
+    std::printf("%5.1f%% of divergences: %s\n",
+                100.0 * static_cast<double>(kind.count) / static_cast<double>(stats.diverged),
+                kind.signature.text.c_str());
+  }
   std::printf("\n");
   std::cout << rs::to_prometheus(stats, "pricing-v2") << '\n';
   rs::write_json_lines(std::cout, shadower.divergences());
+  rs::write_summary_lines(std::cout, stats);
   return 0;
 }
