@@ -262,19 +262,34 @@ struct Divergence {
                                                 const ResponseRecord& shadow,
                                                 const ShadowConfig& config,
                                                 const PointerPatterns& ignored) {
+    if (config.body_normalizers().empty()) {
+      if (detail::bytes_equal(primary.body, shadow.body)) return std::nullopt;
+      return diff_bodies(primary, shadow, config, ignored, primary.body, shadow.body, {});
+    }
     std::string_view a = primary.body;
     std::string_view b = shadow.body;
     std::string normalized_a;
     std::string normalized_b;
     std::string fallback;
-    if (!config.body_normalizers().empty()) {
-      detail::normalize(config.body_normalizers(), a, b, normalized_a, normalized_b, fallback);
-    }
+    detail::normalize(config.body_normalizers(), a, b, normalized_a, normalized_b, fallback);
     if (detail::bytes_equal(a, b)) return std::nullopt;
+    return diff_bodies(primary, shadow, config, ignored, a, b, std::move(fallback));
+  }
+
+  // Bodies `a` and `b` (as compared) are not byte-equal.
+  static std::optional<BodyDiff> diff_bodies(const ResponseRecord& primary,
+                                             const ResponseRecord& shadow,
+                                             const ShadowConfig& config,
+                                             const PointerPatterns& ignored, std::string_view a,
+                                             std::string_view b, std::string fallback) {
     const std::size_t prefix = detail::common_prefix(a, b);
-    BodyDiff diff{
-        a.size(), b.size(), prefix, detail::excerpt(a, prefix), detail::excerpt(b, prefix),
-        {},       {},       false,  std::move(fallback)};
+    BodyDiff diff;
+    diff.primary_len = a.size();
+    diff.shadow_len = b.size();
+    diff.prefix_equal_bytes = prefix;
+    diff.primary_excerpt = detail::excerpt(a, prefix);
+    diff.shadow_excerpt = detail::excerpt(b, prefix);
+    diff.fallback = std::move(fallback);
     if (!config.body_comparators().empty() &&
         !detail::compare_structured(config.body_comparators(), primary, shadow, a, b, ignored,
                                     diff)) {

@@ -50,8 +50,10 @@ struct ShadowOutcome {
   /// How the shadow's response differs from the primary's, when it does (noise taken out).
   std::optional<Divergence> divergence;
   /// The differences taken out of the divergence as noise, because the secondary differed from
-  /// the primary in the same places (`ShadowConfig::noise_cancellation`).
-  std::optional<Divergence> noise;
+  /// the primary in the same places (`ShadowConfig::noise_cancellation`); null when none were.
+  /// (Held by pointer: it is rare, and the outcome stays small enough for a call's coroutine
+  /// frame to be recycled.)
+  std::shared_ptr<const Divergence> noise;
   /// Whether the sampler left this request out (the shadow was not called).
   bool skipped_by_sampler = false;
   /// Why the shadow produced no response, when it was called and did not.

@@ -530,7 +530,7 @@ class Shadower {
     Divergence cancelled;
     if (!detail::NoiseTracker::cancel(*out.divergence, *noise, cancelled)) return;
     detail::Counters::bump(s.counters.noise_cancelled);
-    out.noise = std::move(cancelled);
+    out.noise = std::make_shared<const Divergence>(std::move(cancelled));
     if (!out.divergence->status && !out.divergence->headers && !out.divergence->body)
       out.divergence.reset();
   }
