@@ -152,3 +152,65 @@ TEST(ShadowerThreads, SampleRateTurnedWhileCallsRun) {
   EXPECT_EQ(s.sampled + s.skipped_by_sampler, s.calls);
   EXPECT_EQ(s.matched + s.diverged, s.shadow_ok);
 }
+
+namespace {
+
+// Stamps a fresh id on every answer (header and body, `text/kv`); the candidate (`marks`) also
+// changes `v` on keys that contain "odd".
+struct Stamping {
+  std::shared_ptr<std::atomic<int>> next;
+  bool marks = false;
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    const std::string key = rs::test::text(input);
+    const std::string id = std::to_string((*next)++);
+    const bool mark = marks && key.find("odd") != std::string::npos;
+    co_return ResponseRecord::success("id=" + id + ";v=" + key + (mark ? "!" : ""))
+        .with_header("content-type", "text/kv")
+        .with_header("x-request-id", id);
+  }
+};
+
+}  // namespace
+
+// Noise cancellation (the primary called twice) from many strands on 4 threads: the noise is
+// learned and cancelled concurrently, and exactly the real differences are reported.
+TEST(ShadowerThreads, NoiseCancellationIsRaceFree) {
+  asio::io_context ctx;
+  rs::Shadower sh(Stamping{std::make_shared<std::atomic<int>>(0)},
+                  Stamping{std::make_shared<std::atomic<int>>(1'000'000), true},
+                  rs::ShadowConfig::full_sample()
+                      .shadow_timeout(10s)
+                      .body_comparator(rs::test::kv_comparator())
+                      .noise_cancellation(rs::NoiseCancellation{5, 100}));
+  constexpr int n = 8;
+  constexpr int each = 200;
+  std::atomic<int> finished{0};
+  for (int id = 0; id < n; ++id) {
+    asio::co_spawn(
+        asio::make_strand(ctx),
+        [](rs::Shadower<Stamping, Stamping> s, int c) -> asio::awaitable<void> {
+          for (int i = 0; i < each; ++i) {
+            const std::string key =
+                "c" + std::to_string(c) + "-" + std::to_string(i) + (i % 4 == 1 ? "-odd" : "");
+            const auto out = co_await s.call(key);
+            const bool odd = key.find("odd") != std::string::npos;
+            if (out.divergence.has_value() != odd) throw std::logic_error("wrong verdict " + key);
+          }
+        }(sh, id),
+        [&](std::exception_ptr e) {
+          EXPECT_FALSE(e);
+          ++finished;
+        });
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back([&ctx] { ctx.run(); });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(finished.load(), n);
+  const auto s = sh.stats();
+  EXPECT_EQ(s.calls, static_cast<std::uint64_t>(n * each));
+  EXPECT_EQ(s.diverged, static_cast<std::uint64_t>(n * each / 4));
+  EXPECT_EQ(s.noise_probes, s.calls);
+  ASSERT_EQ(s.signatures.size(), 1U);
+  EXPECT_EQ(s.signatures[0].signature.text, "body kv /v changed");
+  for (const auto& noise : s.noise) EXPECT_TRUE(noise.auto_ignored) << noise.name;
+}
