@@ -1,0 +1,776 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+#ifndef REQUEST_SHADOW_JSON_HPP
+#define REQUEST_SHADOW_JSON_HPP
+
+/// @file
+/// The JSON body comparator, on simdjson: target `request_shadow::json`, package component `json`.
+/// The only header that includes `<simdjson.h>`.
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <request_shadow/body_comparator.hpp>
+#include <request_shadow/pointer.hpp>
+#include <request_shadow/response_record.hpp>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace request_shadow::json {
+
+/// How the JSON comparator chooses and reads bodies.
+struct Options {
+  /// Compare only responses whose `content-type` headers are both JSON (see
+  /// `is_json_content_type`); `false` reads every pair of bodies as JSON, for services that send
+  /// JSON under another content type.
+  bool by_content_type = true;
+  /// At most this many differences are listed; when there are more, the comparison stops at the
+  /// next one and sets `BodyComparison::truncated`.
+  std::size_t max_differences = 64;
+  /// A body nested deeper than this is not read: it is a `ParseError` (a byte diff through the
+  /// comparator).
+  /**
+   * The depth is simdjson's: the number of values on the deepest path from the root, so `1` and
+   * `[]` are 1 deep, `[1]` and `{"a":[]}` 2, and 8 arrays around a number 9. The comparison
+   * keeps its own stack of open arrays and objects on the heap, so no depth can overflow the
+   * thread's stack. 0 counts as 1.
+   */
+  std::size_t max_depth = 512;
+};
+
+/// A body that the JSON comparison cannot read; `what()` says which side and why.
+/**
+ * For example `shadow body is not valid JSON: The JSON document was too deep (too many nested
+ * objects and arrays) (max_depth 512)`. A comparator that throws it makes `Divergence::compare`
+ * fall back to the byte diff, with `BodyDiff::fallback` = `json: ` and this message.
+ */
+class ParseError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Whether a `content-type` value names JSON: `application/json`, or any `type/subtype` whose
+/// subtype ends in `+json` (`application/problem+json`), case-insensitive, parameters such as
+/// `; charset=utf-8` ignored.
+[[nodiscard]] inline bool is_json_content_type(std::string_view content_type) noexcept {
+  auto trim = [](std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+  };
+  const std::string_view media = trim(content_type.substr(0, content_type.find(';')));
+  const std::size_t slash = media.find('/');
+  if (slash == std::string_view::npos || slash == 0) return false;
+  const std::string_view type = media.substr(0, slash);
+  const std::string_view subtype = media.substr(slash + 1);
+  constexpr std::string_view suffix = "+json";
+  if (request_shadow::detail::ascii_iequals(type, "application") &&
+      request_shadow::detail::ascii_iequals(subtype, "json")) {
+    return true;
+  }
+  return subtype.size() > suffix.size() &&
+         request_shadow::detail::ascii_iequals(subtype.substr(subtype.size() - suffix.size()),
+                                               suffix);
+}
+
+namespace detail {
+
+namespace dom = simdjson::dom;
+
+// The JSON types a difference is told by; the three number types are one.
+enum class Kind : std::uint8_t { Null, Bool, Number, String, Array, Object };
+
+inline Kind kind_of(dom::element_type type) noexcept {
+  switch (type) {
+    case dom::element_type::NULL_VALUE:
+      return Kind::Null;
+    case dom::element_type::BOOL:
+      return Kind::Bool;
+    case dom::element_type::STRING:
+      return Kind::String;
+    case dom::element_type::ARRAY:
+      return Kind::Array;
+    case dom::element_type::OBJECT:
+      return Kind::Object;
+    case dom::element_type::INT64:
+    case dom::element_type::UINT64:
+    case dom::element_type::DOUBLE:
+      break;
+  }
+  return Kind::Number;
+}
+
+inline double as_double(dom::element e, dom::element_type type) noexcept {
+  switch (type) {
+    case dom::element_type::INT64:
+      return static_cast<double>(e.get_int64().value_unsafe());
+    case dom::element_type::UINT64:
+      return static_cast<double>(e.get_uint64().value_unsafe());
+    default:
+      return e.get_double().value_unsafe();
+  }
+}
+
+// Two integers compare exactly (an int64 and a uint64 included); any other pair as doubles.
+inline bool numbers_equal(dom::element a, dom::element_type ta, dom::element b,
+                          dom::element_type tb) noexcept {
+  using T = dom::element_type;
+  if (ta == T::DOUBLE || tb == T::DOUBLE) return as_double(a, ta) == as_double(b, tb);
+  if (ta == tb) {
+    return ta == T::INT64 ? a.get_int64().value_unsafe() == b.get_int64().value_unsafe()
+                          : a.get_uint64().value_unsafe() == b.get_uint64().value_unsafe();
+  }
+  const std::int64_t i = (ta == T::INT64 ? a : b).get_int64().value_unsafe();
+  const std::uint64_t u = (ta == T::UINT64 ? a : b).get_uint64().value_unsafe();
+  return i >= 0 && static_cast<std::uint64_t>(i) == u;
+}
+
+template <typename Number>
+void append_number(std::string& out, Number n) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, n);
+  out.append(buf, r.ptr);
+  if constexpr (std::is_floating_point_v<Number>) {
+    // Keep a double recognisable: `1.0`, not `1`.
+    if (std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)).find_first_of(".en") ==
+        std::string_view::npos) {
+      out += ".0";
+    }
+  }
+}
+
+inline void append_json_string(std::string& out, std::string_view s, std::size_t limit) {
+  constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  for (const char ch : s) {
+    if (out.size() > limit) return;
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20) {
+      out += "\\u00";
+      out += hex[c >> 4U];
+      out += hex[c & 0x0fU];
+    } else {
+      out += ch;
+    }
+  }
+  out += '"';
+}
+
+// Append `value` as minified JSON, stopping soon after `out` holds more than `limit` bytes: an
+// excerpt costs the same for a scalar and for a large added subtree. Recursion is bounded by the
+// parser's max_depth and, in practice, by `limit`: each level writes a byte.
+inline void append_json(std::string& out, dom::element value, std::size_t limit) {
+  using T = dom::element_type;
+  switch (value.type()) {
+    case T::NULL_VALUE:
+      out += "null";
+      return;
+    case T::BOOL:
+      out += value.get_bool().value_unsafe() ? "true" : "false";
+      return;
+    case T::INT64:
+      append_number(out, value.get_int64().value_unsafe());
+      return;
+    case T::UINT64:
+      append_number(out, value.get_uint64().value_unsafe());
+      return;
+    case T::DOUBLE:
+      append_number(out, value.get_double().value_unsafe());
+      return;
+    case T::STRING:
+      append_json_string(out, value.get_string().value_unsafe(), limit);
+      return;
+    case T::ARRAY: {
+      out += '[';
+      bool first = true;
+      const dom::array items = value.get_array().value_unsafe();  // not a temporary's member
+      for (const dom::element item : items) {
+        if (out.size() > limit) return;
+        if (!first) out += ',';
+        first = false;
+        append_json(out, item, limit);
+      }
+      out += ']';
+      return;
+    }
+    case T::OBJECT: {
+      out += '{';
+      bool first = true;
+      const dom::object fields = value.get_object().value_unsafe();
+      for (const dom::key_value_pair field : fields) {
+        if (out.size() > limit) return;
+        if (!first) out += ',';
+        first = false;
+        append_json_string(out, field.key, limit);
+        out += ':';
+        append_json(out, field.value, limit);
+      }
+      out += '}';
+      return;
+    }
+  }
+}
+
+// One member of an object being matched against the other side's.
+struct Member {
+  std::string_view key;
+  dom::element value;
+  std::uint32_t seq;    // its position in its object
+  std::uint32_t match;  // the index in `Scratch::members` of the other side's member, or `none`
+  static constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
+};
+
+// Byte equality without a library call for the short strings JSON is mostly made of.
+inline bool same_long_bytes(const char* x, const char* y, std::size_t n) noexcept {
+  if (n > 64) return std::memcmp(x, y, n) == 0;
+  const auto word = [](const char* p) {
+    std::uint64_t w;
+    std::memcpy(&w, p, sizeof w);
+    return w;
+  };
+  for (std::size_t i = 0; i + 8 < n; i += 8) {
+    if (word(x + i) != word(y + i)) return false;
+  }
+  return word(x + n - 8) == word(y + n - 8);  // the last 8 bytes, overlapping
+}
+
+inline bool same_bytes(std::string_view a, std::string_view b) noexcept {
+  const std::size_t n = a.size();
+  if (n != b.size()) return false;
+  if (n >= 8) return same_long_bytes(a.data(), b.data(), n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
+// An array or object pair being compared: the walk keeps a stack of them rather than recursing,
+// so its stack use does not grow with the nesting.
+struct Frame {
+  // Which members an object frame is at.
+  enum class Phase : std::uint8_t {
+    Aligned,     // [next, stop) pairs with [next + offset, stop + offset)
+    Primary,     // [next, stop) compares with each `match`, or was removed
+    ShadowOnly,  // [next, stop) were added, those that match nothing
+  };
+
+  bool is_array = false;
+  // The token of the child being compared: its member name, or its index in an array.
+  std::string_view key;
+  std::size_t index = 0;
+  // An array pair: the elements left on each side.
+  dom::array::iterator ia;
+  dom::array::iterator ea;
+  dom::array::iterator ib;
+  dom::array::iterator eb;
+  // An object pair: its members are `Scratch::members` from `base` on.
+  Phase phase = Phase::Aligned;
+  bool resort_shadow = false;  // the shadow's members are sorted by key, not position
+  std::size_t base = 0;
+  std::size_t next = 0;
+  std::size_t stop = 0;
+  std::size_t offset = 0;
+  std::size_t shadow_first = 0;  // the shadow's members, for the `ShadowOnly` phase
+  std::size_t shadow_last = 0;
+};
+
+// Per-thread state, reused from one comparison to the next: comparators run concurrently, and
+// the primary's document must stay valid while the shadow's is parsed.
+struct Scratch {
+  dom::parser primary;
+  dom::parser shadow;
+  std::string pointer;               // the pointer being tested against the ignore patterns
+  std::vector<Frame> frames;         // the arrays and objects being compared, outermost first
+  std::vector<Member> members;       // the members of the objects in `frames`, both sides each
+  std::vector<std::uint32_t> slots;  // open-addressing table for the duplicate-key check
+};
+
+inline Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+// After a comparison, frees what an unusually large body made the thread's scratch grow to, so
+// that one large response does not pin its buffers to every thread that compared one.
+class TrimScratch {
+ public:
+  explicit TrimScratch(Scratch& s) noexcept : s_(s) {}
+  TrimScratch(const TrimScratch&) = delete;
+  TrimScratch& operator=(const TrimScratch&) = delete;
+  ~TrimScratch() {
+    constexpr std::size_t kept_bytes = std::size_t{1} << 20;  // parser capacity, per side
+    constexpr std::size_t kept_members = std::size_t{1} << 14;
+    if (s_.primary.capacity() > kept_bytes) s_.primary = dom::parser{};
+    if (s_.shadow.capacity() > kept_bytes) s_.shadow = dom::parser{};
+    if (s_.members.capacity() > kept_members) std::vector<Member>().swap(s_.members);
+    if (s_.slots.capacity() > 2 * kept_members) std::vector<std::uint32_t>().swap(s_.slots);
+    if (s_.frames.capacity() > 1024) std::vector<Frame>().swap(s_.frames);
+  }
+
+ private:
+  Scratch& s_;
+};
+
+inline std::string side_error(const char* side, simdjson::error_code error, std::size_t depth) {
+  std::string what(side);
+  if (error == simdjson::MEMALLOC || error == simdjson::CAPACITY) {
+    what += " body could not be read as JSON: ";
+  } else {
+    what += " body is not valid JSON: ";
+  }
+  what += simdjson::error_message(error);
+  if (error == simdjson::DEPTH_ERROR) {
+    what += " (max_depth " + std::to_string(depth) + ")";
+  } else if (error == simdjson::NUMBER_ERROR) {
+    what += " (numbers are read as 64-bit integers or doubles)";
+  }
+  return what;
+}
+
+inline dom::element parse(dom::parser& parser, std::string_view body, std::size_t depth,
+                          const char* side) {
+  if (parser.max_depth() != depth) {
+    const std::size_t capacity = std::max<std::size_t>({parser.capacity(), body.size(), 64});
+    if (const auto error = parser.allocate(capacity, depth)) {
+      throw ParseError(side_error(side, error, depth));
+    }
+  }
+  dom::element root;
+  if (const auto error = parser.parse(body.data(), body.size()).get(root)) {
+    throw ParseError(side_error(side, error, depth));
+  }
+  return root;
+}
+
+// Walks two documents side by side, listing their differences by pointer.
+class Walk {
+ public:
+  Walk(Scratch& s, const PointerPatterns& ignored, std::size_t max_differences,
+       BodyComparison& out) noexcept
+      : s_(s), ignored_(ignored), max_(max_differences), out_(out) {}
+
+  // Compare two documents.
+  void run(dom::element a, dom::element b) {
+    s_.frames.clear();
+    s_.members.clear();
+    (void)visit(a, b);
+    while (!s_.frames.empty() && !stopped_) step();
+  }
+
+ private:
+  using Phase = Frame::Phase;
+  // Objects this small and in different orders are matched by scanning, not sorting.
+  static constexpr std::size_t small_object = 16;
+
+  // The pointer to the value being visited.
+  void write_pointer(std::string& out) const {
+    for (const Frame& f : s_.frames) {
+      if (f.is_array) {
+        char buf[24];
+        const auto r = std::to_chars(buf, buf + sizeof buf, f.index);
+        out += '/';
+        out.append(buf, r.ptr);
+      } else {
+        append_pointer_token(out, f.key);
+      }
+    }
+  }
+
+  [[nodiscard]] bool skipped() {
+    if (ignored_.empty()) return false;
+    s_.pointer.clear();
+    write_pointer(s_.pointer);
+    return ignored_.matches(s_.pointer);
+  }
+
+  void report(FieldChange change, const dom::element* a, const dom::element* b) {
+    if (stopped_) return;
+    if (out_.fields.size() >= max_) {
+      out_.truncated = true;
+      stopped_ = true;
+      return;
+    }
+    constexpr std::size_t limit = 48;
+    FieldDiff diff;
+    write_pointer(diff.pointer);
+    diff.change = change;
+    std::string text;
+    if (a != nullptr) {
+      append_json(text, *a, limit);
+      diff.primary = value_excerpt(text, limit);
+    }
+    if (b != nullptr) {
+      text.clear();
+      append_json(text, *b, limit);
+      diff.shadow = value_excerpt(text, limit);
+    }
+    out_.fields.push_back(std::move(diff));
+  }
+
+  // A value only one side has.
+  void one_sided(FieldChange change, dom::element v) {
+    if (skipped()) return;
+    report(change, change == FieldChange::Removed ? &v : nullptr,
+           change == FieldChange::Added ? &v : nullptr);
+  }
+
+  // Compare two values: scalars at once, arrays and objects by pushing a frame (then true).
+  bool visit(dom::element a, dom::element b) {
+    if (skipped()) return false;
+    const dom::element_type ta = a.type();
+    const dom::element_type tb = b.type();
+    const Kind ka = kind_of(ta);
+    if (ka != kind_of(tb)) {
+      report(FieldChange::TypeChanged, &a, &b);
+      return false;
+    }
+    bool equal = true;
+    switch (ka) {
+      case Kind::Null:
+        return false;
+      case Kind::Bool:
+        equal = a.get_bool().value_unsafe() == b.get_bool().value_unsafe();
+        break;
+      case Kind::Number:
+        equal = numbers_equal(a, ta, b, tb);
+        break;
+      case Kind::String:
+        equal = same_bytes(a.get_string().value_unsafe(), b.get_string().value_unsafe());
+        break;
+      case Kind::Array:
+        push_array(a.get_array().value_unsafe(), b.get_array().value_unsafe());
+        return true;
+      case Kind::Object:
+        push_object(a.get_object().value_unsafe(), b.get_object().value_unsafe());
+        return true;
+    }
+    if (!equal) report(FieldChange::Changed, &a, &b);
+    return false;
+  }
+
+  void push_array(dom::array a, dom::array b) {
+    Frame& f = s_.frames.emplace_back();
+    f.is_array = true;
+    f.ia = a.begin();
+    f.ea = a.end();
+    f.ib = b.begin();
+    f.eb = b.end();
+    f.next = 0;
+  }
+
+  void push_object(dom::object a, dom::object b) {
+    std::vector<Member>& m = s_.members;
+    const std::size_t base = m.size();
+    std::uint32_t seq = 0;
+    for (const dom::key_value_pair field : a) {
+      m.push_back({field.key, field.value, seq++, Member::none});
+    }
+    const std::size_t mid = m.size();
+    seq = 0;
+    for (const dom::key_value_pair field : b) {
+      m.push_back({field.key, field.value, seq++, Member::none});
+    }
+    const std::size_t end = m.size();
+    const std::size_t n = mid - base;
+
+    Frame& f = s_.frames.emplace_back();
+    f.base = base;
+    f.next = base;
+    bool aligned = end - mid == n;
+    for (std::size_t i = 0; aligned && i < n; ++i) {
+      aligned = same_bytes(m[base + i].key, m[mid + i].key);
+    }
+    if (aligned && !has_duplicate_keys(base, n)) {
+      // The common case: the same keys in the same order, each once.
+      f.phase = Phase::Aligned;
+      f.stop = mid;
+      f.offset = n;
+    } else if (n <= small_object && end - mid <= small_object && !has_duplicate_keys(base, n) &&
+               !has_duplicate_keys(mid, end - mid)) {
+      match_by_scan(base, mid, end);
+      f.phase = Phase::Primary;
+      f.stop = mid;
+      f.shadow_first = mid;
+      f.shadow_last = end;
+    } else {
+      const auto [a_end, b_end] = match_by_sort(base, mid, end);
+      f.phase = Phase::Primary;
+      f.stop = a_end;
+      f.shadow_first = mid;
+      f.shadow_last = b_end;
+      f.resort_shadow = true;
+    }
+  }
+
+  // Go on with the innermost array or object: compare its children until one is an array or
+  // object (pushed: the caller goes on with that) or there are none left (popped).
+  void step() {
+    Frame& f = s_.frames.back();
+    if (f.is_array) {
+      while (f.ia != f.ea && f.ib != f.eb) {
+        const dom::element x = *f.ia;
+        const dom::element y = *f.ib;
+        ++f.ia;
+        ++f.ib;
+        f.index = f.next++;
+        if (visit(x, y) || stopped_) return;  // pushed: `f` may have moved
+      }
+      for (; f.ia != f.ea && !stopped_; ++f.ia) {
+        f.index = f.next++;
+        one_sided(FieldChange::Removed, *f.ia);
+      }
+      for (; f.ib != f.eb && !stopped_; ++f.ib) {
+        f.index = f.next++;
+        one_sided(FieldChange::Added, *f.ib);
+      }
+      s_.frames.pop_back();
+      return;
+    }
+    for (;;) {
+      if (f.next == f.stop) {
+        if (f.phase != Phase::Primary) break;
+        f.phase = Phase::ShadowOnly;
+        f.next = f.shadow_first;
+        f.stop = f.shadow_last;
+        if (f.resort_shadow) sort_by_position(f.next, f.stop);
+        continue;
+      }
+      // `x` is read before `visit`, which may grow (move) the members.
+      const Member& x = s_.members[f.next++];
+      f.key = x.key;
+      bool pushed = false;
+      if (f.phase == Phase::Aligned) {
+        pushed = visit(x.value, s_.members[f.next - 1 + f.offset].value);
+      } else if (x.match == Member::none) {
+        one_sided(f.phase == Phase::Primary ? FieldChange::Removed : FieldChange::Added, x.value);
+      } else if (f.phase == Phase::Primary) {
+        pushed = visit(x.value, s_.members[x.match].value);
+      }
+      if (pushed || stopped_) return;  // pushed: `f` may have moved
+    }
+    s_.members.resize(f.base);
+    s_.frames.pop_back();
+  }
+
+  // Members [first, first + n) of `s_.members` name some key twice.
+  bool has_duplicate_keys(std::size_t first, std::size_t n) {
+    const std::vector<Member>& m = s_.members;
+    if (n <= 16) {
+      // A bit per (length, first byte, last byte): no bit set twice, no key twice.
+      std::uint64_t seen = 0;
+      bool maybe = false;
+      for (std::size_t i = first; i < first + n; ++i) {
+        const std::string_view k = m[i].key;
+        const std::uint64_t h =
+            k.empty() ? 0
+                      : (k.size() * 0x9e3779b97f4a7c15ULL) ^
+                            (static_cast<unsigned char>(k.front()) * 0xc2b2ae3d27d4eb4fULL) ^
+                            (static_cast<unsigned char>(k.back()) * 0x165667b19e3779f9ULL);
+        const std::uint64_t bit = std::uint64_t{1} << (h >> 58U);
+        maybe = maybe || (seen & bit) != 0;
+        seen |= bit;
+      }
+      if (!maybe) return false;
+      for (std::size_t i = first + 1; i < first + n; ++i) {
+        for (std::size_t j = first; j < i; ++j) {
+          if (same_bytes(m[i].key, m[j].key)) return true;
+        }
+      }
+      return false;
+    }
+    std::size_t size = 32;
+    while (size < 2 * n) size *= 2;
+    std::vector<std::uint32_t>& slots = s_.slots;
+    slots.assign(size, Member::none);
+    const std::hash<std::string_view> hash;
+    for (std::size_t i = first; i < first + n; ++i) {
+      std::size_t at = hash(m[i].key) & (size - 1);
+      while (slots[at] != Member::none) {
+        if (same_bytes(m[slots[at]].key, m[i].key)) return true;
+        at = (at + 1) & (size - 1);
+      }
+      slots[at] = static_cast<std::uint32_t>(i);
+    }
+    return false;
+  }
+
+  // Small objects in different orders, each key once: find each primary member's match by a
+  // scan that starts next to the previous match, so that a shifted, swapped or reversed order
+  // costs a compare or two per member.
+  void match_by_scan(std::size_t base, std::size_t mid, std::size_t end) {
+    std::vector<Member>& m = s_.members;
+    std::size_t last = mid;  // where the previous primary member matched
+    for (std::size_t i = base; i < mid && mid < end; ++i) {
+      const std::string_view key = m[i].key;
+      std::size_t found = end;
+      const std::size_t next = last + 1 < end ? last + 1 : mid;
+      const std::size_t prev = last > mid ? last - 1 : end - 1;
+      if (same_bytes(m[next].key, key)) {
+        found = next;
+      } else if (same_bytes(m[prev].key, key)) {
+        found = prev;
+      } else {
+        for (std::size_t j = mid; j < end; ++j) {
+          if (same_bytes(m[j].key, key)) {
+            found = j;
+            break;
+          }
+        }
+      }
+      if (found == end) continue;
+      m[i].match = static_cast<std::uint32_t>(found);
+      m[found].match = static_cast<std::uint32_t>(i);
+      last = found;
+    }
+  }
+
+  void sort_by_position(std::size_t first, std::size_t last) {
+    const auto begin = s_.members.begin();
+    std::sort(begin + static_cast<std::ptrdiff_t>(first), begin + static_cast<std::ptrdiff_t>(last),
+              [](const Member& x, const Member& y) { return x.seq < y.seq; });
+  }
+
+  // Keep the last of each run of equal keys in [first, last), sorted by key then position.
+  std::size_t keep_last_of_equal_keys(std::size_t first, std::size_t last) {
+    std::vector<Member>& m = s_.members;
+    std::size_t out = first;
+    for (std::size_t i = first; i < last; ++i) {
+      if (i + 1 < last && same_bytes(m[i + 1].key, m[i].key)) continue;
+      if (out != i) m[out] = m[i];
+      ++out;
+    }
+    return out;
+  }
+
+  // Large objects, or any that repeat a key: sort both sides by key, keep the last of repeated
+  // keys and match by merging; then put the primary's members back in document order. The
+  // shadow's stay sorted (where the primary's `match`es point) until its own phase. Returns the
+  // ends of both sides' members.
+  std::pair<std::size_t, std::size_t> match_by_sort(std::size_t base, std::size_t mid,
+                                                    std::size_t end) {
+    std::vector<Member>& m = s_.members;
+    const auto by_key = [](const Member& x, const Member& y) {
+      const int c = x.key.compare(y.key);
+      return c < 0 || (c == 0 && x.seq < y.seq);
+    };
+    const auto at = [&m](std::size_t i) { return m.begin() + static_cast<std::ptrdiff_t>(i); };
+    std::sort(at(base), at(mid), by_key);
+    std::sort(at(mid), at(end), by_key);
+    const std::size_t a_end = keep_last_of_equal_keys(base, mid);
+    const std::size_t b_end = keep_last_of_equal_keys(mid, end);
+    for (std::size_t i = base, j = mid; i < a_end && j < b_end;) {
+      const int c = m[i].key.compare(m[j].key);
+      if (c < 0) {
+        ++i;
+      } else if (c > 0) {
+        ++j;
+      } else {
+        m[i].match = static_cast<std::uint32_t>(j);
+        m[j].match = static_cast<std::uint32_t>(i);
+        ++i;
+        ++j;
+      }
+    }
+    sort_by_position(base, a_end);
+    return {a_end, b_end};
+  }
+
+  Scratch& s_;
+  const PointerPatterns& ignored_;
+  std::size_t max_;
+  BodyComparison& out_;
+  bool stopped_ = false;
+};
+
+}  // namespace detail
+
+/// Compare two JSON documents; the differences by RFC 6901 pointer, none when they are equal.
+/**
+ * - Whitespace and the order of object members do not matter: members are matched by name;
+ *   arrays compare by position, elements past the shorter one are `Added` or `Removed` at their
+ *   index (`/items/3`).
+ * - `Added`: only the shadow has the value; `Removed`: only the primary; `Changed`: the same
+ *   type (null, boolean, number, string, array, object), another value; `TypeChanged`: another
+ *   type. An array or object that is added, removed or of another type is one difference at its
+ *   pointer, not one per value inside it.
+ * - Numbers: two integers compare exactly as integers (signed or unsigned, up to 64 bits), any
+ *   other pair as doubles, so `1`, `1.0` and `1e0` are equal. A number that neither a 64-bit
+ *   integer nor a double holds (`18446744073709551616`, `1e400`) makes the body unreadable: a
+ *   `ParseError`.
+ * - Strings and member names compare after unescaping: `"\u00e9"` equals `"é"`.
+ * - A member name that appears twice in one object keeps its last value, as JavaScript's
+ *   `JSON.parse` and Python's `json` read it: `{"a":1,"a":2}` equals `{"a":2}`.
+ * - Pointers escape `~` and `/` (`/a~1b/m~0n` for `a/b` then `m~n`); the whole document is the
+ *   empty pointer. Excerpts are the value's minified JSON through `value_excerpt` (48 bytes),
+ *   empty for the side that lacks it.
+ * - A value whose pointer `ignored` matches is skipped with everything inside it.
+ * - Differences come in document order: within an object, the primary's member order, then the
+ *   members only the shadow has. At most `options.max_differences` are listed; then the walk
+ *   stops and `truncated` is set.
+ *
+ * Throws `ParseError`, naming the side (`primary` or `shadow`, the primary first when both
+ * fail) and simdjson's reason, when a body is not valid JSON (an empty body included), nests
+ * deeper than `options.max_depth`, or holds a number as above.
+ *
+ * Cost: simdjson's DOM parse of both bodies, then one walk over both that allocates only for the
+ * differences it lists (`bench/json_bench.cpp` measures both against the parse alone). Each
+ * thread reuses its own pair of parsers and buffers; those grown past 1 MiB by a larger body are
+ * freed after that comparison. Thread-safe.
+ */
+[[nodiscard]] inline BodyComparison compare(std::string_view primary, std::string_view shadow,
+                                            const PointerPatterns& ignored = {},
+                                            const Options& options = {}) {
+  detail::Scratch& s = detail::scratch();
+  const detail::TrimScratch trim(s);
+  const std::size_t depth = std::max<std::size_t>(options.max_depth, 1);
+  const auto a = detail::parse(s.primary, primary, depth, "primary");
+  const auto b = detail::parse(s.shadow, shadow, depth, "shadow");
+  BodyComparison out;
+  detail::Walk(s, ignored, options.max_differences, out).run(a, b);
+  return out;
+}
+
+/// A `BodyComparator` named `json` that compares bodies with `json::compare`.
+/**
+ * With `options.by_content_type` (the default) it applies when both responses' `content-type`
+ * is JSON (`is_json_content_type`), otherwise to every pair. A body it cannot read (see
+ * `compare`) leaves `Divergence::compare` with the byte diff and `BodyDiff::fallback` set to
+ * `json: ` and the reason, e.g. `json: shadow body is not valid JSON: ...`.
+ */
+[[nodiscard]] inline BodyComparator comparator(Options options = {}) {
+  BodyComparator c;
+  c.name = "json";
+  if (options.by_content_type) {
+    c.applies = [](const ResponseRecord& primary, const ResponseRecord& shadow) {
+      return is_json_content_type(primary.headers.get("content-type")) &&
+             is_json_content_type(shadow.headers.get("content-type"));
+    };
+  }
+  c.compare = [options](std::string_view primary, std::string_view shadow,
+                        const PointerPatterns& ignored) {
+    return compare(primary, shadow, ignored, options);
+  };
+  return c;
+}
+
+}  // namespace request_shadow::json
+
+#endif  // REQUEST_SHADOW_JSON_HPP
