@@ -1,0 +1,192 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+// The JSON comparison beside its floor, simdjson parsing both documents, and the byte comparison
+// beside memcmp, all on a ~4 KB API response.
+#include <benchmark/benchmark.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <request_shadow/divergence.hpp>
+#include <request_shadow/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace rs = request_shadow;
+
+namespace {
+
+// A JSON object as (key, rendered value) pairs, written in either order and spacing.
+using Members = std::vector<std::pair<std::string, std::string>>;
+
+std::string quoted(const std::string& s) { return '"' + s + '"'; }
+
+std::string render(const Members& members, bool reordered, const std::string& indent) {
+  const bool pretty = !indent.empty();
+  std::string out = "{";
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const auto& [key, value] = members[reordered ? members.size() - 1 - i : i];
+    if (i > 0) out += ',';
+    if (pretty) out += "\n" + indent + "  ";
+    out += quoted(key) + (pretty ? ": " : ":") + value;
+  }
+  if (pretty) out += "\n" + indent;
+  return out + "}";
+}
+
+// A page of a product listing: a few top-level fields and `items` objects, ~`size` bytes when
+// compact. `changed` alters three fields; `reordered` writes every object's members backwards,
+// pretty-printed: the same document, not the same bytes.
+std::string listing(std::size_t size, bool reordered, bool changed) {
+  const std::string indent = reordered ? "  " : "";
+  const std::size_t count = size / 132;
+  std::string items = "[";
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::string n = std::to_string(i);
+    const bool price_changed = changed && i == 3;
+    const bool name_changed = changed && i == count / 2;
+    Members item{
+        {"id", std::to_string(100'000 + i * 37)},
+        {"name", quoted((name_changed ? "Renamed " : "Product ") + n)},
+        {"price", price_changed ? "20.5" : std::to_string(10 + i % 17) + ".99"},
+        {"tags", reordered ? R"([ "new", "sale", "tag-)" + n + R"(" ])"
+                           : R"(["new","sale","tag-)" + n + R"("])"},
+        {"in_stock", i % 3 == 0 ? "false" : "true"},
+        {"updated_at", quoted("2026-11-" + std::to_string(10 + i % 18) + "T10:00:00Z")},
+    };
+    if (i > 0) items += ',';
+    if (reordered) items += "\n    ";
+    items += render(item, reordered, reordered ? "    " : "");
+  }
+  items += reordered ? "\n  ]" : "]";
+  const Members page{
+      {"request_id", quoted("5f2b8c1e-4a7d-4e0b-9c3f-1d2e3f4a5b6c")},
+      {"generated_at", quoted("2026-11-26T10:00:00Z")},
+      {"page", "1"},
+      {"page_size", std::to_string(count)},
+      {"total", changed ? "1235" : "1234"},
+      {"currency", quoted("EUR")},
+      {"items", items},
+      {"links", R"({"self":"/products?page=1","next":"/products?page=2"})"},
+  };
+  return render(page, reordered, indent);
+}
+
+void set_bytes(benchmark::State& state, const std::string& a, const std::string& b) {
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
+                          static_cast<std::int64_t>(a.size() + b.size()));
+  state.counters["primary_bytes"] = static_cast<double>(a.size());
+  state.counters["shadow_bytes"] = static_cast<double>(b.size());
+}
+
+std::size_t arg(const benchmark::State& state) { return static_cast<std::size_t>(state.range(0)); }
+
+// The floor: what any JSON comparison must at least do.
+void BM_SimdjsonParseBoth(benchmark::State& state) {
+  const std::string a = listing(arg(state), false, false);
+  const std::string b = listing(arg(state), true, false);
+  simdjson::dom::parser pa;
+  simdjson::dom::parser pb;
+  for (auto _ : state) {
+    simdjson::dom::element ea;
+    simdjson::dom::element eb;
+    if (pa.parse(a.data(), a.size()).get(ea) || pb.parse(b.data(), b.size()).get(eb)) {
+      state.SkipWithError("parse failed");
+      break;
+    }
+    benchmark::DoNotOptimize(ea);
+    benchmark::DoNotOptimize(eb);
+  }
+  set_bytes(state, a, b);
+}
+BENCHMARK(BM_SimdjsonParseBoth)->Arg(4096);
+
+void BM_JsonCompareEqual(benchmark::State& state) {
+  const std::string a = listing(arg(state), false, false);
+  const std::string b = listing(arg(state), true, false);
+  if (!rs::json::compare(a, b).fields.empty()) state.SkipWithError("documents differ");
+  for (auto _ : state) {
+    auto found = rs::json::compare(a, b);
+    benchmark::DoNotOptimize(found);
+  }
+  set_bytes(state, a, b);
+}
+BENCHMARK(BM_JsonCompareEqual)->Arg(4096);
+
+// The same document with other whitespace only: every object keeps its member order.
+void BM_JsonCompareEqualSameOrder(benchmark::State& state) {
+  const std::string a = listing(arg(state), false, false);
+  std::string b;
+  bool in_string = false;  // the generated strings hold no escapes
+  for (const char c : a) {
+    b += c;
+    if (c == '"') in_string = !in_string;
+    if (!in_string && (c == ',' || c == ':')) b += ' ';
+  }
+  if (!rs::json::compare(a, b).fields.empty()) state.SkipWithError("documents differ");
+  for (auto _ : state) {
+    auto found = rs::json::compare(a, b);
+    benchmark::DoNotOptimize(found);
+  }
+  set_bytes(state, a, b);
+}
+BENCHMARK(BM_JsonCompareEqualSameOrder)->Arg(4096);
+
+void BM_JsonCompareFewDiffs(benchmark::State& state) {
+  const std::string a = listing(arg(state), false, false);
+  const std::string b = listing(arg(state), true, true);
+  if (rs::json::compare(a, b).fields.size() != 3) state.SkipWithError("expected 3 differences");
+  for (auto _ : state) {
+    auto found = rs::json::compare(a, b);
+    benchmark::DoNotOptimize(found);
+  }
+  set_bytes(state, a, b);
+}
+BENCHMARK(BM_JsonCompareFewDiffs)->Arg(4096);
+
+// The whole comparison as a Shadower runs it: headers, content-type selection, JSON.
+void BM_DivergenceJsonEqual(benchmark::State& state) {
+  const std::string a = listing(arg(state), false, false);
+  const std::string b = listing(arg(state), true, false);
+  const auto primary =
+      rs::ResponseRecord::success(a).with_header("content-type", "application/json");
+  const auto shadow =
+      rs::ResponseRecord::success(b).with_header("content-type", "application/json");
+  const auto config = rs::ShadowConfig::full_sample().body_comparator(rs::json::comparator());
+  for (auto _ : state) {
+    auto d = rs::Divergence::compare(primary, shadow, config);
+    benchmark::DoNotOptimize(d);
+  }
+  set_bytes(state, a, b);
+}
+BENCHMARK(BM_DivergenceJsonEqual)->Arg(4096);
+
+// Equal bodies, no comparator: what a byte-identical response costs.
+void BM_ByteCompare(benchmark::State& state) {
+  const std::string a = listing(arg(state), false, false);
+  const auto primary = rs::ResponseRecord::success(a);
+  const auto shadow = rs::ResponseRecord::success(a);
+  const auto config = rs::ShadowConfig::full_sample();
+  for (auto _ : state) {
+    auto d = rs::Divergence::compare(primary, shadow, config);
+    benchmark::DoNotOptimize(d);
+  }
+  set_bytes(state, a, a);
+}
+BENCHMARK(BM_ByteCompare)->Arg(4096);
+
+void BM_Memcmp(benchmark::State& state) {
+  const std::string a = listing(arg(state), false, false);
+  const std::string b = a;
+  for (auto _ : state) {
+    const char* pa = a.data();
+    const char* pb = b.data();
+    benchmark::DoNotOptimize(pa);
+    benchmark::DoNotOptimize(pb);
+    benchmark::DoNotOptimize(std::memcmp(pa, pb, a.size()));
+  }
+  set_bytes(state, a, b);
+}
+BENCHMARK(BM_Memcmp)->Arg(4096);
+
+}  // namespace
