@@ -582,24 +582,36 @@ class Shadower {
   template <bool Detached>
   using Result = std::conditional_t<Detached, ResponseRecord, ShadowOutcome>;
 
+  // The outcome of a call that reached only the primary. A plain function, so that the outcome
+  // is built on the stack: `run_primary`'s frame holds only the response, which keeps the frame
+  // small enough for Asio's per-thread frame cache to recycle it (blocks up to 1020 bytes).
+  static ShadowOutcome primary_only(ResponseRecord primary, bool stopped) {
+    ShadowOutcome out;
+    out.primary = std::move(primary);
+    if (stopped) {
+      out.shadow_failed = ShadowFailure{ShadowFailureKind::Stopped, "auto-stopped"};
+    } else {
+      out.skipped_by_sampler = true;
+    }
+    return out;
+  }
+
   // The primary alone: the sampler left the key out, or shadowing is stopped (`stopped`).
   template <bool Detached>
   static asio::awaitable<Result<Detached>> run_primary(std::shared_ptr<State> state,
                                                        std::span<const std::byte> input,
                                                        bool stopped) {
     State& s = *state;
-    ShadowOutcome out;
     if (stopped) {
       detail::Counters::bump(s.counters.stopped);
-      out.shadow_failed = ShadowFailure{ShadowFailureKind::Stopped, "auto-stopped"};
-      notify(s, out);
+      if (s.any_observers.load(std::memory_order_acquire)) notify(s, primary_only({}, true));
     } else {
       detail::Counters::bump(s.counters.skipped_by_sampler);
-      out.skipped_by_sampler = true;
     }
+    ResponseRecord primary;
     std::exception_ptr error;
     try {
-      out.primary = co_await s.primary->call(input);
+      primary = co_await s.primary->call(input);
     } catch (...) {
       error = std::current_exception();
     }
@@ -609,9 +621,9 @@ class Shadower {
       std::rethrow_exception(error);
     }
     if constexpr (Detached) {
-      co_return std::move(out.primary);
+      co_return std::move(primary);
     } else {
-      co_return out;
+      co_return primary_only(std::move(primary), stopped);
     }
   }
 
