@@ -105,6 +105,7 @@ inline bool bytes_equal(std::string_view a, std::string_view b) noexcept {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
 }
 
+// The text of an exception, for reports.
 inline std::string what_of(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
@@ -299,6 +300,14 @@ struct Divergence {
   }
 };
 
+namespace detail {
+// `status 200->500(!ok)`: both statuses, each marked when its response was not ok.
+inline void append_status(std::string& out, const StatusDiff& status) {
+  out += "status " + std::to_string(status.primary) + (status.primary_ok ? "" : "(!ok)") + "->" +
+         std::to_string(status.shadow) + (status.shadow_ok ? "" : "(!ok)");
+}
+}  // namespace detail
+
 /// A one-line, human-readable summary of a divergence.
 /**
  * For example `status 200->500; headers added [x-v2] changed [content-type]; body 11 vs 11
@@ -311,8 +320,7 @@ struct Divergence {
   };
   if (d.status) {
     sep();
-    out += "status " + std::to_string(d.status->primary) + (d.status->primary_ok ? "" : "(!ok)") +
-           "->" + std::to_string(d.status->shadow) + (d.status->shadow_ok ? "" : "(!ok)");
+    detail::append_status(out, *d.status);
   }
   if (d.headers) {
     sep();
@@ -382,8 +390,7 @@ struct DivergenceSignature {
   };
   if (d.status) {
     sep();
-    out += "status " + std::to_string(d.status->primary) + (d.status->primary_ok ? "" : "(!ok)") +
-           "->" + std::to_string(d.status->shadow) + (d.status->shadow_ok ? "" : "(!ok)");
+    detail::append_status(out, *d.status);
   }
   if (d.headers) {
     sep();

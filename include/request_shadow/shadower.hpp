@@ -468,9 +468,9 @@ class Shadower {
         return false;
       }
       C::bump(s.counters.shadow_failed);
-      out.shadow_failed = failure(
-          ShadowFailureKind::Failed, "could not wait for the shadow: ",
-          wait_error ? detail::EngineBase::describe(wait_error) : std::string("woken early"));
+      out.shadow_failed =
+          failure(ShadowFailureKind::Failed, "could not wait for the shadow: ",
+                  wait_error ? detail::what_of(wait_error) : std::string("woken early"));
       return true;
     }
     if (result.failed || !result.response) {

@@ -51,6 +51,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <request_shadow/divergence.hpp>
 #include <request_shadow/outcome.hpp>
 #include <request_shadow/response_record.hpp>
 #include <span>
@@ -211,17 +212,6 @@ class LaneRegistry final : public asio::execution_context::service {
 class EngineBase : public std::enable_shared_from_this<EngineBase> {
  public:
   using Result = LegResult;
-
-  // The text of an exception, for reports.
-  static std::string describe(const std::exception_ptr& e) {
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      return ex.what();
-    } catch (...) {
-      return "unknown exception";
-    }
-  }
 
   explicit EngineBase(std::size_t max_workers, bool measure = false)
       : measure_(measure), max_workers_(std::max<std::size_t>(max_workers, 1)) {}
@@ -509,7 +499,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     std::string error_text;
     if (error) {
       try {
-        error_text = describe(error);
+        error_text = what_of(error);
       } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory: report without the text
       }
     }
