@@ -585,7 +585,7 @@ class Shadower {
   // The outcome of a call that reached only the primary. A plain function, so that the outcome
   // is built on the stack: `run_primary`'s frame holds only the response, which keeps the frame
   // small enough for Asio's per-thread frame cache to recycle it (blocks up to 1020 bytes).
-  static ShadowOutcome primary_only(ResponseRecord primary, bool stopped) {
+  static ShadowOutcome primary_only(ResponseRecord&& primary, bool stopped) {
     ShadowOutcome out;
     out.primary = std::move(primary);
     if (stopped) {
@@ -604,7 +604,8 @@ class Shadower {
     State& s = *state;
     if (stopped) {
       detail::Counters::bump(s.counters.stopped);
-      if (s.any_observers.load(std::memory_order_acquire)) notify(s, primary_only({}, true));
+      if (s.any_observers.load(std::memory_order_acquire))
+        notify(s, primary_only(ResponseRecord{}, true));
     } else {
       detail::Counters::bump(s.counters.skipped_by_sampler);
     }
