@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "test_support.hpp"
@@ -157,31 +158,152 @@ TEST(Noise, ZeroNeverIgnoresForGood) {
   for (const auto& c : sh.stats().noise) EXPECT_FALSE(c.auto_ignored) << c.name;
 }
 
-TEST(Noise, ANoisyStatusOrByteBodyIsCancelledButNeverIgnoredForGood) {
+TEST(Noise, ANoisyByteBodyIsCancelledButNeverIgnoredForGood) {
   asio::io_context ctx;
-  // No comparator: bodies compare as bytes.
-  struct Flapping {
+  // No comparator: bodies compare as bytes, and every answer's body is another.
+  struct Counting {
     std::shared_ptr<std::atomic<int>> n = std::make_shared<std::atomic<int>>(0);
     asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
-      const int i = (*n)++;
-      ResponseRecord r = ResponseRecord::success("body " + std::to_string(i));
-      r.status = i % 2 == 0 ? 200 : 203;
-      co_return r;
+      co_return ResponseRecord::success("body " + std::to_string((*n)++));
     }
   };
-  rs::Shadower sh(std::make_shared<Flapping>(), std::make_shared<Flapping>(),
+  rs::Shadower sh(std::make_shared<Counting>(), std::make_shared<Counting>(),
                   ShadowConfig().noise_cancellation(rs::NoiseCancellation{2, 100}));
   for (int i = 0; i < 6; ++i) {
     const auto out = call(ctx, sh, "x");
     EXPECT_FALSE(out.divergence) << rs::to_string(*out.divergence);
   }
   const auto stats = sh.stats();
-  const auto* status = find(stats.noise, NoiseKind::Status, "status");
   const auto* body = find(stats.noise, NoiseKind::Body, "body");
-  ASSERT_TRUE(status && body);
+  ASSERT_TRUE(body);
   EXPECT_EQ(body->count, 6U);
-  EXPECT_FALSE(status->auto_ignored);
   EXPECT_FALSE(body->auto_ignored);
+}
+
+namespace {
+
+// Bodies of `path=value` pairs whose paths are JSON Pointers without the leading `/`, for
+// structured noise: `items/0/price=10;items/1=x`.
+rs::BodyComparator path_comparator() {
+  rs::BodyComparator c;
+  c.name = "paths";
+  c.compare = [](std::string_view a, std::string_view b, const rs::PointerPatterns& /*ignored*/) {
+    const auto x = rs::test::parse_kv(a);
+    const auto y = rs::test::parse_kv(b);
+    rs::BodyComparison out;
+    for (const auto& [k, v] : x) {
+      const auto it = y.find(k);
+      if (it == y.end()) {
+        out.fields.push_back({"/" + k, rs::FieldChange::Removed, v, ""});
+      } else if (it->second != v) {
+        out.fields.push_back({"/" + k, rs::FieldChange::Changed, v, it->second});
+      }
+    }
+    for (const auto& [k, v] : y) {
+      if (!x.contains(k)) out.fields.push_back({"/" + k, rs::FieldChange::Added, "", v});
+    }
+    return out;
+  };
+  return c;
+}
+
+// Answers `body` with `status`.
+struct Fixed {
+  std::string body;
+  std::uint16_t status = 200;
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+    ResponseRecord r = ResponseRecord::success(body);
+    r.status = status;
+    r.ok = status < 400;
+    co_return r;
+  }
+};
+
+ShadowConfig path_config(rs::NoiseCancellation rule = {}) {
+  return ShadowConfig().body_comparator(path_comparator()).noise_cancellation(rule);
+}
+
+}  // namespace
+
+TEST(Noise, NoiseAtAPlaceSaysNothingOfWhatIsInsideIt) {
+  asio::io_context ctx;
+  // The secondary lists one more item than the primary (`/items/1` added, `/items/*` folded);
+  // the candidate changes the first item's price: `/items/*/price`, another place.
+  rs::Shadower sh(std::make_shared<Fixed>(Fixed{"items/0/price=10"}),
+                  std::make_shared<Fixed>(Fixed{"items/0/price=99"}),
+                  std::make_shared<Fixed>(Fixed{"items/0/price=10;items/1=x"}), path_config());
+  const auto out = call(ctx, sh, "GET /items");
+  ASSERT_TRUE(out.divergence);
+  ASSERT_TRUE(out.divergence->body);
+  ASSERT_EQ(out.divergence->body->fields.size(), 1U);
+  EXPECT_EQ(out.divergence->body->fields[0].pointer, "/items/0/price");
+  EXPECT_FALSE(out.noise);
+  const auto* items = find(sh.stats().noise, NoiseKind::Pointer, "/items/*");
+  ASSERT_TRUE(items);
+  EXPECT_EQ(items->count, 1U);
+}
+
+TEST(Noise, AnErrorAnswerFromTheSecondaryIsNoReference) {
+  asio::io_context ctx;
+  // The secondary is rate limited: a 429 with another body entirely. Learning from it would
+  // take every difference for noise, and ignore `/price` and `/total` for good.
+  rs::Shadower sh(std::make_shared<Fixed>(Fixed{"price=10;total=1"}),
+                  std::make_shared<Fixed>(Fixed{"price=99;total=5"}),
+                  std::make_shared<Fixed>(Fixed{"error=rate limited", 429}),
+                  path_config(rs::NoiseCancellation{2, 100}));
+  for (int i = 0; i < 5; ++i) {
+    const auto out = call(ctx, sh, "GET /cart");
+    ASSERT_TRUE(out.divergence) << i;
+    ASSERT_TRUE(out.divergence->body) << i;
+    EXPECT_EQ(out.divergence->body->fields.size(), 2U) << i;
+    EXPECT_FALSE(out.noise) << i;
+  }
+  const auto stats = sh.stats();
+  EXPECT_TRUE(stats.noise.empty());
+  EXPECT_EQ(stats.noise_probes, 0U);
+}
+
+TEST(Noise, ASecondaryWithAnotherKindOfDocumentIsNoReference) {
+  asio::io_context ctx;
+  // A comparator that reports the whole document's type change at the root pointer.
+  rs::BodyComparator roots;
+  roots.name = "roots";
+  roots.compare = [](std::string_view a, std::string_view b, const rs::PointerPatterns&) {
+    rs::BodyComparison out;
+    if (a.substr(0, 1) != b.substr(0, 1)) {
+      out.fields.push_back({"", rs::FieldChange::TypeChanged, std::string(a), std::string(b)});
+    } else if (a != b) {
+      out.fields.push_back({"/0", rs::FieldChange::Changed, std::string(a), std::string(b)});
+    }
+    return out;
+  };
+  rs::Shadower sh(std::make_shared<Fixed>(Fixed{"[1]"}), std::make_shared<Fixed>(Fixed{"[2]"}),
+                  std::make_shared<Fixed>(Fixed{"{}"}),
+                  ShadowConfig().body_comparator(roots).noise_cancellation({}));
+  const auto out = call(ctx, sh, "GET /");
+  ASSERT_TRUE(out.divergence);
+  EXPECT_FALSE(out.noise);
+  EXPECT_TRUE(sh.stats().noise.empty());
+}
+
+TEST(Noise, StructureIsCancelledCallByCallButNeverIgnoredForGood) {
+  asio::io_context ctx;
+  // Both the secondary and the candidate add `/debug`; only a value changes at `/now`.
+  rs::Shadower sh(std::make_shared<Fixed>(Fixed{"price=10;now=1"}),
+                  std::make_shared<Fixed>(Fixed{"price=10;now=3;debug=on"}),
+                  std::make_shared<Fixed>(Fixed{"price=10;now=2;debug=on"}),
+                  path_config(rs::NoiseCancellation{2, 100}));
+  for (int i = 0; i < 4; ++i) {
+    const auto out = call(ctx, sh, "GET /");
+    EXPECT_FALSE(out.divergence) << i << ": " << rs::to_string(*out.divergence);
+  }
+  const auto stats = sh.stats();
+  const auto* debug = find(stats.noise, NoiseKind::Pointer, "/debug");
+  const auto* now = find(stats.noise, NoiseKind::Pointer, "/now");
+  ASSERT_TRUE(debug && now);
+  EXPECT_EQ(debug->count, 4U);
+  EXPECT_FALSE(debug->auto_ignored);
+  EXPECT_TRUE(now->auto_ignored);
 }
 
 TEST(Noise, RealDifferencesOutsideTheNoiseAreStillReported) {
@@ -221,8 +343,68 @@ TEST(Noise, ASecondaryThatHangsCannotHoldTheCallerPastTheDeadline) {
   const auto out = call(ctx, sh, "GET /a");
   EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
   EXPECT_EQ(out.primary.headers.get("x-request-id"), "0");
+  // The shadow answered in time: its answer is compared, without a secondary to cancel noise.
+  EXPECT_FALSE(out.shadow_failed);
+  ASSERT_TRUE(out.shadow);
+  EXPECT_TRUE(out.divergence);
+  EXPECT_FALSE(out.noise);
+  EXPECT_EQ(sh.stats().shadow_timed_out, 0U);
+  EXPECT_EQ(sh.stats().noise_probes, 0U);
+}
+
+TEST(Noise, ASlowSecondaryIsNeverCountedAsTheShadowsTimeout) {
+  asio::io_context ctx;
+  auto slow = std::make_shared<rs::test::DelayedBackend>(rs::test::DelayedBackend{10s});
+  rs::Shadower sh(std::make_shared<StampingService>(),
+                  std::make_shared<StampingService>(candidate()), slow,
+                  kv_config().shadow_timeout(50ms).auto_stop(rs::AutoStop{0.5, 4, 1h}));
+  for (int i = 0; i < 8; ++i) {
+    const auto out = call(ctx, sh, "GET /a");
+    EXPECT_TRUE(out.shadow) << i;
+    EXPECT_FALSE(out.shadow_failed) << i;
+  }
+  const auto stats = sh.stats();
+  EXPECT_EQ(stats.shadow_ok, 8U);
+  EXPECT_EQ(stats.shadow_timed_out, 0U);
+  EXPECT_EQ(stats.auto_stops, 0U);
+  EXPECT_FALSE(stats.auto_stopped);
+}
+
+TEST(Noise, AFailedShadowDoesNotWaitForItsSecondary) {
+  asio::io_context ctx;
+  auto slow = std::make_shared<rs::test::DelayedBackend>(rs::test::DelayedBackend{1h});
+  rs::Shadower sh(
+      std::make_shared<StampingService>(),
+      std::make_shared<rs::test::ThrowingBackend<>>(rs::test::ThrowingBackend<>{"v2 down"}), slow,
+      kv_config().shadow_timeout(1h));
+  const auto started = std::chrono::steady_clock::now();
+  const auto out = call(ctx, sh, "GET /a");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
   ASSERT_TRUE(out.shadow_failed);
-  EXPECT_TRUE(out.shadow_failed->timed_out());
+  EXPECT_EQ(out.shadow_failed->kind, rs::ShadowFailureKind::Failed);
+  EXPECT_NE(out.shadow_failed->message.find("v2 down"), std::string::npos)
+      << out.shadow_failed->message;
+  ctx.restart();
+  ctx.run();  // the secondary was cancelled: nothing is left to run
+  EXPECT_EQ(slow->probe->cancelled.load(), 1);
+}
+
+TEST(Noise, ASecondaryWhoseCallThrowsBeforeItsCoroutineIsNotTheShadowsFailure) {
+  asio::io_context ctx;
+  // A backend whose `call` validates its input before it returns an awaitable.
+  struct Validating {
+    asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+      throw std::invalid_argument("rejected before any coroutine");
+    }
+  };
+  auto shadow = std::make_shared<StampingService>(candidate());
+  rs::Shadower sh(std::make_shared<StampingService>(), shadow, std::make_shared<Validating>(),
+                  kv_config());
+  const auto out = call(ctx, sh, "GET /a");
+  EXPECT_FALSE(out.shadow_failed);
+  ASSERT_TRUE(out.shadow);
+  EXPECT_EQ(shadow->probe->completed.load(), 1);
+  EXPECT_EQ(sh.stats().noise_probes, 0U);
 }
 
 TEST(Noise, DetachedCallsCancelNoiseToo) {

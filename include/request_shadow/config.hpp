@@ -58,17 +58,27 @@ struct AutoStop {
 /**
  * For each sampled call, a secondary backend (or the primary again) is called with the same
  * request, alongside the shadow and under the same deadline. A difference that also appears
- * between the primary and the secondary (the same header, status, byte body, or JSON pointer with
- * array indices folded) is noise: it is taken out of the divergence, reported in
- * `ShadowOutcome::noise`, and counted per header and pointer in `ShadowStats::noise`. A header or
- * pointer found noisy `auto_ignore_after` times is ignored from then on by every comparison of
- * the `Shadower`, including calls whose secondary did not answer.
+ * between the primary and the secondary is noise: it is taken out of the divergence, reported in
+ * `ShadowOutcome::noise`, and counted per place in `ShadowStats::noise`. "The same" means the
+ * same header name, the same JSON Pointer once digit-only tokens are folded to `*` (exactly:
+ * noise at `/items/0` cancels `/items/3` but nothing inside an element, such as its price), or,
+ * for bodies compared as bytes, the body as a whole.
+ *
+ * A secondary answer is a reference only when it has the primary's status and `ok` flag and its
+ * body is of the same kind at the root: an error answer (a 429, a 503) or another document would
+ * make everything look like noise, so such a call is compared without it.
+ *
+ * A header, or a pointer whose value changed (the same type, another value: a timestamp, an
+ * id), found noisy `auto_ignore_after` times is ignored from then on by every comparison of the
+ * `Shadower`, including calls whose secondary did not answer. Structure is never ignored for
+ * good: a pointer that was added, removed or changed type, and a byte body, are cancelled call
+ * by call only, when the secondary shows them too.
  */
 struct NoiseCancellation {
   /// After how many noisy calls a header or JSON pointer is ignored for good (0: never).
   std::size_t auto_ignore_after = 10;
-  /// How many distinct noisy headers and pointers are counted; others are not tracked (but their
-  /// differences are still cancelled call by call).
+  /// How many distinct noisy places (headers, pointers, the byte body) are counted; others are
+  /// not tracked (but their differences are still cancelled call by call).
   std::size_t max_tracked = 1000;
 };
 

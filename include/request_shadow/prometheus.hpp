@@ -142,7 +142,8 @@ inline std::string prometheus_label_value(std::string_view value) {
   };
   histogram("primary", s.primary_latency);
   histogram("shadow", s.shadow_latency);
-  family("noise_probes_total", "counter", "Compared calls whose secondary also answered.");
+  family("noise_probes_total", "counter",
+         "Compared calls whose secondary answered as a usable reference.");
   sample("noise_probes_total", "", s.noise_probes);
   family("noise_cancelled_total", "counter", "Compared calls with differences taken out as noise.");
   sample("noise_cancelled_total", "", s.noise_cancelled);

@@ -112,8 +112,9 @@ class Shadower {
    * failures never throw. Only in test mode (`ShadowConfig::raise_on_mismatch`) does a divergence
    * throw, as `MismatchError`.
    *
-   * Latency: the primary's latency, or the shadow's if it is longer, but never more than the
-   * shadow deadline plus the comparison when the primary is faster than the deadline.
+   * Latency: the primary's latency, or the shadow's if it is longer (with noise cancellation,
+   * the secondary's too), but never more than the shadow deadline plus the comparison when the
+   * primary is faster than the deadline.
    *
    * @par Cancellation
    * Cancellation of the awaiting coroutine (terminal, partial or total) reaches the primary's
@@ -521,9 +522,10 @@ class Shadower {
     out.divergence =
         Divergence::compare(out.primary, *out.shadow, s.config, rules->headers, rules->pointers);
     if (secondary == nullptr) return;
-    detail::Counters::bump(s.counters.noise_probes);
     const auto noise =
         Divergence::compare(out.primary, *secondary, s.config, rules->headers, rules->pointers);
+    if (noise && !detail::NoiseTracker::usable(*noise)) return;  // an error answer, say
+    detail::Counters::bump(s.counters.noise_probes);
     if (!noise) return;
     s.noise->observe(*noise);
     if (!out.divergence) return;

@@ -61,17 +61,14 @@ struct LatencyHistogram {
 
 /// Where noise was found (see `NoiseCancellation`).
 enum class NoiseKind : std::uint8_t {
-  Status,   ///< The status or `ok` flag.
   Header,   ///< A header, by lower-cased name.
   Pointer,  ///< A field of a structured body, by JSON Pointer with digit-only tokens folded to `*`.
   Body,     ///< A body compared as bytes.
 };
 
-/// The name of a noise kind: `status`, `header`, `pointer` or `body`.
+/// The name of a noise kind: `header`, `pointer` or `body`.
 [[nodiscard]] constexpr std::string_view to_string(NoiseKind kind) noexcept {
   switch (kind) {
-    case NoiseKind::Status:
-      return "status";
     case NoiseKind::Header:
       return "header";
     case NoiseKind::Pointer:
@@ -86,7 +83,7 @@ enum class NoiseKind : std::uint8_t {
 struct NoiseCount {
   /// What kind of place it is.
   NoiseKind kind = NoiseKind::Header;
-  /// The header name, the folded JSON Pointer, or `status` / `body`.
+  /// The header name, the folded JSON Pointer, or `body`.
   std::string name;
   /// On how many calls it differed between the primary and the secondary.
   std::uint64_t count = 0;
@@ -151,8 +148,8 @@ struct ShadowStats {
   LatencyHistogram primary_latency;
   /// How long the shadow took when it answered in time (with `latency_histograms`).
   LatencyHistogram shadow_latency;
-  /// Compared calls whose secondary also answered, so noise could be told apart
-  /// (`ShadowConfig::noise_cancellation`).
+  /// Compared calls whose secondary also answered with a usable reference (the primary's status,
+  /// the same kind of body), so noise could be told apart (`ShadowConfig::noise_cancellation`).
   std::uint64_t noise_probes = 0;
   /// Compared calls from which at least one difference was taken out as noise (each is also
   /// counted in `matched` or `diverged`, by what was left).

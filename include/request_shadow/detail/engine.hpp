@@ -97,6 +97,9 @@ struct Slot {
   std::string input;  // the shadow's own copy of the request; capacity is reused
   std::optional<ResponseRecord> response;
   std::optional<ResponseRecord> secondary;  // the second primary answer, for noise cancellation
+  // The shadow answered (`response`) while its secondary was still out: the deadline settles the
+  // call with that answer, compared without a secondary, rather than as a timeout.
+  bool shadow_answered = false;
   std::string error;
   bool failed = false;
   std::atomic<State> state{State::Running};  // written under the mutex, readable without it
@@ -488,7 +491,32 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     return w.retire && w.job == nullptr;
   }
 
-  // Report the job's outcome, wake its caller, and make the worker idle.
+  // The shadow answered while its secondary is still out: keep the answer in the slot, so that
+  // the deadline settles the call with it instead of as a timeout.
+  void shadow_answered(Slot& job, ResponseRecord& response, Clock::duration elapsed) {
+    std::lock_guard lock(mutex_);
+    if (job.state != Slot::State::Running) return;
+    job.response.emplace(std::move(response));
+    job.elapsed = elapsed;
+    job.shadow_answered = true;
+  }
+
+  // The shadow failed while its secondary is still out: settle the call now (the secondary is
+  // of no use without a shadow answer).
+  void shadow_failed(Slot& job, const std::exception_ptr& error, Clock::duration elapsed) {
+    const std::string error_text = error_text_of(error);
+    std::optional<Parked> caller;
+    bool settle = false;
+    {
+      std::lock_guard lock(mutex_);
+      settle_locked(job, nullptr, &error_text, elapsed, nullptr, caller, settle);
+    }
+    if (settle) settle_detached(job);
+    if (caller) resume(std::move(*caller));
+  }
+
+  // Report the job's outcome, wake its caller, and make the worker idle. A job whose shadow
+  // answered already (`shadow_answered`) passes neither `response` nor `error`.
   void finish(const std::shared_ptr<Worker>& worker, Slot& job, ResponseRecord* response,
               const std::exception_ptr& error, bool ran, Clock::duration elapsed = {},
               ResponseRecord* secondary = nullptr) {
@@ -496,37 +524,15 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     std::optional<Parked> caller;
     bool reap = false;
     bool settle = false;
-    std::string error_text;
-    if (error) {
-      try {
-        error_text = what_of(error);
-      } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory: report without the text
-      }
-    }
+    const std::string error_text = error_text_of(error);
     Lane* lane = w.lane;
     {
       std::lock_guard lock(mutex_);
       if (ran) {
         w.running = nullptr;
       }
-      if (job.state == Slot::State::Running) {
-        job.state = Slot::State::Done;
-        job.failed = error != nullptr;
-        job.elapsed = elapsed;
-        if (error) {
-          job.error = std::move(error_text);
-        } else {
-          job.response.emplace(std::move(*response));
-          if (secondary != nullptr) job.secondary.emplace(std::move(*secondary));
-        }
-        unlink(job);
-        if (job.parked) {
-          caller.emplace(std::move(*job.parked));
-          job.parked.reset();
-        }
-        settle = job.detached && !job.settling;
-        if (settle) job.settling = true;
-      }
+      settle_locked(job, response, error ? &error_text : nullptr, elapsed, secondary, caller,
+                    settle);
       job.worker = nullptr;
       job.worker_gone = true;
       if (job.caller_gone && !job.settling) give_back(job);
@@ -548,6 +554,47 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     // Inline when the caller's executor allows it: the caller then often starts its next call
     // on this same worker before the worker would have parked.
     if (caller) resume(std::move(*caller));
+  }
+
+  static std::string error_text_of(const std::exception_ptr& error) noexcept {
+    if (!error) return {};
+    try {
+      return what_of(error);
+    } catch (...) {  // out of memory: report without the text
+      return {};
+    }
+  }
+
+  // Under the lock: settle a running job with the shadow's answer (`response`, or the one kept
+  // by `shadow_answered`) or its failure (`error`); take its parked caller, and say whether a
+  // detached call is to be settled.
+  void settle_locked(Slot& job, ResponseRecord* response, const std::string* error,
+                     Clock::duration elapsed, ResponseRecord* secondary,
+                     std::optional<Parked>& caller, bool& settle) {
+    if (job.state != Slot::State::Running) return;
+    job.state = Slot::State::Done;
+    if (error != nullptr) {
+      job.failed = true;
+      job.elapsed = elapsed;
+      job.response.reset();
+      job.error = *error;
+    } else if (response != nullptr || job.shadow_answered) {
+      if (response != nullptr) {
+        job.response.emplace(std::move(*response));
+        job.elapsed = elapsed;
+      }
+      if (secondary != nullptr) job.secondary.emplace(std::move(*secondary));
+    } else {
+      job.failed = true;
+      job.error = "the shadow leg ended without an answer";
+    }
+    unlink(job);
+    if (job.parked) {
+      caller.emplace(std::move(*job.parked));
+      job.parked.reset();
+    }
+    settle = job.detached && !job.settling;
+    if (settle) job.settling = true;
   }
 
   // The worker coroutine is gone (it exited, or its frame was destroyed at shutdown).
@@ -776,6 +823,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     s->caller_gone = false;
     s->worker_gone = false;
     s->failed = false;
+    s->shadow_answered = false;
     s->response.reset();
     s->secondary.reset();
     s->error.clear();
@@ -901,7 +949,8 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
         while (f.head != nullptr && f.head->deadline <= now) {
           Slot& s = *f.head;
           unlink(s);
-          s.state = Slot::State::TimedOut;
+          // A shadow that answered in time is not late because its secondary is.
+          s.state = s.shadow_answered ? Slot::State::Done : Slot::State::TimedOut;
           if (s.parked) {
             wake.push_back(std::move(*s.parked));
             s.parked.reset();
@@ -1057,9 +1106,11 @@ class Engine final : public EngineBase {
       co_await asio::this_coro::throw_if_cancelled(true);
       const auto input = std::as_bytes(std::span(job->input.data(), job->input.size()));
       const auto started = engine->measure_ ? Clock::now() : Clock::time_point{};
+      bool reported = false;  // the shadow's answer or failure is in the slot already
       try {
         if (engine->secondary_) {
-          co_await call_both(*engine, input, answer, second);
+          co_await call_both(*engine, *job, input, started, second);
+          reported = true;
         } else {
           answer = co_await engine->backend_->call(input);
         }
@@ -1073,29 +1124,67 @@ class Engine final : public EngineBase {
         co_await asio::this_coro::reset_cancellation_state();
       }
       co_await asio::this_coro::throw_if_cancelled(true);
-      engine->finish(self, *job, error ? nullptr : &answer, error, true, elapsed,
+      engine->finish(self, *job, error || reported ? nullptr : &answer, error, true, elapsed,
                      second ? &*second : nullptr);
     }
   }
 
-  // The shadow and the secondary side by side, in a parallel group that waits for both: the
-  // leg's deadline is kept by the engine, which abandons the whole worker job, so waiting for
-  // every child is right here. Throws the shadow's exception; a failed secondary leaves `second`
-  // empty.
-  static asio::awaitable<void> call_both(Engine& engine, std::span<const std::byte> input,
-                                         ResponseRecord& answer,
+  // The shadow and the secondary side by side, in a parallel group. The shadow's part reports
+  // to the slot as soon as it has an answer (kept for the deadline, see `shadow_answered`) or a
+  // failure (settled at once, and the secondary is cancelled); the group then waits for the
+  // secondary, which the engine's deadline bounds by abandoning the whole job, so the
+  // secondary's lateness is never the shadow's. A secondary that fails leaves `second` empty.
+  static asio::awaitable<void> call_both(Engine& engine, Slot& job,
+                                         std::span<const std::byte> input,
+                                         Clock::time_point started,
                                          std::optional<ResponseRecord>& second) {
     const auto ex = co_await asio::this_coro::executor;
-    auto shadow_call = engine.backend_->call(input);
-    auto secondary_call = engine.secondary_(input);
+    auto shadow_part = shadow_then_report(&engine, &job, input, started);
+    auto secondary_part = call_secondary(&engine, input);
     auto group = asio::experimental::make_parallel_group(
-        asio::co_spawn(ex, std::move(shadow_call), asio::experimental::deferred),
-        asio::co_spawn(ex, std::move(secondary_call), asio::experimental::deferred));
-    auto results =
-        co_await group.async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-    if (!std::get<3>(results)) second.emplace(std::move(std::get<4>(results)));
-    if (std::get<1>(results)) std::rethrow_exception(std::get<1>(results));
-    answer = std::move(std::get<2>(results));
+        asio::co_spawn(ex, std::move(shadow_part), asio::experimental::deferred),
+        asio::co_spawn(ex, std::move(secondary_part), asio::experimental::deferred));
+    auto results = co_await group.async_wait(CancelOnShadowFailure{}, asio::use_awaitable);
+    if (!std::get<2>(results)) second.emplace(std::move(std::get<3>(results)));
+  }
+
+  // The group's cancellation condition: a failed shadow cancels the secondary; nothing else
+  // cancels anything.
+  struct CancelOnShadowFailure {
+    asio::cancellation_type_t operator()(const std::exception_ptr& shadow_error) const noexcept {
+      return shadow_error ? asio::cancellation_type::terminal : asio::cancellation_type::none;
+    }
+    asio::cancellation_type_t operator()(const std::exception_ptr& /*secondary_error*/,
+                                         const ResponseRecord& /*secondary*/) const noexcept {
+      return asio::cancellation_type::none;
+    }
+  };
+
+  // The shadow's part of `call_both`: call it and report its answer or failure to the slot at
+  // once. Rethrows the failure, so that the group cancels the secondary.
+  static asio::awaitable<void> shadow_then_report(Engine* engine, Slot* job,
+                                                  std::span<const std::byte> input,
+                                                  Clock::time_point started) {
+    std::exception_ptr error;
+    try {
+      ResponseRecord answer = co_await engine->backend_->call(input);
+      const auto elapsed = engine->measure_ ? Clock::now() - started : Clock::duration{};
+      engine->shadow_answered(*job, answer, elapsed);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (error) {
+      const auto elapsed = engine->measure_ ? Clock::now() - started : Clock::duration{};
+      engine->shadow_failed(*job, error, elapsed);
+      std::rethrow_exception(error);
+    }
+  }
+
+  // The secondary's part of `call_both`, in a coroutine of its own: a `call` that throws before
+  // it returns an awaitable fails this part only, never the shadow's.
+  static asio::awaitable<ResponseRecord> call_secondary(Engine* engine,
+                                                        std::span<const std::byte> input) {
+    co_return co_await engine->secondary_(input);
   }
 
   // Starts a worker from a posted handler: co_spawn on the worker's new strand would otherwise

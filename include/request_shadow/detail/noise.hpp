@@ -15,6 +15,7 @@
 #include <request_shadow/pointer.hpp>
 #include <request_shadow/stats.hpp>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -41,49 +42,75 @@ class NoiseTracker {
     return rules_;
   }
 
-  // Count every site of a primary-vs-secondary divergence once; sites that reach the threshold
-  // join the ignore rules (headers and pointers only: a noisy status or byte body is cancelled
-  // call by call, never ignored for good).
+  // Whether a secondary answer can tell noise from real differences: it has the primary's
+  // status and `ok` flag, and its body is of the same kind at the root. (`noise` is the
+  // divergence between the primary and the secondary.)
+  [[nodiscard]] static bool usable(const Divergence& noise) noexcept {
+    if (noise.status) return false;
+    if (noise.body) {
+      for (const auto& f : noise.body->fields) {
+        if (f.pointer.empty()) return false;
+      }
+    }
+    return true;
+  }
+
+  // Count every site of a usable primary-vs-secondary divergence once; headers, and pointers
+  // whose value changed, that reach the threshold join the ignore rules. A pointer that was
+  // added, removed or changed type, and a byte body, are never ignored for good.
   void observe(const Divergence& noise) {
-    std::vector<std::pair<NoiseKind, std::string>> sites;
-    if (noise.status) sites.emplace_back(NoiseKind::Status, "status");
+    struct Site {
+      NoiseKind kind;
+      std::string name;
+      bool value_only;  // only a value changed there: it may be ignored for good
+    };
+    std::vector<Site> sites;
     if (noise.headers) {
       for (const auto* list :
            {&noise.headers->added, &noise.headers->removed, &noise.headers->changed}) {
-        for (const auto& name : *list) sites.emplace_back(NoiseKind::Header, name);
+        for (const auto& name : *list) sites.push_back({NoiseKind::Header, name, true});
       }
     }
     if (noise.body) {
       if (noise.body->fields.empty()) {
-        sites.emplace_back(NoiseKind::Body, "body");
+        sites.push_back({NoiseKind::Body, "body", false});
       } else {
         for (const auto& f : noise.body->fields) {
-          sites.emplace_back(NoiseKind::Pointer, fold_indices(f.pointer));
+          sites.push_back(
+              {NoiseKind::Pointer, fold_indices(f.pointer), f.change == FieldChange::Changed});
         }
       }
     }
-    std::sort(sites.begin(), sites.end());
-    sites.erase(std::unique(sites.begin(), sites.end()), sites.end());
+    // One count per site and call; a site is structural if any of its differences is.
+    std::sort(sites.begin(), sites.end(), [](const Site& a, const Site& b) {
+      return std::tie(a.kind, a.name, a.value_only) < std::tie(b.kind, b.name, b.value_only);
+    });
+    sites.erase(std::unique(sites.begin(), sites.end(),
+                            [](const Site& a, const Site& b) {
+                              return a.kind == b.kind && a.name == b.name;
+                            }),
+                sites.end());
 
     std::lock_guard lock(mutex_);
     std::shared_ptr<IgnoreRules> next;
     for (auto& site : sites) {
-      auto it = counts_.find(site);
+      auto key = std::make_pair(site.kind, std::move(site.name));
+      auto it = counts_.find(key);
       if (it == counts_.end()) {
         if (counts_.size() >= rule_.max_tracked) continue;
-        it = counts_.emplace(std::move(site), Count{}).first;
+        it = counts_.emplace(std::move(key), Count{}).first;
       }
       Count& c = it->second;
       ++c.count;
-      const NoiseKind kind = it->first.first;
-      if (c.ignored || rule_.auto_ignore_after == 0 || c.count < rule_.auto_ignore_after ||
-          (kind != NoiseKind::Header && kind != NoiseKind::Pointer)) {
+      c.structural = c.structural || !site.value_only;
+      if (c.ignored || c.structural || rule_.auto_ignore_after == 0 ||
+          c.count < rule_.auto_ignore_after) {
         continue;
       }
       c.ignored = true;
       if (!next) next = std::make_shared<IgnoreRules>(*rules_);
       const std::string& name = it->first.second;
-      if (kind == NoiseKind::Header) {
+      if (it->first.first == NoiseKind::Header) {
         const auto at = std::lower_bound(next->headers.begin(), next->headers.end(), name);
         if (at == next->headers.end() || *at != name) next->headers.insert(at, name);
       } else {
@@ -108,13 +135,11 @@ class NoiseTracker {
     return out;
   }
 
-  // Move the parts of `d` that also differ in `noise` into `cancelled`; returns whether any did.
+  // Move the parts of `d` that also differ in a usable `noise` into `cancelled`: the same header
+  // names, the same folded pointers, or a byte body against a byte body. Returns whether any
+  // did.
   static bool cancel(Divergence& d, const Divergence& noise, Divergence& cancelled) {
     bool any = false;
-    if (d.status && noise.status) {
-      cancelled.status = std::exchange(d.status, std::nullopt);
-      any = true;
-    }
     if (d.headers && noise.headers) {
       const HeaderDiff& n = *noise.headers;
       auto noisy = [&n](const std::string& name) {
@@ -145,12 +170,16 @@ class NoiseTracker {
           any = true;
         }
       } else if (!noise.body->fields.empty()) {
-        PointerPatterns noisy;
-        for (const auto& f : noise.body->fields) noisy.add(fold_indices(f.pointer));
+        // Exactly the same places: noise at a pointer says nothing of what is inside it.
+        std::vector<std::string> noisy;
+        noisy.reserve(noise.body->fields.size());
+        for (const auto& f : noise.body->fields) noisy.push_back(fold_indices(f.pointer));
+        std::sort(noisy.begin(), noisy.end());
         auto& fields = d.body->fields;
-        auto split = std::stable_partition(
-            fields.begin(), fields.end(),
-            [&noisy](const FieldDiff& f) { return !noisy.matches(f.pointer); });
+        auto split =
+            std::stable_partition(fields.begin(), fields.end(), [&noisy](const FieldDiff& f) {
+              return !std::binary_search(noisy.begin(), noisy.end(), fold_indices(f.pointer));
+            });
         if (split != fields.end()) {
           BodyDiff moved = *d.body;
           moved.fields.assign(std::make_move_iterator(split),
@@ -170,6 +199,7 @@ class NoiseTracker {
   struct Count {
     std::uint64_t count = 0;
     bool ignored = false;
+    bool structural = false;  // added, removed or of another type at least once: never ignored
   };
   const NoiseCancellation rule_;
   mutable std::mutex mutex_;
