@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <request_shadow/log.hpp>
 #include <request_shadow/pointer.hpp>
 #include <stdexcept>
@@ -109,7 +110,65 @@ TEST(Normalizer, OneThatThrowsFallsBackToTheRawBytesAndSaysSo) {
   const auto d =
       Divergence::compare(ResponseRecord::success("a"), ResponseRecord::success("b"), config);
   ASSERT_TRUE(d && d->body);
-  EXPECT_EQ(d->body->fallback, "normalizer failed: bad clock");
+  EXPECT_EQ(d->body->fallback, "normalizer 1 of 1 failed: bad clock");
+}
+
+TEST(Normalizer, OnlyTheOneThatThrowsIsSkipped) {
+  // The first drops a timestamp; the second fails: the timestamp is still dropped.
+  const auto config =
+      ShadowConfig()
+          .body_normalizer([](std::string_view b) { return std::string(b.substr(0, b.find(';'))); })
+          .body_normalizer([](std::string_view) -> std::string { throw std::runtime_error("no"); });
+  const auto d = Divergence::compare(ResponseRecord::success("v=1;t=100"),
+                                     ResponseRecord::success("v=1;t=200"), config);
+  EXPECT_FALSE(d) << rs::to_string(*d);
+  const auto real = Divergence::compare(ResponseRecord::success("v=1;t=100"),
+                                        ResponseRecord::success("v=2;t=200"), config);
+  ASSERT_TRUE(real && real->body);
+  EXPECT_EQ(real->body->fallback, "normalizer 2 of 2 failed: no");
+}
+
+TEST(Normalizer, EqualBytesAreEqualWhateverTheNormalizerDoes) {
+  // A normalizer with state (or garbage output) cannot make identical bodies differ.
+  auto calls = std::make_shared<int>(0);
+  const auto config = ShadowConfig().body_normalizer(
+      [calls](std::string_view) { return std::to_string((*calls)++); });
+  EXPECT_FALSE(Divergence::compare(ResponseRecord::success("same"), ResponseRecord::success("same"),
+                                   config));
+  EXPECT_EQ(*calls, 0);
+}
+
+TEST(Comparator, APointerThatIsNotOneIsTheComparatorsFailure) {
+  rs::BodyComparator sloppy;
+  sloppy.name = "sloppy";
+  sloppy.compare = [](std::string_view, std::string_view, const rs::PointerPatterns&) {
+    rs::BodyComparison out;
+    out.fields.push_back({"price", FieldChange::Changed, "1", "2"});  // no leading '/'
+    return out;
+  };
+  const auto config = ShadowConfig().body_comparator(sloppy).ignore_pointer("/rice");
+  const auto d =
+      Divergence::compare(ResponseRecord::success("a"), ResponseRecord::success("b"), config);
+  ASSERT_TRUE(d && d->body);
+  EXPECT_TRUE(d->body->fields.empty());
+  EXPECT_EQ(d->body->fallback,
+            "sloppy: reported \"price\", not a JSON Pointer (one starts with '/')");
+  EXPECT_EQ(rs::signature(*d).text, "body bytes");
+}
+
+TEST(Comparator, DifferencesFoundButNoneListedAreStillADivergence) {
+  rs::BodyComparator capped;
+  capped.name = "capped";
+  capped.compare = [](std::string_view, std::string_view, const rs::PointerPatterns&) {
+    return rs::BodyComparison{{{"/noise", FieldChange::Changed, "1", "2"}}, true};
+  };
+  const auto config = ShadowConfig().body_comparator(capped).ignore_pointer("/noise");
+  const auto d =
+      Divergence::compare(ResponseRecord::success("a"), ResponseRecord::success("b"), config);
+  ASSERT_TRUE(d && d->body);
+  EXPECT_TRUE(d->body->fields.empty());
+  EXPECT_TRUE(d->body->fields_truncated);
+  EXPECT_EQ(rs::signature(*d).text, "body capped unlisted");
 }
 
 TEST(Comparator, ReadsTheBodiesItAppliesTo) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <random>
 #include <request_shadow/config.hpp>
@@ -228,6 +229,16 @@ TEST(JsonCompare, MaxDepthBoundsTheNestingThatIsRead) {
   EXPECT_THROW((void)json::compare(nested_arrays(512, "1"), "[]"), json::ParseError);
 }
 
+TEST(JsonCompare, AnyMaxDepthIsSafe) {
+  // "Unlimited" is clamped to Options::deepest rather than allocated.
+  const json::Options unlimited{.max_depth = std::numeric_limits<std::size_t>::max()};
+  EXPECT_EQ(diffs(nested_arrays(1'000, "1"), nested_arrays(1'000, "2"), {}, unlimited).size(), 1U);
+  EXPECT_THROW((void)json::compare(nested_arrays(json::Options::deepest, "1"), "[]", {}, unlimited),
+               json::ParseError);
+  // The parsers grown for it are freed again: the default still applies afterwards.
+  EXPECT_THROW((void)json::compare(nested_arrays(600, "1"), "[]"), json::ParseError);
+}
+
 TEST(JsonCompare, DuplicateKeysKeepTheirLastValue) {
   EXPECT_TRUE(diffs(R"({"a":1,"a":2})", R"({"a":2})").empty());
   EXPECT_TRUE(diffs(R"({"a":2})", R"({"a":1,"a":2})").empty());
@@ -380,9 +391,10 @@ TEST(JsonCompare, MaxDifferencesCapsTheList) {
   EXPECT_EQ(body.fields.size(), 3U);
   EXPECT_TRUE(body.fields_truncated);
 
-  // No room at all still tells a divergence from a match.
+  // 0 counts as 1: a divergence always names a place.
   const rs::BodyDiff none = body_diff(a, b, json_config({.max_differences = 0}));
-  EXPECT_TRUE(none.fields.empty());
+  ASSERT_EQ(none.fields.size(), 1U);
+  EXPECT_EQ(none.fields[0].pointer, "/0");
   EXPECT_TRUE(none.fields_truncated);
   EXPECT_EQ(none.format, "json");
 }

@@ -12,6 +12,7 @@
 #include <request_shadow/config.hpp>
 #include <request_shadow/pointer.hpp>
 #include <request_shadow/response_record.hpp>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -116,24 +117,39 @@ inline std::string what_of(const std::exception_ptr& e) {
   }
 }
 
-// Run the normalizers on both bodies. On failure the raw bodies stay and `fallback` says why.
+// Run the normalizers on both bodies, in order. A normalizer that throws on either side is
+// skipped (both sides keep what the previous ones made of them) and `fallback` says so.
 inline void normalize(const std::vector<BodyNormalizer>& normalizers, std::string_view& a,
                       std::string_view& b, std::string& na, std::string& nb,
                       std::string& fallback) {
   try {
     std::string x(a);
     std::string y(b);
-    for (const auto& n : normalizers) {
-      x = n(x);
-      y = n(y);
+    for (std::size_t i = 0; i < normalizers.size(); ++i) {
+      try {
+        std::string nx = normalizers[i](x);
+        std::string ny = normalizers[i](y);
+        x = std::move(nx);
+        y = std::move(ny);
+      } catch (...) {
+        if (!fallback.empty()) fallback += "; ";
+        fallback += "normalizer " + std::to_string(i + 1) + " of " +
+                    std::to_string(normalizers.size()) +
+                    " failed: " + what_of(std::current_exception());
+      }
     }
     na = std::move(x);
     nb = std::move(y);
     a = na;
     b = nb;
-  } catch (...) {
-    fallback = "normalizer failed: " + what_of(std::current_exception());
+  } catch (...) {  // out of memory: compare the raw bodies
+    fallback = "normalizers not applied: " + what_of(std::current_exception());
   }
+}
+
+// Whether `pointer` is an RFC 6901 JSON Pointer: empty (the whole document) or from `/` on.
+inline bool is_pointer(std::string_view pointer) noexcept {
+  return pointer.empty() || pointer.front() == '/';
 }
 
 // Let the first comparator that applies read two byte-unequal bodies; false when it finds them
@@ -151,6 +167,12 @@ inline bool compare_structured(const std::vector<BodyComparator>& comparators,
     if (!applies || !c.compare) continue;
     try {
       BodyComparison found = c.compare(a, b, ignored);
+      for (const FieldDiff& f : found.fields) {
+        if (!is_pointer(f.pointer)) {
+          throw std::invalid_argument("reported \"" + value_excerpt(f.pointer, 48) +
+                                      "\", not a JSON Pointer (one starts with '/')");
+        }
+      }
       if (!ignored.empty()) {
         std::erase_if(found.fields,
                       [&ignored](const FieldDiff& f) { return ignored.matches(f.pointer); });
@@ -263,8 +285,9 @@ struct Divergence {
                                                 const ResponseRecord& shadow,
                                                 const ShadowConfig& config,
                                                 const PointerPatterns& ignored) {
+    // Equal bytes are equal bodies, whatever a normalizer would make of them.
+    if (detail::bytes_equal(primary.body, shadow.body)) return std::nullopt;
     if (config.body_normalizers().empty()) {
-      if (detail::bytes_equal(primary.body, shadow.body)) return std::nullopt;
       return diff_bodies(primary, shadow, config, ignored, primary.body, shadow.body, {});
     }
     std::string_view a = primary.body;
@@ -367,7 +390,8 @@ struct DivergenceSignature {
   /// The canonical description, e.g. `status 200->500; headers +x-v2 ~content-type; body json
   /// /items/*/price changed, /tier added`. Header names are sorted; a body read by a comparator
   /// lists its pointers with digit-only tokens folded to `*` (see `fold_indices`), sorted and
-  /// without repeats; other bodies are `body bytes`.
+  /// without repeats (`body json unlisted` when it found differences but listed none, all of
+  /// them past its cap or ignored); other bodies are `body bytes`.
   std::string text;
 
   /// `id` as 16 lower-case hexadecimal digits.
@@ -409,7 +433,8 @@ struct DivergenceSignature {
   if (d.body) {
     sep();
     if (d.body->fields.empty()) {
-      out += "body bytes";
+      out += d.body->format.empty() ? std::string("body bytes")
+                                    : "body " + d.body->format + " unlisted";
     } else {
       std::vector<std::string> sites;
       sites.reserve(d.body->fields.size());

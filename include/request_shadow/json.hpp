@@ -34,7 +34,8 @@ struct Options {
   /// JSON under another content type.
   bool by_content_type = true;
   /// At most this many differences are listed; when there are more, the comparison stops at the
-  /// next one and sets `BodyComparison::truncated`.
+  /// next one and sets `BodyComparison::truncated`. 0 counts as 1: a divergence always names at
+  /// least one place.
   std::size_t max_differences = 64;
   /// A body nested deeper than this is not read: it is a `ParseError` (a byte diff through the
   /// comparator).
@@ -42,9 +43,13 @@ struct Options {
    * The depth is simdjson's: the number of values on the deepest path from the root, so `1` and
    * `[]` are 1 deep, `[1]` and `{"a":[]}` 2, and 8 arrays around a number 9. The comparison
    * keeps its own stack of open arrays and objects on the heap, so no depth can overflow the
-   * thread's stack. 0 counts as 1.
+   * thread's stack. 0 counts as 1, and more than `deepest` as `deepest`: simdjson allocates
+   * its depth buffers up front, about 9 bytes a level for each side.
    */
   std::size_t max_depth = 512;
+
+  /// The largest `max_depth` honoured (65,536).
+  static constexpr std::size_t deepest = std::size_t{1} << 16;
 };
 
 /// A body that the JSON comparison cannot read; `what()` says which side and why.
@@ -317,9 +322,13 @@ class TrimScratch {
   TrimScratch& operator=(const TrimScratch&) = delete;
   ~TrimScratch() {
     constexpr std::size_t kept_bytes = std::size_t{1} << 20;  // parser capacity, per side
+    constexpr std::size_t kept_depth = std::size_t{1} << 12;  // parser depth, per side
     constexpr std::size_t kept_members = std::size_t{1} << 14;
-    if (s_.primary.capacity() > kept_bytes) s_.primary = dom::parser{};
-    if (s_.shadow.capacity() > kept_bytes) s_.shadow = dom::parser{};
+    const auto oversized = [](const dom::parser& p) {
+      return p.capacity() > kept_bytes || p.max_depth() > kept_depth;
+    };
+    if (oversized(s_.primary)) s_.primary = dom::parser{};
+    if (oversized(s_.shadow)) s_.shadow = dom::parser{};
     if (s_.members.capacity() > kept_members) std::vector<Member>().swap(s_.members);
     if (s_.slots.capacity() > 2 * kept_members) std::vector<std::uint32_t>().swap(s_.slots);
     if (s_.frames.capacity() > 1024) std::vector<Frame>().swap(s_.frames);
@@ -732,19 +741,19 @@ class Walk {
  *
  * Cost: simdjson's DOM parse of both bodies, then one walk over both that allocates only for the
  * differences it lists (`bench/json_bench.cpp` measures both against the parse alone). Each
- * thread reuses its own pair of parsers and buffers; those grown past 1 MiB by a larger body are
- * freed after that comparison. Thread-safe.
+ * thread reuses its own pair of parsers and buffers; those grown past 1 MiB by a larger body, or
+ * past 4,096 levels by a larger `max_depth`, are freed after that comparison. Thread-safe.
  */
 [[nodiscard]] inline BodyComparison compare(std::string_view primary, std::string_view shadow,
                                             const PointerPatterns& ignored = {},
                                             const Options& options = {}) {
   detail::Scratch& s = detail::scratch();
   const detail::TrimScratch trim(s);
-  const std::size_t depth = std::max<std::size_t>(options.max_depth, 1);
+  const std::size_t depth = std::clamp<std::size_t>(options.max_depth, 1, Options::deepest);
   const auto a = detail::parse(s.primary, primary, depth, "primary");
   const auto b = detail::parse(s.shadow, shadow, depth, "shadow");
   BodyComparison out;
-  detail::Walk(s, ignored, options.max_differences, out).run(a, b);
+  detail::Walk(s, ignored, std::max<std::size_t>(options.max_differences, 1), out).run(a, b);
   return out;
 }
 
