@@ -22,7 +22,9 @@ namespace request_shadow {
  *
  * A `Shadower` calls one backend object from every coroutine that shares it, so `call` must be
  * safe to run concurrently. The primary's `call` runs on the caller's executor; the shadow's runs
- * on a worker coroutine with its own strand of the caller's execution context. The shadow may be
+ * on a worker coroutine with its own strand of the caller's execution context, and so does the
+ * primary's second call when noise cancellation re-calls it (`ShadowConfig::noise_cancellation`
+ * without a secondary backend). The shadow may be
  * abandoned at its deadline: its coroutine then keeps running to completion on its own (the
  * `Shadower` keeps the backend and the input alive), and it is sent a terminal cancellation it is
  * free to honour or ignore.

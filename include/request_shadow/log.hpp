@@ -106,7 +106,8 @@ struct SignatureCount {
  * `Authorization`, `Proxy-Authorization`, `Cookie` and `Set-Cookie` lines, or of the names given
  * at construction, are replaced with `[redacted]`.
  *
- * Holds at most `capacity()` entries and drops the oldest first; capacity 0 keeps nothing.
+ * Holds at most `capacity()` entries and drops the oldest first; capacity 0 keeps no entries
+ * (the counts by signature below, with their few exemplars, are kept all the same).
  * Each entry keeps at most `max_key_bytes` bytes of its key, so a huge request cannot make the
  * log grow past about `capacity() * max_key_bytes` bytes plus the divergences (whose size
  * depends only on the number of differing header names and listed fields).

@@ -50,7 +50,10 @@ inline std::string prometheus_label_value(std::string_view value) {
  * - `noise_probes_total` and `noise_cancelled_total` (`ShadowConfig::noise_cancellation`);
  * - `signature_divergences_total{signature="<16 hex digits>"}`: divergences per kind, at most
  *   `DivergenceLog::max_signatures` series (the text of each kind is in the JSON-lines summary,
- *   `write_summary_lines`), and `divergence_kinds`, a gauge of how many kinds were seen.
+ *   `write_summary_lines`), and `divergence_kinds`, a gauge of how many kinds are tracked (at most
+ *   `DivergenceLog::max_signatures`; others are only in `untracked_signatures`). The counts are
+ *   the log's: a log shared by several shadowers counts them together, and installing a new log
+ *   (`with_log`) starts them again, which Prometheus reads as a counter reset.
  *
  * Every sample carries `experiment="<experiment>"`, so several shadowers can be exposed side by
  * side (concatenate their texts only if the families differ; otherwise expose one text per
@@ -147,7 +150,7 @@ inline std::string prometheus_label_value(std::string_view value) {
   sample("noise_probes_total", "", s.noise_probes);
   family("noise_cancelled_total", "counter", "Compared calls with differences taken out as noise.");
   sample("noise_cancelled_total", "", s.noise_cancelled);
-  family("divergence_kinds", "gauge", "Kinds of divergence (signatures) seen.");
+  family("divergence_kinds", "gauge", "Kinds of divergence (signatures) tracked.");
   sample("divergence_kinds", "", s.signatures.size());
   family("signature_divergences_total", "counter", "Divergences per kind (signature).");
   for (const auto& kind : s.signatures) {

@@ -156,7 +156,8 @@ struct ShadowStats {
   std::uint64_t noise_cancelled = 0;
   /// Where noise was found, most frequent first.
   std::vector<NoiseCount> noise;
-  /// The kinds of divergence in the log, most frequent first (`DivergenceLog::signatures`).
+  /// The kinds of divergence counted by the log, most frequent first (`DivergenceLog::signatures`):
+  /// a log shared with other shadowers counts theirs too, and `with_log` starts a new count.
   std::vector<SignatureCount> signatures;
   /// Divergences of kinds beyond the log's `max_signatures`.
   std::uint64_t untracked_signatures = 0;
