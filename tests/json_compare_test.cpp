@@ -658,6 +658,77 @@ TEST(JsonCompare, AgreesWithAPlainModelOnRandomDocuments) {
   EXPECT_LT(differing, compared);
 }
 
+TEST(JsonCompare, IgnorePatternsAgreeWithFilteringTheDifferences) {
+  // Skipping ignored values during the walk must give exactly the differences that filtering
+  // the full list with PointerPatterns::matches gives: the same places, the same order.
+  RandomJson random(77);
+  std::mt19937 rng(77);
+  const json::Options all{.max_differences = 100'000};
+  int checked = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const auto [a, b] = random.pair();
+    simdjson::dom::parser check;
+    if (check.parse(a).error() || check.parse(b).error()) continue;
+    const auto full = json::compare(a, b, {}, all).fields;
+    if (full.empty()) continue;
+    // Patterns made from the differences found: a prefix of one's tokens, some of them `*`.
+    rs::PointerPatterns patterns;
+    for (int k = 0; k < 2; ++k) {
+      const std::string& pointer = full[rng() % full.size()].pointer;
+      std::vector<std::string> tokens;
+      for (std::size_t at = 0; at < pointer.size();) {
+        const std::size_t end = pointer.find('/', at + 1);
+        tokens.emplace_back(pointer.substr(at + 1, end == std::string::npos ? end : end - at - 1));
+        at = end == std::string::npos ? pointer.size() : end;
+      }
+      if (tokens.empty()) continue;  // the root: tested elsewhere
+      const std::size_t keep = 1 + rng() % tokens.size();
+      std::string pattern;
+      for (std::size_t t = 0; t < keep; ++t) pattern += '/' + (rng() % 3 == 0 ? "*" : tokens[t]);
+      patterns.add(pattern);
+    }
+    std::vector<FieldDiff> expected;
+    for (const auto& f : full) {
+      if (!patterns.matches(f.pointer)) expected.push_back(f);
+    }
+    ASSERT_EQ(json::compare(a, b, patterns, all).fields, expected)
+        << "primary: " << a << "\nshadow:  " << b << "\npattern: " << patterns.patterns()[0];
+    ++checked;
+  }
+  EXPECT_GT(checked, 1000);
+}
+
+TEST(JsonCompare, IgnorePatternsMatchAtEveryDepth) {
+  // 200 nested objects, each with a differing `k~/` member (escaped `~0~1` in a pointer).
+  std::string a;
+  std::string b;
+  for (int d = 0; d < 200; ++d) {
+    a += R"({"k~/":1,"n":)";
+    b += R"({"k~/":2,"n":)";
+  }
+  a += "0";
+  b += "1";
+  for (int d = 0; d < 200; ++d) {
+    a += "}";
+    b += "}";
+  }
+  rs::PointerPatterns unrelated;
+  unrelated.add("/nothing/here");
+  EXPECT_EQ(json::compare(a, b, unrelated).fields, json::compare(a, b).fields);
+  EXPECT_EQ(json::compare(a, b).fields.size(), 64U);  // the default cap
+  // `~0~1` is the escaped `~/`: every level's `k~/` is ignored, only the innermost number left.
+  rs::PointerPatterns keys;
+  std::string wildcard_path;
+  keys.add("/k~0~1");
+  for (int d = 1; d < 200; ++d) {
+    wildcard_path += "/n";
+    keys.add(wildcard_path + "/k~0~1");
+  }
+  const auto left = json::compare(a, b, keys).fields;
+  ASSERT_EQ(left.size(), 1U);
+  EXPECT_EQ(left[0].change, FieldChange::Changed);
+}
+
 TEST(JsonCompare, LargeObjectsInAnotherOrder) {
   std::string a = "{";
   std::string b = "{\"z\":0";

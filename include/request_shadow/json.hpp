@@ -295,6 +295,82 @@ struct Frame {
   std::size_t offset = 0;
   std::size_t shadow_first = 0;  // the shadow's members, for the `ShadowOnly` phase
   std::size_t shadow_last = 0;
+  // The ignore patterns that may still match inside this value: `Scratch::alive` from
+  // `alive_first` on, `alive_count` of them. None: nothing inside is checked.
+  std::uint32_t alive_first = 0;
+  std::uint32_t alive_count = 0;
+};
+
+// One reference token of an ignore pattern, unescaped.
+struct PatternToken {
+  std::string_view text;
+  bool wildcard = false;  // `*`: any member name or index
+  bool is_index = false;  // a canonical array index (`0`, or digits without a leading zero)
+  std::size_t index = 0;
+
+  [[nodiscard]] bool matches_key(std::string_view key) const noexcept {
+    return wildcard || text == key;
+  }
+  [[nodiscard]] bool matches_index(std::size_t i) const noexcept {
+    return wildcard || (is_index && index == i);
+  }
+};
+
+// The ignore patterns, split into tokens once per comparison, so that the walk matches them
+// token by token as it descends instead of writing and parsing each value's whole pointer.
+struct CompiledPatterns {
+  std::vector<PatternToken> tokens;    // every pattern's tokens, one after another
+  std::vector<std::uint32_t> first;    // pattern i: tokens [first[i], first[i + 1])
+  std::vector<std::string> unescaped;  // storage for tokens that held `~0` or `~1`
+  bool whole_document = false;         // the empty pattern: everything is ignored
+
+  void compile(const PointerPatterns& patterns) {
+    tokens.clear();
+    first.clear();
+    unescaped.clear();
+    whole_document = false;
+    std::size_t escaped = 0;
+    for (const auto& p : patterns.patterns()) {
+      escaped += static_cast<std::size_t>(std::count(p.begin(), p.end(), '~'));
+    }
+    unescaped.reserve(escaped);  // no reallocation: tokens point into these strings
+    for (const auto& p : patterns.patterns()) {
+      if (p.empty()) whole_document = true;
+      first.push_back(static_cast<std::uint32_t>(tokens.size()));
+      request_shadow::detail::PointerTokens split(p);
+      std::string_view raw;
+      while (split.next(raw)) {
+        PatternToken t;
+        t.text = raw;
+        if (raw.find('~') != std::string_view::npos) {
+          std::string& u = unescaped.emplace_back();
+          for (std::size_t i = 0; i < raw.size(); ++i) {
+            if (raw[i] == '~' && i + 1 < raw.size() && (raw[i + 1] == '0' || raw[i + 1] == '1')) {
+              u += raw[i + 1] == '0' ? '~' : '/';
+              ++i;
+            } else {
+              u += raw[i];
+            }
+          }
+          t.text = u;
+        }
+        t.wildcard = t.text == "*";
+        t.is_index = request_shadow::detail::all_digits(t.text) &&
+                     (t.text.size() == 1 || t.text.front() != '0') && t.text.size() < 20;
+        if (t.is_index) std::from_chars(t.text.data(), t.text.data() + t.text.size(), t.index);
+        tokens.push_back(t);
+      }
+    }
+    first.push_back(static_cast<std::uint32_t>(tokens.size()));
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return first.size() - 1; }
+  [[nodiscard]] std::size_t length(std::uint32_t p) const noexcept {
+    return first[p + 1] - first[p];
+  }
+  [[nodiscard]] const PatternToken& token(std::uint32_t p, std::size_t depth) const noexcept {
+    return tokens[first[p] + depth];
+  }
 };
 
 // Per-thread state, reused from one comparison to the next: comparators run concurrently, and
@@ -302,10 +378,12 @@ struct Frame {
 struct Scratch {
   dom::parser primary;
   dom::parser shadow;
-  std::string pointer;               // the pointer being tested against the ignore patterns
   std::vector<Frame> frames;         // the arrays and objects being compared, outermost first
   std::vector<Member> members;       // the members of the objects in `frames`, both sides each
   std::vector<std::uint32_t> slots;  // open-addressing table for the duplicate-key check
+  CompiledPatterns patterns;         // the ignore patterns of this comparison
+  std::vector<std::uint32_t> alive;  // the patterns alive in each frame (see `Frame::alive_first`)
+  std::vector<std::uint32_t> next_alive;  // those alive in the value being visited
 };
 
 inline Scratch& scratch() {
@@ -380,6 +458,8 @@ class Walk {
   void run(dom::element a, dom::element b) {
     s_.frames.clear();
     s_.members.clear();
+    s_.alive.clear();
+    if (!ignored_.empty()) s_.patterns.compile(ignored_);
     (void)visit(a, b);
     while (!s_.frames.empty() && !stopped_) step();
   }
@@ -403,11 +483,44 @@ class Walk {
     }
   }
 
+  // Whether an ignore pattern matches the value being visited (the child of the innermost frame
+  // at its `key` or `index`, or the root). Leaves in `next_alive` the patterns that may match
+  // inside it. Costs one token comparison per pattern still alive in the parent, none in the
+  // (usual) subtrees no pattern reaches into.
   [[nodiscard]] bool skipped() {
     if (ignored_.empty()) return false;
-    s_.pointer.clear();
-    write_pointer(s_.pointer);
-    return ignored_.matches(s_.pointer);
+    const CompiledPatterns& patterns = s_.patterns;
+    std::vector<std::uint32_t>& next = s_.next_alive;
+    next.clear();
+    if (s_.frames.empty()) {
+      if (patterns.whole_document) return true;
+      for (std::uint32_t p = 0; p < patterns.size(); ++p) next.push_back(p);
+      return false;
+    }
+    const Frame& f = s_.frames.back();
+    const std::size_t depth = s_.frames.size() - 1;  // tokens in the parent's pointer
+    for (std::uint32_t i = f.alive_first; i < f.alive_first + f.alive_count; ++i) {
+      const std::uint32_t p = s_.alive[i];
+      const PatternToken& t = patterns.token(p, depth);
+      if (!(f.is_array ? t.matches_index(f.index) : t.matches_key(f.key))) continue;
+      if (patterns.length(p) == depth + 1) return true;
+      next.push_back(p);
+    }
+    return false;
+  }
+
+  // A frame was pushed for the value just visited: it inherits the patterns alive in it.
+  void inherit_alive(Frame& f) {
+    f.alive_first = static_cast<std::uint32_t>(s_.alive.size());
+    f.alive_count = 0;
+    if (ignored_.empty()) return;
+    s_.alive.insert(s_.alive.end(), s_.next_alive.begin(), s_.next_alive.end());
+    f.alive_count = static_cast<std::uint32_t>(s_.next_alive.size());
+  }
+
+  void pop_frame() {
+    s_.alive.resize(s_.frames.back().alive_first);
+    s_.frames.pop_back();
   }
 
   void report(FieldChange change, const dom::element* a, const dom::element* b) {
@@ -477,6 +590,7 @@ class Walk {
 
   void push_array(dom::array a, dom::array b) {
     Frame& f = s_.frames.emplace_back();
+    inherit_alive(f);
     f.is_array = true;
     f.ia = a.begin();
     f.ea = a.end();
@@ -501,6 +615,7 @@ class Walk {
     const std::size_t n = mid - base;
 
     Frame& f = s_.frames.emplace_back();
+    inherit_alive(f);
     f.base = base;
     f.next = base;
     bool aligned = end - mid == n;
@@ -550,7 +665,7 @@ class Walk {
         f.index = f.next++;
         one_sided(FieldChange::Added, *f.ib);
       }
-      s_.frames.pop_back();
+      pop_frame();
       return;
     }
     for (;;) {
@@ -576,7 +691,7 @@ class Walk {
       if (pushed || stopped_) return;  // pushed: `f` may have moved
     }
     s_.members.resize(f.base);
-    s_.frames.pop_back();
+    pop_frame();
   }
 
   // Members [first, first + n) of `s_.members` name some key twice.
