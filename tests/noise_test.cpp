@@ -238,7 +238,8 @@ TEST(Noise, NoiseAtAPlaceSaysNothingOfWhatIsInsideIt) {
   ASSERT_EQ(out.divergence->body->fields.size(), 1U);
   EXPECT_EQ(out.divergence->body->fields[0].pointer, "/items/0/price");
   EXPECT_FALSE(out.noise);
-  const auto* items = find(sh.stats().noise, NoiseKind::Pointer, "/items/*");
+  const auto stats = sh.stats();
+  const auto* items = find(stats.noise, NoiseKind::Pointer, "/items/*");
   ASSERT_TRUE(items);
   EXPECT_EQ(items->count, 1U);
 }
