@@ -685,6 +685,7 @@ TEST(JsonCompare, IgnorePatternsAgreeWithFilteringTheDifferences) {
       const std::size_t keep = 1 + rng() % tokens.size();
       std::string pattern;
       for (std::size_t t = 0; t < keep; ++t) pattern += '/' + (rng() % 3 == 0 ? "*" : tokens[t]);
+      if (rng() % 8 == 0) pattern += "~";  // an invalid escape: matches nothing
       patterns.add(pattern);
     }
     std::vector<FieldDiff> expected;
@@ -696,6 +697,22 @@ TEST(JsonCompare, IgnorePatternsAgreeWithFilteringTheDifferences) {
     ++checked;
   }
   EXPECT_GT(checked, 1000);
+}
+
+TEST(JsonCompare, IgnorePatternsWithInvalidEscapesMatchNothing) {
+  // `~` is written `~0` in a pointer: a pattern with a bare `~` names no written pointer, for the
+  // walk exactly as for PointerPatterns::matches.
+  for (const char* text : {"/a~b", "/a~", "/~2x"}) {
+    rs::PointerPatterns p;
+    p.add(text);
+    EXPECT_FALSE(p.matches("/a~0b")) << text;
+    EXPECT_EQ(diffs(R"({"a~b":1,"a~":1,"~2x":1})", R"({"a~b":2,"a~":2,"~2x":2})", p).size(), 3U)
+        << text;
+  }
+  rs::PointerPatterns valid;
+  valid.add("/a~0b");
+  EXPECT_EQ(diffs(R"({"a~b":1,"a/b":1})", R"({"a~b":2,"a/b":2})", valid),
+            (std::vector<FieldDiff>{field("/a~1b", FieldChange::Changed, "1", "2")}));
 }
 
 TEST(JsonCompare, IgnorePatternsMatchAtEveryDepth) {

@@ -287,6 +287,23 @@ TEST(Noise, ASecondaryWithAnotherKindOfDocumentIsNoReference) {
   EXPECT_TRUE(sh.stats().noise.empty());
 }
 
+TEST(Noise, ASecondaryBodyTheComparatorCannotReadIsNoReference) {
+  asio::io_context ctx;
+  // The candidate answers an error page and the secondary a truncated body: neither is read by
+  // the comparator, and the two byte diffs say nothing of each other.
+  rs::Shadower sh(std::make_shared<Fixed>(Fixed{"total=10"}),
+                  std::make_shared<Fixed>(Fixed{"Internal error"}),
+                  std::make_shared<Fixed>(Fixed{"total"}), path_config());
+  const auto out = call(ctx, sh, "GET /cart");
+  ASSERT_TRUE(out.divergence);
+  ASSERT_TRUE(out.divergence->body);
+  EXPECT_FALSE(out.divergence->body->fallback.empty());
+  EXPECT_FALSE(out.noise);
+  const auto stats = sh.stats();
+  EXPECT_EQ(stats.diverged, 1U);
+  EXPECT_EQ(stats.noise_probes, 0U);
+}
+
 TEST(Noise, StructureIsCancelledCallByCallButNeverIgnoredForGood) {
   asio::io_context ctx;
   // Both the secondary and the candidate add `/debug`; only a value changes at `/now`.
@@ -388,6 +405,26 @@ TEST(Noise, AFailedShadowDoesNotWaitForItsSecondary) {
   ctx.restart();
   ctx.run();  // the secondary was cancelled: nothing is left to run
   EXPECT_EQ(slow->probe->cancelled.load(), 1);
+}
+
+TEST(Noise, AFailedShadowFreesItsWorkerBeforeItsCallerGoesOn) {
+  asio::io_context ctx;
+  // One shadow leg at a time: each call's leg must be over (its secondary cancelled) when the
+  // caller is released, or the next call would be shed.
+  auto slow = std::make_shared<rs::test::DelayedBackend>(rs::test::DelayedBackend{10s});
+  rs::Shadower sh(
+      std::make_shared<StampingService>(),
+      std::make_shared<rs::test::ThrowingBackend<>>(rs::test::ThrowingBackend<>{"v2 down"}), slow,
+      kv_config().shadow_timeout(1h).max_in_flight_shadows(1));
+  for (int i = 0; i < 5; ++i) {
+    const auto out = call(ctx, sh, "GET /a");
+    ASSERT_TRUE(out.shadow_failed) << i;
+    EXPECT_EQ(out.shadow_failed->kind, rs::ShadowFailureKind::Failed) << i;
+  }
+  const auto stats = sh.stats();
+  EXPECT_EQ(stats.shadow_failed, 5U);
+  EXPECT_EQ(stats.shed, 0U);
+  EXPECT_EQ(slow->probe->cancelled.load(), 5);
 }
 
 TEST(Noise, ASecondaryWhoseCallThrowsBeforeItsCoroutineIsNotTheShadowsFailure) {

@@ -304,15 +304,16 @@ struct Frame {
 // One reference token of an ignore pattern, unescaped.
 struct PatternToken {
   std::string_view text;
+  bool never = false;     // an invalid escape (`~` not before `0` or `1`): matches nothing
   bool wildcard = false;  // `*`: any member name or index
   bool is_index = false;  // a canonical array index (`0`, or digits without a leading zero)
   std::size_t index = 0;
 
   [[nodiscard]] bool matches_key(std::string_view key) const noexcept {
-    return wildcard || text == key;
+    return !never && (wildcard || text == key);
   }
   [[nodiscard]] bool matches_index(std::size_t i) const noexcept {
-    return wildcard || (is_index && index == i);
+    return !never && (wildcard || (is_index && index == i));
   }
 };
 
@@ -348,6 +349,8 @@ struct CompiledPatterns {
             if (raw[i] == '~' && i + 1 < raw.size() && (raw[i + 1] == '0' || raw[i + 1] == '1')) {
               u += raw[i + 1] == '0' ? '~' : '/';
               ++i;
+            } else if (raw[i] == '~') {
+              t.never = true;  // as in PointerPatterns::matches: no written pointer holds it
             } else {
               u += raw[i];
             }

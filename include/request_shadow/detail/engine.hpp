@@ -97,9 +97,10 @@ struct Slot {
   std::string input;  // the shadow's own copy of the request; capacity is reused
   std::optional<ResponseRecord> response;
   std::optional<ResponseRecord> secondary;  // the second primary answer, for noise cancellation
-  // The shadow answered (`response`) while its secondary was still out: the deadline settles the
-  // call with that answer, compared without a secondary, rather than as a timeout.
-  bool shadow_answered = false;
+  // The shadow's outcome is in the slot (`response`, or `error` when `failed`) while its
+  // secondary is still out: the deadline settles the call with it (an answer is compared without
+  // a secondary) rather than as a timeout.
+  bool shadow_reported = false;
   std::string error;
   bool failed = false;
   std::atomic<State> state{State::Running};  // written under the mutex, readable without it
@@ -498,25 +499,26 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     if (job.state != Slot::State::Running) return;
     job.response.emplace(std::move(response));
     job.elapsed = elapsed;
-    job.shadow_answered = true;
+    job.shadow_reported = true;
   }
 
-  // The shadow failed while its secondary is still out: settle the call now (the secondary is
-  // of no use without a shadow answer).
+  // The shadow failed while its secondary is still out: keep the failure in the slot, likewise.
+  // The call settles when the group ends (its condition cancels the secondary at once), so the
+  // caller is woken with the worker free again, or at the deadline if the secondary ignores the
+  // cancellation.
   void shadow_failed(Slot& job, const std::exception_ptr& error, Clock::duration elapsed) {
-    const std::string error_text = error_text_of(error);
-    std::optional<Parked> caller;
-    bool settle = false;
-    {
-      std::lock_guard lock(mutex_);
-      settle_locked(job, nullptr, &error_text, elapsed, nullptr, caller, settle);
-    }
-    if (settle) settle_detached(job);
-    if (caller) resume(std::move(*caller));
+    std::string text = error_text_of(error);
+    std::lock_guard lock(mutex_);
+    if (job.state != Slot::State::Running) return;
+    job.response.reset();
+    job.failed = true;
+    job.error = std::move(text);
+    job.elapsed = elapsed;
+    job.shadow_reported = true;
   }
 
   // Report the job's outcome, wake its caller, and make the worker idle. A job whose shadow
-  // answered already (`shadow_answered`) passes neither `response` nor `error`.
+  // reported already (`shadow_reported`) passes neither `response` nor `error`.
   void finish(const std::shared_ptr<Worker>& worker, Slot& job, ResponseRecord* response,
               const std::exception_ptr& error, bool ran, Clock::duration elapsed = {},
               ResponseRecord* secondary = nullptr) {
@@ -566,8 +568,8 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   }
 
   // Under the lock: settle a running job with the shadow's answer (`response`, or the one kept
-  // by `shadow_answered`) or its failure (`error`); take its parked caller, and say whether a
-  // detached call is to be settled.
+  // by `shadow_answered`) or its failure (`error`, or the one kept by `shadow_failed`); take its
+  // parked caller, and say whether a detached call is to be settled.
   void settle_locked(Slot& job, ResponseRecord* response, const std::string* error,
                      Clock::duration elapsed, ResponseRecord* secondary,
                      std::optional<Parked>& caller, bool& settle) {
@@ -578,12 +580,12 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       job.elapsed = elapsed;
       job.response.reset();
       job.error = *error;
-    } else if (response != nullptr || job.shadow_answered) {
+    } else if (response != nullptr || job.shadow_reported) {
       if (response != nullptr) {
         job.response.emplace(std::move(*response));
         job.elapsed = elapsed;
       }
-      if (secondary != nullptr) job.secondary.emplace(std::move(*secondary));
+      if (secondary != nullptr && !job.failed) job.secondary.emplace(std::move(*secondary));
     } else {
       job.failed = true;
       job.error = "the shadow leg ended without an answer";
@@ -823,7 +825,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     s->caller_gone = false;
     s->worker_gone = false;
     s->failed = false;
-    s->shadow_answered = false;
+    s->shadow_reported = false;
     s->response.reset();
     s->secondary.reset();
     s->error.clear();
@@ -950,7 +952,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
           Slot& s = *f.head;
           unlink(s);
           // A shadow that answered in time is not late because its secondary is.
-          s.state = s.shadow_answered ? Slot::State::Done : Slot::State::TimedOut;
+          s.state = s.shadow_reported ? Slot::State::Done : Slot::State::TimedOut;
           if (s.parked) {
             wake.push_back(std::move(*s.parked));
             s.parked.reset();
@@ -1130,10 +1132,11 @@ class Engine final : public EngineBase {
   }
 
   // The shadow and the secondary side by side, in a parallel group. The shadow's part reports
-  // to the slot as soon as it has an answer (kept for the deadline, see `shadow_answered`) or a
-  // failure (settled at once, and the secondary is cancelled); the group then waits for the
-  // secondary, which the engine's deadline bounds by abandoning the whole job, so the
-  // secondary's lateness is never the shadow's. A secondary that fails leaves `second` empty.
+  // to the slot as soon as it has an answer or a failure (kept for the deadline, see
+  // `shadow_answered` and `shadow_failed`; a failure also makes the group cancel the
+  // secondary); the group then waits for the secondary, which the engine's deadline bounds by
+  // abandoning the whole job, so the secondary's lateness is never the shadow's. A secondary
+  // that fails leaves `second` empty.
   static asio::awaitable<void> call_both(Engine& engine, Slot& job,
                                          std::span<const std::byte> input,
                                          Clock::time_point started,

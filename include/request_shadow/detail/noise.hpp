@@ -47,6 +47,8 @@ class NoiseTracker {
   // divergence between the primary and the secondary.)
   [[nodiscard]] static bool usable(const Divergence& noise) noexcept {
     if (noise.status) return false;
+    // A body the comparator could not read (not JSON, say) is another kind of document too.
+    if (noise.body && !noise.body->fallback.empty()) return false;
     if (noise.body) {
       for (const auto& f : noise.body->fields) {
         if (f.pointer.empty()) return false;
@@ -164,8 +166,13 @@ class NoiseTracker {
       }
     }
     if (d.body && noise.body) {
+      const auto plain_bytes = [](const BodyDiff& b) {
+        return b.fields.empty() && b.format.empty() && b.fallback.empty();
+      };
       if (d.body->fields.empty()) {
-        if (noise.body->fields.empty()) {  // bytes against bytes: the whole body is noisy
+        // Bytes against bytes: the whole body is noisy. Not when either was meant to be read
+        // by a comparator (it failed, or listed nothing): that says nothing of the bytes.
+        if (plain_bytes(*d.body) && plain_bytes(*noise.body)) {
           cancelled.body = std::exchange(d.body, std::nullopt);
           any = true;
         }
