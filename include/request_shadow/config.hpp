@@ -65,8 +65,9 @@ struct AutoStop {
  * for bodies compared as bytes, the body as a whole.
  *
  * A secondary answer is a reference only when it has the primary's status and `ok` flag and its
- * body is of the same kind at the root: an error answer (a 429, a 503) or another document would
- * make everything look like noise, so such a call is compared without it.
+ * body is of the same kind at the root (and readable by the comparator that reads the primary's):
+ * an error answer (a 429, a 503) or another document would make everything look like noise, so
+ * such a call is compared without it.
  *
  * A header, or a pointer whose value changed (the same type, another value: a timestamp, an
  * id), found noisy `auto_ignore_after` times is ignored from then on by every comparison of the
