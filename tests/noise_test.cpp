@@ -182,31 +182,6 @@ TEST(Noise, ANoisyByteBodyIsCancelledButNeverIgnoredForGood) {
 
 namespace {
 
-// Bodies of `path=value` pairs whose paths are JSON Pointers without the leading `/`, for
-// structured noise: `items/0/price=10;items/1=x`.
-rs::BodyComparator path_comparator() {
-  rs::BodyComparator c;
-  c.name = "paths";
-  c.compare = [](std::string_view a, std::string_view b, const rs::PointerPatterns& /*ignored*/) {
-    const auto x = rs::test::parse_kv(a);
-    const auto y = rs::test::parse_kv(b);
-    rs::BodyComparison out;
-    for (const auto& [k, v] : x) {
-      const auto it = y.find(k);
-      if (it == y.end()) {
-        out.fields.push_back({"/" + k, rs::FieldChange::Removed, v, ""});
-      } else if (it->second != v) {
-        out.fields.push_back({"/" + k, rs::FieldChange::Changed, v, it->second});
-      }
-    }
-    for (const auto& [k, v] : y) {
-      if (!x.contains(k)) out.fields.push_back({"/" + k, rs::FieldChange::Added, "", v});
-    }
-    return out;
-  };
-  return c;
-}
-
 // Answers `body` with `status`.
 struct Fixed {
   std::string body;
@@ -220,7 +195,10 @@ struct Fixed {
 };
 
 ShadowConfig path_config(rs::NoiseCancellation rule = {}) {
-  return ShadowConfig().body_comparator(path_comparator()).noise_cancellation(rule);
+  // Bodies of `path=value` pairs, for structured noise: `items/0/price=10;items/1=x`.
+  return ShadowConfig()
+      .body_comparator(rs::test::kv_comparator(/*any=*/true, /*paths=*/true))
+      .noise_cancellation(rule);
 }
 
 }  // namespace

@@ -156,20 +156,22 @@ inline std::map<std::string, std::string> parse_kv(std::string_view body) {
 }
 
 /// A comparator for a `k1=v1;k2=v2` format in which order does not matter: each key is a
-/// pointer `/k`. Applies when the primary's `content-type` is `text/kv`, or always if `any`.
-inline BodyComparator kv_comparator(bool any = false) {
+/// pointer `/k`, or with `paths` a pointer written without its leading `/` (`items/0/price`).
+/// Applies when the primary's `content-type` is `text/kv`, or always if `any`.
+inline BodyComparator kv_comparator(bool any = false, bool paths = false) {
   BodyComparator c;
-  c.name = "kv";
+  c.name = paths ? "paths" : "kv";
   if (!any) {
     c.applies = [](const ResponseRecord& p, const ResponseRecord&) {
       return p.headers.get("content-type") == "text/kv";
     };
   }
-  c.compare = [](std::string_view a, std::string_view b, const PointerPatterns& /*ignored*/) {
+  c.compare = [paths](std::string_view a, std::string_view b, const PointerPatterns& /*ignored*/) {
     const auto x = parse_kv(a);
     const auto y = parse_kv(b);
     BodyComparison out;
-    auto pointer = [](const std::string& k) {
+    auto pointer = [paths](const std::string& k) {
+      if (paths) return "/" + k;
       std::string p;
       append_pointer_token(p, k);
       return p;
