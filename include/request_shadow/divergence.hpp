@@ -147,11 +147,6 @@ inline void normalize(const std::vector<BodyNormalizer>& normalizers, std::strin
   }
 }
 
-// Whether `pointer` is an RFC 6901 JSON Pointer: empty (the whole document) or from `/` on.
-inline bool is_pointer(std::string_view pointer) noexcept {
-  return pointer.empty() || pointer.front() == '/';
-}
-
 // Let the first comparator that applies read two byte-unequal bodies; false when it finds them
 // equal. A comparator that throws leaves `diff` a byte diff and says why in `fallback`.
 inline bool compare_structured(const std::vector<BodyComparator>& comparators,

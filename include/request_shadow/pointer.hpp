@@ -46,6 +46,11 @@ class PointerTokens {
   std::string_view rest_;
 };
 
+// Whether `pointer` has RFC 6901's form: empty (the whole document) or from `/` on.
+inline bool is_pointer(std::string_view pointer) noexcept {
+  return pointer.empty() || pointer.front() == '/';
+}
+
 inline bool all_digits(std::string_view token) noexcept {
   if (token.empty()) return false;
   for (const char c : token) {
@@ -91,7 +96,7 @@ class PointerPatterns {
 
   /// Add a pattern; throws `std::invalid_argument` unless it is empty or starts with `/`.
   void add(std::string_view pattern) {
-    if (!pattern.empty() && pattern.front() != '/') {
+    if (!detail::is_pointer(pattern)) {
       throw std::invalid_argument(
           "request_shadow: a JSON Pointer pattern must be empty or start "
           "with '/': \"" +

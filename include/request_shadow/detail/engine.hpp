@@ -1168,19 +1168,19 @@ class Engine final : public EngineBase {
   static asio::awaitable<void> shadow_then_report(Engine* engine, Slot* job,
                                                   std::span<const std::byte> input,
                                                   Clock::time_point started) {
+    ResponseRecord answer;
     std::exception_ptr error;
     try {
-      ResponseRecord answer = co_await engine->backend_->call(input);
-      const auto elapsed = engine->measure_ ? Clock::now() - started : Clock::duration{};
-      engine->shadow_answered(*job, answer, elapsed);
+      answer = co_await engine->backend_->call(input);
     } catch (...) {
       error = std::current_exception();
     }
+    const auto elapsed = engine->measure_ ? Clock::now() - started : Clock::duration{};
     if (error) {
-      const auto elapsed = engine->measure_ ? Clock::now() - started : Clock::duration{};
       engine->shadow_failed(*job, error, elapsed);
       std::rethrow_exception(error);
     }
+    engine->shadow_answered(*job, answer, elapsed);
   }
 
   // The secondary's part of `call_both`, in a coroutine of its own: a `call` that throws before
