@@ -23,47 +23,62 @@ namespace request_shadow {
 
 namespace detail {
 
+// Blank characters that may start a folded line or pad a header name.
+inline bool is_header_blank(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\v' || c == '\f';
+}
+
 // Replace the value of every `Name: value` line whose name is in `names` (case-insensitive) with
-// "[redacted]", as it appears in a request written as HTTP/1 text: lines end at LF or CR, a line
-// that starts with a space or a tab continues the previous one (and is redacted with it), and a
-// value cut off at the end of the text is redacted too.
+// "[redacted]", as it appears in a request written as HTTP/1 text, erring on the side of
+// redacting:
+// - lines end at LF, CRLF or CR; an empty line changes nothing;
+// - a line continues the previous one, and is redacted whole when that one was, if it starts
+//   with a blank or follows a bare CR (one not followed by LF, which a server may read as a
+//   space);
+// - any other line, including one that starts with a blank with no redacted line before it, is
+//   read as a header line: its name, with blanks trimmed, is what precedes the first colon;
+// - a value cut off at the end of the text is redacted too.
+// Redacting a prefix of a text gives a prefix of the text's redaction, so a caller may redact a
+// bounded prefix of a huge key. Stops once the output is longer than `limit` bytes.
 inline std::string redact_header_values(std::string_view text,
-                                        const std::vector<std::string>& names) {
+                                        const std::vector<std::string>& names,
+                                        std::size_t limit = std::string::npos) {
   std::string out;
-  out.reserve(text.size());
+  out.reserve(std::min(text.size(), limit));
   bool redacting = false;  // the last header line was redacted: its continuations are too
+  bool bare_cr = false;    // the last line ended at a CR not followed by LF
   std::size_t line = 0;
-  for (;;) {
+  while (out.size() <= limit) {
     std::size_t end = line;
     while (end < text.size() && text[end] != '\n' && text[end] != '\r') ++end;
     const std::string_view current = text.substr(line, end - line);
-    if (!current.empty() && (current.front() == ' ' || current.front() == '\t')) {
-      out += redacting ? std::string_view(" [redacted]") : current;
-    } else if (!current.empty()) {
-      redacting = false;
-      const std::size_t colon = current.find(':');
-      if (colon != std::string_view::npos) {
-        std::string_view name = current.substr(0, colon);
-        while (!name.empty() && (name.front() == ' ' || name.front() == '\t'))
-          name.remove_prefix(1);
-        while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
-        for (const auto& n : names) {
-          if (ascii_iequals(name, n)) {
-            redacting = true;
-            break;
-          }
-        }
-      }
-      if (redacting) {
-        out.append(current.substr(0, colon + 1));
+    if (!current.empty()) {
+      if (redacting && (bare_cr || is_header_blank(current.front()))) {
         out += " [redacted]";
       } else {
-        out.append(current);
+        const std::size_t colon = current.find(':');
+        redacting = false;
+        if (colon != std::string_view::npos) {
+          std::string_view name = current.substr(0, colon);
+          while (!name.empty() && is_header_blank(name.front())) name.remove_prefix(1);
+          while (!name.empty() && is_header_blank(name.back())) name.remove_suffix(1);
+          redacting = std::any_of(names.begin(), names.end(),
+                                  [name](const std::string& n) { return ascii_iequals(name, n); });
+        }
+        if (redacting) {
+          out.append(current.substr(0, colon + 1));
+          out += " [redacted]";
+        } else {
+          out.append(current);
+        }
       }
     }
     if (end == text.size()) break;
-    out += text[end];
-    line = end + 1;
+    std::size_t next = end + 1;
+    if (text[end] == '\r' && next < text.size() && text[next] == '\n') ++next;
+    bare_cr = text[end] == '\r' && next == end + 1;
+    out.append(text.substr(end, next - end));
+    line = next;
   }
   return out;
 }
@@ -72,10 +87,20 @@ inline std::string redact_header_values(std::string_view text,
 
 /// One logged divergence: when, for which request key, and what differed.
 struct DivergenceEntry {
-  /// The first `DivergenceLog::max_key_bytes` bytes of the request key.
+  /// The request key as kept: redacted, then cut to `DivergenceLog::max_key_bytes` bytes at most.
   std::string key;
-  /// The full length of the request key; larger than `key.size()` when it was capped.
+  /// The length of the whole request key, in bytes, before redaction and cutting.
+  /**
+   * Redaction makes a key shorter or longer, so `key_size` and `key.size()` differ even when
+   * nothing was cut: `key_truncated` says whether something was.
+   */
   std::size_t key_size = 0;
+  /// Whether `key` stops before the end of the request key.
+  /**
+   * True when the redacted key was longer than `DivergenceLog::max_key_bytes`, or when the key
+   * was longer than `DivergenceLog::key_scan_bytes` (its end was never read).
+   */
+  bool key_truncated = false;
   /// When the divergence was logged.
   std::chrono::system_clock::time_point at{};
   /// What differed.
@@ -101,10 +126,19 @@ struct SignatureCount {
 /// A bounded, thread-safe ring buffer of the most recent divergences, and a count of every kind
 /// of divergence (`signatures()`).
 /**
- * Nothing sensitive is kept: an entry holds header names but never header values, its key is
- * capped at `max_key_bytes`, and in the key (a request written as HTTP/1 text, say) the values of
- * `Authorization`, `Proxy-Authorization`, `Cookie` and `Set-Cookie` lines, or of the names given
- * at construction, are replaced with `[redacted]`.
+ * Nothing sensitive is kept: an entry holds header names but never header values, and in its key
+ * (a request written as HTTP/1 text, say) the values of `Authorization`, `Proxy-Authorization`,
+ * `Cookie` and `Set-Cookie` lines, or of the names given at construction, are replaced with
+ * `[redacted]`, continuation lines included. When in doubt the log redacts: lines may end at LF,
+ * CRLF or a bare CR, names match in any letter case with blanks around them trimmed, a line that
+ * starts with a blank is redacted whole when it continues a redacted line and is otherwise read as
+ * a header line itself, and a value cut off by the end of the key is redacted too.
+ *
+ * The key is redacted first and cut after, so the cut never reveals part of a value and an entry
+ * never keeps more than `max_key_bytes` bytes of key, however much longer redaction makes it.
+ * Redaction reads at most the first `key_scan_bytes` bytes of a key (it is linear in them); what
+ * is kept is the first `max_key_bytes` bytes of the redacted key, or all of it when shorter, or,
+ * when one redacted value runs past `key_scan_bytes`, the redaction of that prefix.
  *
  * Holds at most `capacity()` entries and drops the oldest first; capacity 0 keeps no entries
  * (the counts by signature below, with their few exemplars, are kept all the same).
@@ -121,8 +155,15 @@ class DivergenceLog {
  public:
   /// The capacity of a default-constructed log.
   static constexpr std::size_t default_capacity = 128;
-  /// How many bytes of a request key an entry keeps.
+  /// How many bytes of a request key an entry keeps, after redaction.
   static constexpr std::size_t max_key_bytes = 256;
+  /// How many bytes at the start of a request key are read to redact it.
+  /**
+   * Bounds the work a huge key costs. A long value (a cookie of several kilobytes) is redacted
+   * to a few bytes, so the lines after it still fill the `max_key_bytes` kept when they start in
+   * the first `key_scan_bytes`.
+   */
+  static constexpr std::size_t key_scan_bytes = 8192;
   /// How many kinds of divergence are counted by signature.
   static constexpr std::size_t max_signatures = 128;
   /// How many examples each signature keeps.
@@ -143,15 +184,22 @@ class DivergenceLog {
 
   /// Record a divergence for the request with this key, dropping the oldest entry when full.
   void push(std::span<const std::byte> key, Divergence divergence) {
-    const std::size_t kept = std::min(key.size(), max_key_bytes);
-    std::string excerpt =
-        redacted_.empty()
-            ? std::string(reinterpret_cast<const char*>(key.data()), kept)
-            : detail::redact_header_values(
-                  std::string_view(reinterpret_cast<const char*>(key.data()), kept), redacted_);
+    const std::string_view text(reinterpret_cast<const char*>(key.data()), key.size());
+    std::string excerpt;
+    bool truncated = false;
+    if (redacted_.empty()) {
+      excerpt = text.substr(0, max_key_bytes);
+      truncated = text.size() > max_key_bytes;
+    } else {
+      const std::string_view scanned = text.substr(0, key_scan_bytes);
+      excerpt = detail::redact_header_values(scanned, redacted_, max_key_bytes);
+      truncated = scanned.size() < text.size() || excerpt.size() > max_key_bytes;
+      if (excerpt.size() > max_key_bytes) excerpt.resize(max_key_bytes);
+    }
     DivergenceSignature sig = signature(divergence);
-    DivergenceEntry entry{std::move(excerpt), key.size(), std::chrono::system_clock::now(),
-                          std::move(divergence), std::move(sig)};
+    DivergenceEntry entry{
+        std::move(excerpt),    key.size(),    truncated, std::chrono::system_clock::now(),
+        std::move(divergence), std::move(sig)};
     std::lock_guard lock(mutex_);
     ++total_;
     count_signature(entry);
