@@ -126,3 +126,60 @@ TEST(JsonLines, SummaryHasOneLinePerKindThenPerNoisyPlace) {
   EXPECT_NE(second.find(R"("count":1,"share":0.250)"), std::string::npos) << second;
   EXPECT_EQ(third, R"({"noise":"pointer","name":"/request_id","count":12,"auto_ignored":true})");
 }
+
+TEST(JsonLines, KeyTruncatedSaysWhetherTheKeyWasCut) {
+  const rs::Divergence d{{}, {}, rs::BodyDiff{1, 2, 1, "a", "ab", {}, {}, false, {}}};
+  rs::DivergenceLog log(4);
+  const std::string whole = "GET /a\r\nAuthorization: Bearer " + std::string(38, 's');
+  ASSERT_EQ(whole.size(), 68U);
+  log.push(whole, d);
+  std::string cut;
+  while (cut.size() < 304) cut += "Cookie:\n";
+  ASSERT_EQ(cut.size(), 304U);
+  log.push(cut, d);
+  const auto entries = log.snapshot();
+  const auto first = rs::to_json_line(entries.at(0));
+  EXPECT_NE(first.find(R"("key_size":68,"key_truncated":false)"), std::string::npos) << first;
+  const auto second = rs::to_json_line(entries.at(1));
+  EXPECT_NE(second.find(R"("key_size":304,"key_truncated":true)"), std::string::npos) << second;
+}
+
+TEST(JsonLines, ShareIsClampedToOne) {
+  rs::SignatureCount kind;
+  kind.signature.text = "body bytes";
+  for (const auto& [count, total] : {std::pair<std::uint64_t, std::uint64_t>{10'000'000'000'000, 1},
+                                     {5, 2},
+                                     {~std::uint64_t{0}, 3}}) {
+    kind.count = count;
+    const auto line = rs::to_json_line(kind, total);
+    EXPECT_NE(line.find(",\"share\":1.000,"), std::string::npos) << line;
+  }
+  kind.count = 2;
+  EXPECT_NE(rs::to_json_line(kind, 0).find(",\"share\":0.000,"), std::string::npos);
+  EXPECT_NE(rs::to_json_line(kind, 3).find(",\"share\":0.667,"), std::string::npos);
+}
+
+TEST(JsonLines, InvalidUtf8InAnyStringIsEscapedToAscii) {
+  const std::string bad("\xff\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80\xe2\x82", 12);
+  rs::Divergence d;
+  d.headers = rs::HeaderDiff{{bad}, {bad}, {bad}};
+  d.body = rs::BodyDiff{9, 10, 1, bad, bad, "json", {}, false, bad};
+  d.body->fields.push_back(rs::FieldDiff{"/" + bad, rs::FieldChange::Changed, bad, bad});
+  auto e = entry(bad, d);
+  e.signature.text = bad;
+  rs::SignatureCount kind;
+  kind.signature.text = bad;
+  kind.count = 1;
+  kind.exemplars.push_back(e);
+  const rs::NoiseCount noise{rs::NoiseKind::Pointer, bad, 1, false};
+  const std::string escaped = R"(\u00ff\u00c0\u00af\u00ed\u00a0\u0080\u00f4\u0090\u0080\u0080)"
+                              R"(\u00e2\u0082)";
+  for (const auto& line :
+       {rs::to_json_line(e), rs::to_json_line(kind, 1), rs::to_json_line(noise)}) {
+    EXPECT_NE(line.find(escaped), std::string::npos) << line;
+    for (const char c : line) {
+      EXPECT_GE(static_cast<unsigned char>(c), 0x20U) << line;
+      EXPECT_LT(static_cast<unsigned char>(c), 0x7fU) << line;
+    }
+  }
+}

@@ -89,9 +89,11 @@ inline void append_timestamp(std::string& out, std::chrono::system_clock::time_p
  * @endcode
  * A body read by a comparator has its `format` (`"json"`) and its `fields`, each
  * `{"pointer":"/tier","change":"added","primary":"","shadow":"\"gold\""}`; `fallback` says why a
- * comparator could not read it. The output is pure ASCII: bytes outside printable ASCII are
- * written as `\u00XX`. The key is the excerpt the log keeps (`DivergenceLog::max_key_bytes` at
- * most).
+ * comparator could not read it. The output is pure ASCII, whatever the bytes (valid UTF-8 or
+ * not): bytes outside printable ASCII are written as `\u00XX`. The key is the redacted excerpt
+ * the log keeps (`DivergenceLog::max_key_bytes` at most), `key_size` the length of the whole key
+ * before redaction, and `key_truncated` whether the excerpt stops before the key's end
+ * (`DivergenceEntry::key_truncated`): redaction alone changes the length without cutting.
  */
 [[nodiscard]] inline std::string to_json_line(const DivergenceEntry& entry) {
   std::string out;
@@ -102,7 +104,7 @@ inline void append_timestamp(std::string& out, std::chrono::system_clock::time_p
   detail::append_json_string(out, entry.key);
   out += ",\"key_size\":" + std::to_string(entry.key_size);
   out += ",\"key_truncated\":";
-  out += entry.key_size > entry.key.size() ? "true" : "false";
+  out += entry.key_truncated ? "true" : "false";
   const Divergence& d = entry.divergence;
   out += ",\"divergence\":{\"status\":";
   if (d.status) {
@@ -172,8 +174,9 @@ inline void append_timestamp(std::string& out, std::chrono::system_clock::time_p
  * {"signature":"8c0f7a0e2b1c4d3e","text":"body json /tier added","count":970,"share":0.97,
  *  "last_seen":"2026-11-26T16:14:00.123Z","exemplar_keys":["GET /users/42"]}
  * @endcode
- * `share` is `count` over `total` (the divergences counted, e.g. `ShadowStats::diverged`), 0 when
- * `total` is 0.
+ * `share` is `count` over `total` (the divergences counted, e.g. `ShadowStats::diverged`) with
+ * three decimals, 0 when `total` is 0, and clamped to 1: the counts are the log's, so with a log
+ * shared by several shadowers `count` can exceed one shadower's `total`.
  */
 [[nodiscard]] inline std::string to_json_line(const SignatureCount& kind, std::uint64_t total) {
   std::string out = "{\"signature\":";
@@ -181,8 +184,12 @@ inline void append_timestamp(std::string& out, std::chrono::system_clock::time_p
   out += ",\"text\":";
   detail::append_json_string(out, kind.signature.text);
   out += ",\"count\":" + std::to_string(kind.count);
-  const double share =
-      total == 0 ? 0.0 : static_cast<double>(kind.count) / static_cast<double>(total);
+  // Clamped before it is scaled: a share far above 1 would overflow the conversion.
+  double share = 0.0;
+  if (total != 0) {
+    share =
+        kind.count >= total ? 1.0 : static_cast<double>(kind.count) / static_cast<double>(total);
+  }
   const auto per_mille = static_cast<unsigned>(share * 1000.0 + 0.5);
   out += ",\"share\":" + std::to_string(per_mille / 1000) + "." +
          std::to_string(per_mille % 1000 / 100) + std::to_string(per_mille % 100 / 10) +
