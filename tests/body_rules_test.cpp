@@ -207,21 +207,38 @@ TEST(Comparator, ThatThrowsFallsBackToBytesWithTheReason) {
   EXPECT_NE(rs::to_string(*d).find("(fallback: kv: not k=v: garbage)"), std::string::npos);
 }
 
-TEST(Comparator, TheFirstThatAppliesWinsAndASelectorThatThrowsDoesNotApply) {
-  rs::BodyComparator broken = rs::test::kv_comparator(true);
-  broken.name = "broken";
-  broken.applies = [](const ResponseRecord&, const ResponseRecord&) -> bool {
-    throw std::runtime_error("selector");
-  };
+TEST(Comparator, TheFirstThatAppliesWins) {
+  rs::BodyComparator skipped = rs::test::kv_comparator(true);
+  skipped.name = "skipped";
+  skipped.applies = [](const ResponseRecord&, const ResponseRecord&) { return false; };
   rs::BodyComparator second = rs::test::kv_comparator(true);
   second.name = "second";
   const auto config = ShadowConfig()
-                          .body_comparator(broken)
+                          .body_comparator(skipped)
                           .body_comparator(rs::test::kv_comparator(true))
                           .body_comparator(second);
   const auto d = Divergence::compare(kv("a=1"), kv("a=2"), config);
   ASSERT_TRUE(d && d->body);
   EXPECT_EQ(d->body->format, "kv");
+}
+
+TEST(Comparator, ASelectorThatThrowsFallsBackToBytesWithTheReason) {
+  rs::BodyComparator broken = rs::test::kv_comparator(true);
+  broken.name = "broken";
+  broken.applies = [](const ResponseRecord&, const ResponseRecord&) -> bool {
+    throw std::runtime_error("selector");
+  };
+  const auto config =
+      ShadowConfig().body_comparator(broken).body_comparator(rs::test::kv_comparator(true));
+  std::optional<Divergence> d;
+  ASSERT_NO_THROW(d = Divergence::compare(kv("a=1"), kv("a=2"), config));
+  ASSERT_TRUE(d && d->body);
+  EXPECT_TRUE(d->body->format.empty());
+  EXPECT_TRUE(d->body->fields.empty());
+  EXPECT_EQ(d->body->fallback, "broken: applies failed: selector");
+  EXPECT_EQ(d->body->prefix_equal_bytes, 2U);
+  // Equal bytes never ask it.
+  EXPECT_FALSE(Divergence::compare(kv("a=1"), kv("a=1"), config));
 }
 
 TEST(Comparator, IgnoredPointersAreDroppedWhateverTheComparatorReports) {

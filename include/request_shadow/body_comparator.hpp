@@ -71,11 +71,18 @@ struct BodyComparator {
   std::string name;
   /// Whether this comparator reads this pair of responses (by content type, say); empty means
   /// every pair.
+  /**
+   * One that throws makes the comparison a byte diff, with `name`, `: applies failed: ` and the
+   * exception's `what()` in `BodyDiff::fallback` (no later comparator is tried).
+   */
   std::function<bool(const ResponseRecord& primary, const ResponseRecord& shadow)> applies;
   /// Compare two bodies that are not byte-equal (after any normalizer).
   /**
-   * `ignored` is the set of pointers the config and the learned noise ignore: a comparator may
-   * skip those parts early; the library drops any difference it reports there anyway. A
+   * `ignored` is what the config and the learned noise ignore: a comparator may skip a value
+   * that its patterns match, with everything inside it, and at its value places the comparison
+   * of two scalars of the same type; an addition, a removal or a change of type there, and
+   * anything inside, must still be reported. The library drops any difference it reports that
+   * `ignored` covers anyway. A
    * comparator that cannot read a body throws: the comparison then falls back to bytes, with the
    * exception's `what()` in `BodyDiff::fallback`. Called concurrently from several threads.
    */

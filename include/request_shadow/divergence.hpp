@@ -147,17 +147,34 @@ inline void normalize(const std::vector<BodyNormalizer>& normalizers, std::strin
   }
 }
 
+// Whether `ignored` drops this difference: a pattern covers it, or it is a change of value at a
+// value place.
+inline bool ignored_field(const PointerPatterns& ignored, const FieldDiff& f) {
+  return f.change == FieldChange::Changed ? ignored.ignores_value_change(f.pointer)
+                                          : ignored.matches(f.pointer);
+}
+
 // Let the first comparator that applies read two byte-unequal bodies; false when it finds them
-// equal. A comparator that throws leaves `diff` a byte diff and says why in `fallback`.
+// equal. A comparator whose `applies` or `compare` throws leaves `diff` a byte diff and says
+// why in `fallback`: which comparator would have read the bodies is then unknown.
 inline bool compare_structured(const std::vector<BodyComparator>& comparators,
                                const ResponseRecord& primary, const ResponseRecord& shadow,
                                std::string_view a, std::string_view b,
                                const PointerPatterns& ignored, BodyDiff& diff) {
+  const auto failed = [&diff](const BodyComparator& c, std::string_view what) {
+    if (!diff.fallback.empty()) diff.fallback += "; ";
+    diff.fallback += c.name;
+    diff.fallback += ": ";
+    diff.fallback += what;
+    diff.fallback += what_of(std::current_exception());
+  };
   for (const auto& c : comparators) {
     bool applies = false;
     try {
       applies = !c.applies || c.applies(primary, shadow);
-    } catch (...) {  // NOLINT(bugprone-empty-catch): a selector that throws does not apply
+    } catch (...) {
+      failed(c, "applies failed: ");
+      return true;
     }
     if (!applies || !c.compare) continue;
     try {
@@ -170,15 +187,14 @@ inline bool compare_structured(const std::vector<BodyComparator>& comparators,
       }
       if (!ignored.empty()) {
         std::erase_if(found.fields,
-                      [&ignored](const FieldDiff& f) { return ignored.matches(f.pointer); });
+                      [&ignored](const FieldDiff& f) { return ignored_field(ignored, f); });
       }
       if (found.fields.empty() && !found.truncated) return false;
       diff.format = c.name;
       diff.fields = std::move(found.fields);
       diff.fields_truncated = found.truncated;
     } catch (...) {
-      if (!diff.fallback.empty()) diff.fallback += "; ";
-      diff.fallback += c.name + ": " + what_of(std::current_exception());
+      failed(c, "");
     }
     return true;
   }

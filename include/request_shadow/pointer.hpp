@@ -2,6 +2,7 @@
 #ifndef REQUEST_SHADOW_POINTER_HPP
 #define REQUEST_SHADOW_POINTER_HPP
 
+#include <algorithm>
 #include <cstddef>
 #include <stdexcept>
 #include <string>
@@ -59,6 +60,26 @@ inline bool all_digits(std::string_view token) noexcept {
   return true;
 }
 
+// A place as noise cancellation matches it, literally: each token of `pointer` as written
+// (escaped), except that a token of digits only (an array index, or a numeric member name)
+// stands for any such token. The key tells the two apart, so a member named `*` is never an
+// index, nor a wildcard: `/5/*` gives `/#/=*`.
+inline std::string place_key(std::string_view pointer) {
+  std::string out;
+  out.reserve(pointer.size() + pointer.size() / 2 + 1);
+  PointerTokens tokens(pointer);
+  std::string_view token;
+  while (tokens.next(token)) {
+    if (all_digits(token)) {
+      out += "/#";
+    } else {
+      out += "/=";
+      out += token;
+    }
+  }
+  return out;
+}
+
 }  // namespace detail
 
 /// `pointer` with every token made only of digits (an array index, or a numeric map key)
@@ -89,6 +110,10 @@ inline bool all_digits(std::string_view token) noexcept {
 /// matches `updated_at` in every element of `items`. A pattern matches the value it points to and
 /// everything inside it, so `/debug` ignores the whole `debug` member. The empty pattern matches
 /// the whole document.
+///
+/// The set also holds value places (`add_value_place`), which are no patterns: each ignores only
+/// a change of value (`FieldChange::Changed`) at exactly one place, read literally. A noise
+/// cancelling `Shadower` adds the places it learned as noisy there.
 class PointerPatterns {
  public:
   /// An empty set: matches nothing.
@@ -108,6 +133,26 @@ class PointerPatterns {
     patterns_.emplace_back(pattern);
   }
 
+  /// Add a value place: a change of value (the same type, another value) at exactly `pointer`
+  /// is ignored, and nothing else there or inside it (an addition, a removal, a change of type).
+  /**
+   * The place is read literally, token by token as written: `*` is a member named `*`, never a
+   * wildcard, and the empty pointer is the root alone. Only a token of digits only (an array
+   * index, or a numeric member name) stands for any such token, as `fold_indices` folds it:
+   * `/items/0/id` is also `/items/7/id`, but not `/items/0/id/x` nor `/items/0`. Throws
+   * `std::invalid_argument` unless `pointer` is empty or starts with `/`.
+   */
+  void add_value_place(std::string_view pointer) {
+    if (!detail::is_pointer(pointer)) {
+      throw std::invalid_argument(
+          "request_shadow: a JSON Pointer must be empty or start with '/': \"" +
+          std::string(pointer) + "\"");
+    }
+    std::string key = detail::place_key(pointer);
+    const auto at = std::lower_bound(value_places_.begin(), value_places_.end(), key);
+    if (at == value_places_.end() || *at != key) value_places_.insert(at, std::move(key));
+  }
+
   /// Whether `pointer` is matched by a pattern, or lies inside a value that is.
   [[nodiscard]] bool matches(std::string_view pointer) const noexcept {
     for (const auto& pattern : patterns_) {
@@ -116,10 +161,21 @@ class PointerPatterns {
     return false;
   }
 
-  /// Whether there are no patterns.
-  [[nodiscard]] bool empty() const noexcept { return patterns_.empty(); }
-  /// The patterns, in the order they were added.
+  /// Whether a change of value only (`FieldChange::Changed`) at `pointer` is ignored: a pattern
+  /// matches it, or a value place is exactly there.
+  [[nodiscard]] bool ignores_value_change(std::string_view pointer) const {
+    if (matches(pointer)) return true;
+    if (value_places_.empty()) return false;
+    return std::binary_search(value_places_.begin(), value_places_.end(),
+                              detail::place_key(pointer));
+  }
+
+  /// Whether there are neither patterns nor value places.
+  [[nodiscard]] bool empty() const noexcept { return patterns_.empty() && value_places_.empty(); }
+  /// The patterns, in the order they were added (not the value places).
   [[nodiscard]] const std::vector<std::string>& patterns() const noexcept { return patterns_; }
+  /// Whether there are value places.
+  [[nodiscard]] bool has_value_places() const noexcept { return !value_places_.empty(); }
 
   friend bool operator==(const PointerPatterns&, const PointerPatterns&) = default;
 
@@ -137,6 +193,7 @@ class PointerPatterns {
   }
 
   std::vector<std::string> patterns_;
+  std::vector<std::string> value_places_;  // `detail::place_key`s, sorted
 };
 
 }  // namespace request_shadow
