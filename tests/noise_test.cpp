@@ -455,3 +455,184 @@ TEST(Noise, TrackingIsBounded) {
   for (int i = 0; i < 10; ++i) (void)call(ctx, sh, "x");
   EXPECT_EQ(sh.stats().noise.size(), 4U);
 }
+
+namespace {
+
+// Answers whatever `next` holds; the test sets it between calls.
+struct Settable {
+  ResponseRecord next = ResponseRecord::success("");
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) { co_return next; }
+};
+
+// `path=value` bodies, in which a value of digits only is a number and any other a string: a
+// string that becomes a number is a type change.
+rs::BodyComparator typed_paths() {
+  rs::BodyComparator c = rs::test::kv_comparator(/*any=*/true, /*paths=*/true);
+  c.name = "typed";
+  c.compare = [inner = c.compare](std::string_view a, std::string_view b,
+                                  const rs::PointerPatterns& ignored) {
+    rs::BodyComparison out = inner(a, b, ignored);
+    const auto number = [](const std::string& v) {
+      return !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
+    };
+    for (auto& f : out.fields) {
+      if (f.change == rs::FieldChange::Changed && number(f.primary) != number(f.shadow)) {
+        f.change = rs::FieldChange::TypeChanged;
+      }
+    }
+    return out;
+  };
+  return c;
+}
+
+// Three settable backends behind one Shadower: the primary, the candidate, the secondary.
+struct Trio {
+  std::shared_ptr<Settable> primary = std::make_shared<Settable>();
+  std::shared_ptr<Settable> candidate = std::make_shared<Settable>();
+  std::shared_ptr<Settable> secondary = std::make_shared<Settable>();
+  rs::Shadower<Settable, Settable> shadower;
+
+  explicit Trio(ShadowConfig config) : shadower(primary, candidate, secondary, std::move(config)) {}
+
+  rs::ShadowOutcome call(asio::io_context& ctx, std::string_view p, std::string_view c,
+                         std::string_view s) {
+    primary->next = ResponseRecord::success(p);
+    candidate->next = ResponseRecord::success(c);
+    secondary->next = ResponseRecord::success(s);
+    return ::call(ctx, shadower, "GET /");
+  }
+};
+
+std::vector<rs::FieldDiff> fields_of(const rs::ShadowOutcome& out) {
+  if (!out.divergence || !out.divergence->body) return {};
+  return out.divergence->body->fields;
+}
+
+}  // namespace
+
+TEST(Noise, AValueLearnedAsNoiseStillShowsWhenItIsRemovedOrChangesType) {
+  asio::io_context ctx;
+  Trio t(ShadowConfig().body_comparator(typed_paths()).noise_cancellation({10, 100}));
+  for (int i = 0; i < 10; ++i) {
+    const std::string n = std::to_string(i);
+    const auto out = t.call(ctx, "request_id=p" + n + ";price=10", "request_id=c" + n + ";price=10",
+                            "request_id=s" + n + ";price=10");
+    EXPECT_FALSE(out.divergence) << i << ": " << rs::to_string(*out.divergence);
+  }
+  const auto* learned = find(t.shadower.stats().noise, NoiseKind::Pointer, "/request_id");
+  ASSERT_TRUE(learned);
+  EXPECT_TRUE(learned->auto_ignored);
+
+  // The secondary agrees with the primary: only what was learned can hide anything.
+  const auto removed = t.call(ctx, "request_id=p;price=10", "price=10", "request_id=p;price=10");
+  EXPECT_EQ(fields_of(removed),
+            (std::vector<rs::FieldDiff>{{"/request_id", rs::FieldChange::Removed, "p", ""}}));
+  const auto retyped =
+      t.call(ctx, "request_id=p;price=10", "request_id=5;price=10", "request_id=p;price=10");
+  EXPECT_EQ(fields_of(retyped),
+            (std::vector<rs::FieldDiff>{{"/request_id", rs::FieldChange::TypeChanged, "p", "5"}}));
+  const auto nested = t.call(ctx, "request_id=p;price=10", "request_id=p;request_id/x=1;price=10",
+                             "request_id=p;price=10");
+  EXPECT_EQ(fields_of(nested),
+            (std::vector<rs::FieldDiff>{{"/request_id/x", rs::FieldChange::Added, "", "1"}}));
+  // A change of value there is what was learned: still ignored.
+  EXPECT_FALSE(
+      t.call(ctx, "request_id=p;price=10", "request_id=q;price=10", "request_id=p;price=10")
+          .divergence);
+}
+
+TEST(Noise, AHeaderLearnedAsNoiseStillShowsWhenItIsRemoved) {
+  asio::io_context ctx;
+  Trio t(ShadowConfig().noise_cancellation({3, 100}));
+  auto with_id = [](std::string id) {
+    return ResponseRecord::success("same").with_header("x-request-id", std::move(id));
+  };
+  for (int i = 0; i < 3; ++i) {
+    t.primary->next = with_id("p" + std::to_string(i));
+    t.candidate->next = with_id("c" + std::to_string(i));
+    t.secondary->next = with_id("s" + std::to_string(i));
+    EXPECT_FALSE(call(ctx, t.shadower, "GET /").divergence) << i;
+  }
+  ASSERT_TRUE(find(t.shadower.stats().noise, NoiseKind::Header, "x-request-id"));
+  EXPECT_TRUE(find(t.shadower.stats().noise, NoiseKind::Header, "x-request-id")->auto_ignored);
+  t.primary->next = with_id("p");
+  t.secondary->next = with_id("p");
+  t.candidate->next = ResponseRecord::success("same");
+  const auto out = call(ctx, t.shadower, "GET /");
+  ASSERT_TRUE(out.divergence && out.divergence->headers);
+  EXPECT_EQ(out.divergence->headers->removed, std::vector<std::string>{"x-request-id"});
+  t.candidate->next = with_id("c");
+  EXPECT_FALSE(call(ctx, t.shadower, "GET /").divergence);
+}
+
+TEST(Noise, AMemberNamedStarIsLearnedAsItselfNotAsAWildcard) {
+  asio::io_context ctx;
+  // Member names written as escaped pointer tokens: `*` is `/*`, `a/b` is `/a~1b`.
+  Trio t(
+      ShadowConfig().body_comparator(rs::test::kv_comparator(true)).noise_cancellation({2, 100}));
+  for (int i = 0; i < 2; ++i) {
+    const std::string n = std::to_string(i);
+    const auto out =
+        t.call(ctx, "*=p" + n + ";a/b=p" + n + ";price=10", "*=c" + n + ";a/b=c" + n + ";price=10",
+               "*=s" + n + ";a/b=s" + n + ";price=10");
+    EXPECT_FALSE(out.divergence) << i << ": " << rs::to_string(*out.divergence);
+  }
+  const auto stats = t.shadower.stats();
+  ASSERT_TRUE(find(stats.noise, NoiseKind::Pointer, "/*"));
+  EXPECT_TRUE(find(stats.noise, NoiseKind::Pointer, "/*")->auto_ignored);
+  ASSERT_TRUE(find(stats.noise, NoiseKind::Pointer, "/a~1b"));
+  EXPECT_TRUE(find(stats.noise, NoiseKind::Pointer, "/a~1b")->auto_ignored);
+
+  const std::string same = "*=p;a/b=p;a~1b=1;price=10";
+  const auto out = t.call(ctx, same, "*=q;a/b=q;a~1b=2;price=99;extra=1", same);
+  EXPECT_EQ(fields_of(out), (std::vector<rs::FieldDiff>{
+                                {"/a~01b", rs::FieldChange::Changed, "1", "2"},
+                                {"/price", rs::FieldChange::Changed, "10", "99"},
+                                {"/extra", rs::FieldChange::Added, "", "1"},
+                            }));
+}
+
+TEST(Noise, ValueNoiseDoesNotCancelARemovalAtTheSamePlace) {
+  asio::io_context ctx;
+  Trio t(ShadowConfig().body_comparator(typed_paths()).noise_cancellation({}));
+  const auto out = t.call(ctx, "x=1;y=a", "y=a", "x=2;y=a");
+  EXPECT_EQ(fields_of(out),
+            (std::vector<rs::FieldDiff>{{"/x", rs::FieldChange::Removed, "1", ""}}));
+  EXPECT_FALSE(out.noise);
+  // Nor a change of type.
+  const auto retyped = t.call(ctx, "x=a", "x=1", "x=b");
+  EXPECT_EQ(fields_of(retyped),
+            (std::vector<rs::FieldDiff>{{"/x", rs::FieldChange::TypeChanged, "a", "1"}}));
+  // The same kind at the same place is noise.
+  const auto same_kind = t.call(ctx, "x=1;y=a", "y=a", "y=a");
+  EXPECT_FALSE(same_kind.divergence);
+  ASSERT_TRUE(same_kind.noise && same_kind.noise->body);
+  EXPECT_EQ(same_kind.noise->body->fields.size(), 1U);
+}
+
+TEST(Noise, HeaderNoiseCancelsOnlyTheSameKindOfDifference) {
+  asio::io_context ctx;
+  Trio t(ShadowConfig().noise_cancellation({}));
+  t.primary->next = ResponseRecord::success("same").with_header("x-a", "1");
+  t.secondary->next = ResponseRecord::success("same").with_header("x-a", "2");
+  t.candidate->next = ResponseRecord::success("same");
+  const auto out = call(ctx, t.shadower, "GET /");
+  ASSERT_TRUE(out.divergence && out.divergence->headers);
+  EXPECT_EQ(out.divergence->headers->removed, std::vector<std::string>{"x-a"});
+  EXPECT_FALSE(out.noise);
+}
+
+TEST(Noise, AnErrorAnswerIsNoReferenceEvenWhenTheStatusIsIgnored) {
+  asio::io_context ctx;
+  rs::Shadower sh(std::make_shared<Fixed>(Fixed{"price=10;tier=free"}),
+                  std::make_shared<Fixed>(Fixed{"price=10;tier=gold"}),
+                  std::make_shared<Fixed>(Fixed{"price=10;tier=unknown", 503}),
+                  path_config().ignore(rs::IgnoreField::Status));
+  const auto out = call(ctx, sh, "GET /account");
+  EXPECT_EQ(fields_of(out),
+            (std::vector<rs::FieldDiff>{{"/tier", rs::FieldChange::Changed, "free", "gold"}}));
+  EXPECT_FALSE(out.noise);
+  const auto stats = sh.stats();
+  EXPECT_EQ(stats.noise_probes, 0U);
+  EXPECT_TRUE(stats.noise.empty());
+}

@@ -518,23 +518,11 @@ class Shadower {
       out.divergence = Divergence::compare(out.primary, *out.shadow, s.config);
       return;
     }
-    const auto rules = s.noise->rules();
-    out.divergence =
-        Divergence::compare(out.primary, *out.shadow, s.config, rules->headers, rules->pointers);
-    if (secondary == nullptr) return;
-    const auto noise =
-        Divergence::compare(out.primary, *secondary, s.config, rules->headers, rules->pointers);
-    if (noise && !detail::NoiseTracker::usable(*noise)) return;  // an error answer, say
-    detail::Counters::bump(s.counters.noise_probes);
-    if (!noise) return;
-    s.noise->observe(*noise);
-    if (!out.divergence) return;
-    Divergence cancelled;
-    if (!detail::NoiseTracker::cancel(*out.divergence, *noise, cancelled)) return;
-    detail::Counters::bump(s.counters.noise_cancelled);
-    out.noise = std::make_shared<const Divergence>(std::move(cancelled));
-    if (!out.divergence->status && !out.divergence->headers && !out.divergence->body)
-      out.divergence.reset();
+    auto found = s.noise->compare(s.config, out.primary, *out.shadow, secondary);
+    if (found.probed) detail::Counters::bump(s.counters.noise_probes);
+    if (found.noise) detail::Counters::bump(s.counters.noise_cancelled);
+    out.divergence = std::move(found.divergence);
+    out.noise = std::move(found.noise);
   }
 
   static ShadowFailure failure(ShadowFailureKind kind, std::string_view what,

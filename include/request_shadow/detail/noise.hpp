@@ -23,18 +23,32 @@ namespace request_shadow::detail {
 
 // What a comparison ignores: the config's headers and pointers plus the noise learned so far.
 struct IgnoreRules {
-  std::vector<std::string> headers;  // lower-cased, sorted
-  PointerPatterns pointers;
+  std::vector<std::string> headers;        // the config's, lower-cased, sorted: any difference
+  PointerPatterns pointers;                // the config's patterns and the learned value places
+  std::vector<std::string> value_headers;  // learned, sorted: only a changed value is ignored
+};
+
+// What `NoiseTracker::compare` found.
+struct NoiseComparison {
+  std::optional<Divergence> divergence;     // what is left of the primary-vs-shadow divergence
+  std::shared_ptr<const Divergence> noise;  // what was cancelled as noise, or null
+  bool probed = false;                      // the secondary answered and was a reference
 };
 
 // Learns which headers and JSON pointers are noise, from divergences between the primary and a
 // second primary answer, and takes noise out of the shadow's divergences.
+//
+// A difference is noise only where the secondary shows the same kind of difference at the same
+// place: the same header name in the same list (added, removed, changed), the same pointer,
+// read literally but for digit-only tokens (see `place_key`), with the same `FieldChange`, or a
+// byte body against a byte body. What is learned for good is a change of value only, at one
+// such place: never an addition, a removal or a change of type, nor anything inside it.
 class NoiseTracker {
  public:
   NoiseTracker(NoiseCancellation rule, const ShadowConfig& config)
       : rule_(rule),
         rules_(std::make_shared<const IgnoreRules>(
-            IgnoreRules{config.ignored_headers(), config.ignored_pointers()})) {}
+            IgnoreRules{config.ignored_headers(), config.ignored_pointers(), {}})) {}
 
   // The ignore rules in force now.
   [[nodiscard]] std::shared_ptr<const IgnoreRules> rules() const {
@@ -42,9 +56,39 @@ class NoiseTracker {
     return rules_;
   }
 
-  // Whether a secondary answer can tell noise from real differences: it has the primary's
-  // status and `ok` flag, and its body is of the same kind at the root. (`noise` is the
-  // divergence between the primary and the secondary.)
+  // Compare the primary with the shadow under the rules in force; with a `secondary` that is a
+  // usable reference, learn from it and take the differences it shares out of the divergence.
+  [[nodiscard]] NoiseComparison compare(const ShadowConfig& config, const ResponseRecord& primary,
+                                        const ResponseRecord& shadow,
+                                        const ResponseRecord* secondary) {
+    const auto in_force = rules();
+    NoiseComparison out;
+    out.divergence = diverge(config, *in_force, primary, shadow);
+    if (secondary == nullptr || !usable(primary, *secondary)) return out;
+    const auto noise = diverge(config, *in_force, primary, *secondary);
+    if (noise && !usable(*noise)) return out;
+    out.probed = true;
+    if (!noise) return out;
+    observe(*noise);
+    if (!out.divergence) return out;
+    Divergence cancelled;
+    if (!cancel(*out.divergence, *noise, cancelled)) return out;
+    out.noise = std::make_shared<const Divergence>(std::move(cancelled));
+    if (!out.divergence->status && !out.divergence->headers && !out.divergence->body)
+      out.divergence.reset();
+    return out;
+  }
+
+  // Whether a secondary answer can be a reference at all: it has the primary's status and `ok`
+  // flag, whatever the config ignores (a 429 or a 503 beside a 200 says nothing of noise).
+  [[nodiscard]] static bool usable(const ResponseRecord& primary,
+                                   const ResponseRecord& secondary) noexcept {
+    return secondary.status == primary.status && secondary.ok == primary.ok;
+  }
+
+  // Whether the divergence between the primary and a secondary of the same status can tell
+  // noise from real differences: its body is of the same kind at the root and was read by the
+  // comparator that reads the primary's.
   [[nodiscard]] static bool usable(const Divergence& noise) noexcept {
     if (noise.status) return false;
     // A body the comparator could not read (not JSON, say) is another kind of document too.
@@ -57,50 +101,57 @@ class NoiseTracker {
     return true;
   }
 
-  // Count every site of a usable primary-vs-secondary divergence once; headers, and pointers
-  // whose value changed, that reach the threshold join the ignore rules. A pointer that was
-  // added, removed or changed type, and a byte body, are never ignored for good.
+  // Count every site of a usable primary-vs-secondary divergence once; a header whose value
+  // changed, or a pointer whose value changed, that reaches the threshold, and was never found
+  // added, removed or of another type, joins the ignore rules for changes of value there. A
+  // byte body is never ignored for good.
   void observe(const Divergence& noise) {
     struct Site {
       NoiseKind kind;
-      std::string name;
-      bool value_only;  // only a value changed there: it may be ignored for good
+      std::string key;      // the place, as matched (see `place_key`)
+      std::string name;     // the place, as shown
+      std::string pointer;  // one pointer to it as reported
+      bool value_only;      // only a value changed there
     };
     std::vector<Site> sites;
     if (noise.headers) {
-      for (const auto* list :
-           {&noise.headers->added, &noise.headers->removed, &noise.headers->changed}) {
-        for (const auto& name : *list) sites.push_back({NoiseKind::Header, name, true});
+      for (const auto* list : {&noise.headers->added, &noise.headers->removed}) {
+        for (const auto& name : *list) sites.push_back({NoiseKind::Header, name, name, {}, false});
+      }
+      for (const auto& name : noise.headers->changed) {
+        sites.push_back({NoiseKind::Header, name, name, {}, true});
       }
     }
     if (noise.body) {
       if (noise.body->fields.empty()) {
-        sites.push_back({NoiseKind::Body, "body", false});
+        sites.push_back({NoiseKind::Body, "body", "body", {}, false});
       } else {
         for (const auto& f : noise.body->fields) {
-          sites.push_back(
-              {NoiseKind::Pointer, fold_indices(f.pointer), f.change == FieldChange::Changed});
+          sites.push_back({NoiseKind::Pointer, place_key(f.pointer), fold_indices(f.pointer),
+                           f.pointer, f.change == FieldChange::Changed});
         }
       }
     }
-    // One count per site and call; a site is structural if any of its differences is.
+    // One count per site and call; a site is structural if any of its differences is (the
+    // sort puts those first, and `unique` keeps the first).
     std::sort(sites.begin(), sites.end(), [](const Site& a, const Site& b) {
-      return std::tie(a.kind, a.name, a.value_only) < std::tie(b.kind, b.name, b.value_only);
+      return std::tie(a.kind, a.key, a.value_only) < std::tie(b.kind, b.key, b.value_only);
     });
     sites.erase(std::unique(sites.begin(), sites.end(),
                             [](const Site& a, const Site& b) {
-                              return a.kind == b.kind && a.name == b.name;
+                              return a.kind == b.kind && a.key == b.key;
                             }),
                 sites.end());
 
     std::lock_guard lock(mutex_);
     std::shared_ptr<IgnoreRules> next;
     for (auto& site : sites) {
-      auto key = std::make_pair(site.kind, std::move(site.name));
+      auto key = std::make_pair(site.kind, std::move(site.key));
       auto it = counts_.find(key);
       if (it == counts_.end()) {
         if (counts_.size() >= rule_.max_tracked) continue;
-        it = counts_.emplace(std::move(key), Count{}).first;
+        it = counts_.emplace(std::move(key), Count{std::move(site.name), std::move(site.pointer)})
+                 .first;
       }
       Count& c = it->second;
       ++c.count;
@@ -111,12 +162,12 @@ class NoiseTracker {
       }
       c.ignored = true;
       if (!next) next = std::make_shared<IgnoreRules>(*rules_);
-      const std::string& name = it->first.second;
       if (it->first.first == NoiseKind::Header) {
-        const auto at = std::lower_bound(next->headers.begin(), next->headers.end(), name);
-        if (at == next->headers.end() || *at != name) next->headers.insert(at, name);
+        auto& names = next->value_headers;
+        const auto at = std::lower_bound(names.begin(), names.end(), c.name);
+        if (at == names.end() || *at != c.name) names.insert(at, c.name);
       } else {
-        next->pointers.add(name);
+        next->pointers.add_value_place(c.pointer);
       }
     }
     if (next) rules_ = std::move(next);
@@ -129,7 +180,7 @@ class NoiseTracker {
       std::lock_guard lock(mutex_);
       out.reserve(counts_.size());
       for (const auto& [site, c] : counts_) {
-        out.push_back(NoiseCount{site.first, site.second, c.count, c.ignored});
+        out.push_back(NoiseCount{site.first, c.name, c.count, c.ignored});
       }
     }
     std::stable_sort(out.begin(), out.end(),
@@ -137,24 +188,19 @@ class NoiseTracker {
     return out;
   }
 
-  // Move the parts of `d` that also differ in a usable `noise` into `cancelled`: the same header
-  // names, the same folded pointers, or a byte body against a byte body. Returns whether any
-  // did.
+  // Move the parts of `d` that a usable `noise` shows too, as the same kind of difference at the
+  // same place, into `cancelled`: a header name in the same list, a pointer (see `place_key`)
+  // with the same change, or a byte body against a byte body. Returns whether any did.
   static bool cancel(Divergence& d, const Divergence& noise, Divergence& cancelled) {
     bool any = false;
     if (d.headers && noise.headers) {
-      const HeaderDiff& n = *noise.headers;
-      auto noisy = [&n](const std::string& name) {
-        for (const auto* list : {&n.added, &n.removed, &n.changed}) {
-          if (std::binary_search(list->begin(), list->end(), name)) return true;
-        }
-        return false;
-      };
       HeaderDiff moved;
       for (auto list : {&HeaderDiff::added, &HeaderDiff::removed, &HeaderDiff::changed}) {
+        const auto& noisy = (*noise.headers).*list;
         auto& from = (*d.headers).*list;
-        auto split = std::stable_partition(from.begin(), from.end(),
-                                           [&noisy](const std::string& x) { return !noisy(x); });
+        auto split = std::stable_partition(from.begin(), from.end(), [&noisy](const auto& x) {
+          return !std::binary_search(noisy.begin(), noisy.end(), x);
+        });
         std::move(split, from.end(), std::back_inserter(moved.*list));
         from.erase(split, from.end());
       }
@@ -177,15 +223,17 @@ class NoiseTracker {
           any = true;
         }
       } else if (!noise.body->fields.empty()) {
-        // Exactly the same places: noise at a pointer says nothing of what is inside it.
-        std::vector<std::string> noisy;
+        // Exactly the same places and kinds: noise at a pointer says nothing of what is inside
+        // it, and a changed value nothing of a removal there.
+        std::vector<std::pair<std::string, FieldChange>> noisy;
         noisy.reserve(noise.body->fields.size());
-        for (const auto& f : noise.body->fields) noisy.push_back(fold_indices(f.pointer));
+        for (const auto& f : noise.body->fields) noisy.emplace_back(place_key(f.pointer), f.change);
         std::sort(noisy.begin(), noisy.end());
         auto& fields = d.body->fields;
         auto split =
             std::stable_partition(fields.begin(), fields.end(), [&noisy](const FieldDiff& f) {
-              return !std::binary_search(noisy.begin(), noisy.end(), fold_indices(f.pointer));
+              return !std::binary_search(noisy.begin(), noisy.end(),
+                                         std::make_pair(place_key(f.pointer), f.change));
             });
         if (split != fields.end()) {
           BodyDiff moved = *d.body;
@@ -204,10 +252,29 @@ class NoiseTracker {
 
  private:
   struct Count {
+    std::string name;     // as shown: a header name, a folded pointer, `body`
+    std::string pointer;  // the first pointer seen there, for a learned value place
     std::uint64_t count = 0;
     bool ignored = false;
     bool structural = false;  // added, removed or of another type at least once: never ignored
   };
+
+  // The divergence between the primary and `other` under `rules`: the learned headers hide
+  // only their changed values.
+  static std::optional<Divergence> diverge(const ShadowConfig& config, const IgnoreRules& rules,
+                                           const ResponseRecord& primary,
+                                           const ResponseRecord& other) {
+    auto d = Divergence::compare(primary, other, config, rules.headers, rules.pointers);
+    if (!d || !d->headers || rules.value_headers.empty()) return d;
+    std::erase_if(d->headers->changed, [&rules](const std::string& name) {
+      return std::binary_search(rules.value_headers.begin(), rules.value_headers.end(), name);
+    });
+    if (d->headers->added.empty() && d->headers->removed.empty() && d->headers->changed.empty())
+      d->headers.reset();
+    if (!d->status && !d->headers && !d->body) return std::nullopt;
+    return d;
+  }
+
   const NoiseCancellation rule_;
   mutable std::mutex mutex_;
   std::shared_ptr<const IgnoreRules> rules_;
