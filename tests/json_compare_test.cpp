@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <random>
@@ -145,6 +148,116 @@ TEST(JsonCompare, NumbersBeyondSixtyFourBitsAreNotReadAndFallBackToBytes) {
   EXPECT_TRUE(body.fields.empty());
 }
 
+TEST(JsonCompare, IntegersAndDoublesCompareByExactValue) {
+  // An integer equals a double only when the double is exactly that integer.
+  EXPECT_TRUE(diffs("[9007199254740992]", "[9007199254740992.0]").empty());
+  EXPECT_EQ(diffs("[9007199254740993]", "[9007199254740992.0]"),
+            std::vector<FieldDiff>{
+                field("/0", FieldChange::Changed, "9007199254740993", "9007199254740992.0")});
+  // `9007199254740993.0` reads as the double 9007199254740992, and its excerpt says so.
+  EXPECT_EQ(diffs("[9007199254740993]", "[9007199254740993.0]"),
+            std::vector<FieldDiff>{
+                field("/0", FieldChange::Changed, "9007199254740993", "9007199254740992.0")});
+  EXPECT_TRUE(diffs("[9223372036854775808]", "[9223372036854775808.0]").empty());  // 2^63
+  EXPECT_EQ(diffs("[9223372036854775807]", "[9223372036854775808.0]").size(), 1U);
+  EXPECT_TRUE(diffs("[-9223372036854775808]", "[-9.223372036854775808e18]").empty());
+  EXPECT_EQ(diffs("[18446744073709551615]", "[18446744073709551616.0]").size(), 1U);  // 2^64
+  EXPECT_EQ(diffs("[3]", "[3.5]").size(), 1U);
+  EXPECT_EQ(diffs("[-3]", "[-2.5]").size(), 1U);
+  EXPECT_TRUE(diffs("[0]", "[-0.0]").empty());
+
+  // Equality is an equivalence: reflexive, symmetric and transitive over every spelling here.
+  const std::vector<std::string> numbers{"9007199254740993",
+                                         "9007199254740992",
+                                         "9007199254740992.0",
+                                         "9007199254740993.0",
+                                         "9.007199254740993e15",
+                                         "9223372036854775807",
+                                         "9223372036854775808",
+                                         "9223372036854775808.0",
+                                         "-9223372036854775808",
+                                         "-9223372036854775808.0",
+                                         "-9223372036854775809.0",
+                                         "18446744073709551615",
+                                         "18446744073709551616.0",
+                                         "1.8446744073709552e19",
+                                         "0",
+                                         "-0",
+                                         "0.0",
+                                         "-0.0",
+                                         "1e-400",
+                                         "1",
+                                         "1.0",
+                                         "1e0",
+                                         "0.5",
+                                         "-1",
+                                         "-1.0"};
+  const std::size_t n = numbers.size();
+  std::vector<std::vector<bool>> equal(n, std::vector<bool>(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < n; ++j) {
+      equal[i][j] = diffs('[' + numbers[i] + ']', '[' + numbers[j] + ']').empty();
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    EXPECT_TRUE(equal[i][i]) << numbers[i];
+    for (std::size_t j = 0; j < n; ++j) {
+      EXPECT_EQ(equal[i][j], equal[j][i]) << numbers[i] << " vs " << numbers[j];
+      for (std::size_t k = 0; k < n; ++k) {
+        if (equal[i][j] && equal[j][k]) {
+          EXPECT_TRUE(equal[i][k]) << numbers[i] << " = " << numbers[j] << " = " << numbers[k];
+        }
+      }
+    }
+  }
+}
+
+TEST(JsonCompare, DigitsBeyondADoubleAreRoundedAwayAtBothEnds) {
+  // Every number that is not an integer is the double nearest its text.
+  EXPECT_TRUE(diffs("[0.1]", "[0.10000000000000000001]").empty());
+  EXPECT_TRUE(diffs("[1e-400]", "[0]").empty());
+  EXPECT_TRUE(diffs("[1e-400]", "[0.0]").empty());
+  EXPECT_TRUE(diffs("[-1e-400]", "[0]").empty());
+  EXPECT_TRUE(diffs("[1e-400]", "[2e-400]").empty());
+  EXPECT_EQ(diffs("[5e-324]", "[0]"),  // the smallest double is not 0
+            std::vector<FieldDiff>{field("/0", FieldChange::Changed, "5e-324", "0")});
+  EXPECT_FALSE(diverge(R"({"tiny":1e-400})", R"({"tiny":0})").has_value());
+  // Beyond the largest double there is no nearest one: the body is read as bytes.
+  EXPECT_THROW((void)json::compare("[1e400]", "[1e400]"), json::ParseError);
+  EXPECT_THROW((void)json::compare("[0]", "[-1e400]"), json::ParseError);
+  EXPECT_TRUE(diffs("[1.7976931348623157e308]", "[17976931348623157e292]").empty());
+  const rs::BodyDiff body = body_diff(R"({"huge":1e400})", R"({"huge":2e400})");
+  EXPECT_TRUE(body.fields.empty());
+  EXPECT_NE(body.fallback.find("json: primary body is not valid JSON"), std::string::npos)
+      << body.fallback;
+  EXPECT_EQ(body.prefix_equal_bytes, 8U);  // `{"huge":`
+}
+
+TEST(JsonCompare, AByteOrderMarkIsSkipped) {
+  const std::string bom = "\xEF\xBB\xBF";
+  EXPECT_TRUE(diffs(bom + R"({"a":1})", R"({"a":1})").empty());
+  EXPECT_TRUE(diffs(R"({"a":1})", bom + R"( {"a":1.0})").empty());
+  EXPECT_TRUE(diffs(bom + "[1]", bom + "[1]").empty());
+  EXPECT_EQ(diffs(bom + R"({"a":1})", R"({"a":2})"),
+            std::vector<FieldDiff>{field("/a", FieldChange::Changed, "1", "2")});
+  EXPECT_FALSE(diverge(bom + R"({"a":1,"b":2})", R"({"b":2,"a":1})").has_value());
+
+  // Only one, only at the start, and only UTF-8's.
+  EXPECT_THROW((void)json::compare(bom + bom + "[1]", "[1]"), json::ParseError);
+  EXPECT_THROW((void)json::compare("[1]", bom), json::ParseError);
+  EXPECT_THROW((void)json::compare(" " + bom + "[1]", "[1]"), json::ParseError);
+  EXPECT_THROW((void)json::compare("[1]" + bom, "[1]"), json::ParseError);
+  EXPECT_THROW((void)json::compare("\xEF\xBB[1]", "[1]"), json::ParseError);
+  const std::string utf16(
+      "\xFF\xFE[\x00"
+      "1\x00]\x00",
+      8);
+  EXPECT_THROW((void)json::compare(utf16, "[1]"), json::ParseError);
+  const rs::BodyDiff body = body_diff(bom + bom + "[1]", "[1]");
+  EXPECT_NE(body.fallback.find("json: primary body is not valid JSON"), std::string::npos)
+      << body.fallback;
+}
+
 TEST(JsonCompare, StringsAndNamesCompareUnescaped) {
   EXPECT_TRUE(diffs(R"(["\u00e9"])", "[\"\xc3\xa9\"]").empty());
   EXPECT_TRUE(diffs(R"({"caf\u00e9":1})", "{\"caf\xc3\xa9\":1}").empty());
@@ -257,6 +370,100 @@ TEST(JsonCompare, DuplicateKeysKeepTheirLastValue) {
   EXPECT_TRUE(diffs(wide + R"("k3":0,"k3":3})", wide + R"("k3":1,"k3":3})").empty());
   EXPECT_EQ(diffs(wide + R"("k3":0,"k3":3})", wide + R"("k3":3,"k3":4})"),
             std::vector<FieldDiff>{field("/k3", FieldChange::Changed, "3", "4")});
+}
+
+namespace {
+
+// `count` member names that std::hash<std::string_view> sends into the first 64th of a table of
+// `slots` slots (a power of two) indexed by the hash's low bits: in such a table with linear
+// probing, each name would probe past nearly all the names placed before it.
+std::vector<std::string> names_colliding_under_std_hash(std::size_t count, std::size_t slots) {
+  std::vector<std::string> names;
+  const std::hash<std::string_view> hash;
+  for (std::uint64_t i = 0; names.size() < count; ++i) {
+    std::string name = "m" + std::to_string(i);
+    if ((hash(name) & (slots - 1)) < slots / 64) names.push_back(std::move(name));
+  }
+  return names;
+}
+
+// The occupied slots that inserting `names` into such a table, keyed by std::hash, looks at.
+std::size_t std_hash_probes(const std::vector<std::string>& names, std::size_t slots) {
+  std::vector<bool> used(slots);
+  std::size_t probes = 0;
+  const std::hash<std::string_view> hash;
+  for (const auto& name : names) {
+    std::size_t at = hash(name) & (slots - 1);
+    for (; used[at]; at = (at + 1) & (slots - 1)) ++probes;
+    used[at] = true;
+  }
+  return probes;
+}
+
+std::string object_of(const std::vector<std::string>& names, std::string_view last_value) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    out += (i == 0 ? "\"" : ",\"") + names[i] + "\":";
+    out += i + 1 == names.size() ? std::string(last_value) : std::to_string(i);
+  }
+  return out + "}";
+}
+
+}  // namespace
+
+TEST(JsonNameTable, SipHashGivesItsReferenceValue) {
+  // The SipHash paper's example: SipHash-2-4, key 00 01 .. 0f, message 00 01 .. 0e.
+  json::detail::SipKey key;
+  key.k0 = 0x0706050403020100ULL;
+  key.k1 = 0x0f0e0d0c0b0a0908ULL;
+  std::string message;
+  for (char c = 0; c < 15; ++c) message += c;
+  EXPECT_EQ((json::detail::siphash<2, 4>(key, message)), 0xa129ca6149be45e5ULL);
+  // Another key, another hash.
+  key.k0 ^= 1;
+  EXPECT_NE((json::detail::siphash<2, 4>(key, message)), 0xa129ca6149be45e5ULL);
+}
+
+TEST(JsonNameTable, FindsRepeatedNames) {
+  json::detail::NameTable table;
+  std::vector<std::string> names;
+  for (int i = 0; i < 100; ++i) names.push_back("k" + std::to_string(i));
+  const auto at = [&names](std::size_t i) { return std::string_view(names[i]); };
+  EXPECT_FALSE(table.has_duplicate(names.size(), at));
+  names.emplace_back("");
+  EXPECT_FALSE(table.has_duplicate(names.size(), at));
+  names.emplace_back("k57");
+  EXPECT_TRUE(table.has_duplicate(names.size(), at));
+  names.pop_back();
+  names.emplace_back("");
+  EXPECT_TRUE(table.has_duplicate(names.size(), at));
+  EXPECT_FALSE(table.has_duplicate(0, at));
+}
+
+TEST(JsonNameTable, NamesChosenToCollideDoNotPileUp) {
+  // 2,048 names go into 4,096 slots. Under std::hash the chosen names would probe about
+  // 2,048^2 / 2 times in all; under the keyed hash they probe as few times as any names do.
+  constexpr std::size_t count = 2048;
+  const auto names = names_colliding_under_std_hash(count, 2 * count);
+  ASSERT_GT(std_hash_probes(names, 2 * count), count * count / 4);
+
+  json::detail::NameTable table;
+  EXPECT_FALSE(
+      table.has_duplicate(count, [&names](std::size_t i) { return std::string_view(names[i]); }));
+  EXPECT_LT(table.probes(), 2 * count);  // about count / 2 is expected
+
+  // The same through the comparison: an object whose members keep their order on both sides
+  // is checked for repeated names.
+  const std::string a = object_of(names, "1");
+  const std::string b = object_of(names, "2");
+  EXPECT_EQ(diffs(a, b),
+            std::vector<FieldDiff>{field("/" + names.back(), FieldChange::Changed, "1", "2")});
+  EXPECT_LT(json::detail::scratch().names.probes(), 2 * count);
+  // A repeated name among them is still found, and its last value kept.
+  const std::string repeated = ",\"" + names.front() + "\":5}";
+  EXPECT_EQ(diffs(a.substr(0, a.size() - 1) + repeated, b.substr(0, b.size() - 1) + repeated),
+            std::vector<FieldDiff>{field("/" + names.back(), FieldChange::Changed, "1", "2")});
+  EXPECT_EQ(diffs(a, b.substr(0, b.size() - 1) + repeated).size(), 2U);
 }
 
 TEST(JsonCompare, EachKindOfDifferenceAtItsPointer) {
@@ -424,11 +631,24 @@ class Reference {
     return t == Type::INT64 || t == Type::UINT64 || t == Type::DOUBLE ? 0 : static_cast<int>(t);
   }
 
+  // An integer's exact decimal digits, or a double's when it is an integer; else empty.
+  static std::string exact_integer(Element e) {
+    if (e.is_int64()) return std::to_string(e.get_int64().value());
+    if (e.is_uint64()) return std::to_string(e.get_uint64().value());
+    const double d = e.get_double().value();
+    if (d != std::floor(d)) return {};
+    char buf[400];
+    const auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::fixed, 0);
+    std::string out(buf, r.ptr);
+    return out == "-0" ? "0" : out;
+  }
+
   static bool same_number(Element a, Element b) {
-    if (a.is_int64() && b.is_int64()) return a.get_int64().value() == b.get_int64().value();
-    if (a.is_uint64() && b.is_uint64()) return a.get_uint64().value() == b.get_uint64().value();
-    if (a.type() != Type::DOUBLE && b.type() != Type::DOUBLE) return false;  // int64 vs uint64
-    return a.get_double().value() == b.get_double().value();
+    if (a.type() == Type::DOUBLE && b.type() == Type::DOUBLE) {
+      return a.get_double().value() == b.get_double().value();
+    }
+    const std::string x = exact_integer(a);
+    return !x.empty() && x == exact_integer(b);
   }
 
   static std::vector<std::pair<std::string_view, Element>> last_wins(Element e) {
@@ -550,7 +770,10 @@ class RandomJson {
                                               "18446744073709551615",
                                               "9223372036854775807",
                                               "9223372036854775808",
-                                              "-9223372036854775808"};
+                                              "-9223372036854775808",
+                                              "9007199254740993",
+                                              "9007199254740992.0",
+                                              "1e-400"};
     static constexpr const char* strings[] = {
         R"("v")", R"("w")", R"("\u00e9")", "\"\xc3\xa9\"", R"("a\nb")", R"("q\"")", R"("")"};
     static constexpr const char* others[] = {"true", "false", "null"};
@@ -697,6 +920,108 @@ TEST(JsonCompare, IgnorePatternsAgreeWithFilteringTheDifferences) {
     ++checked;
   }
   EXPECT_GT(checked, 1000);
+}
+
+TEST(JsonCompare, SwappingTheSidesSwapsAddedAndRemoved) {
+  // The same places, each seen from the other side: `added` and `removed` trade places, and so do
+  // the excerpts; only the order (the primary's members first) may differ.
+  const auto sorted = [](std::vector<FieldDiff> found) {
+    std::sort(found.begin(), found.end(),
+              [](const FieldDiff& x, const FieldDiff& y) { return x.pointer < y.pointer; });
+    return found;
+  };
+  RandomJson random(31);
+  const json::Options all{.max_differences = 100'000};
+  int differing = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const auto [a, b] = random.pair();
+    simdjson::dom::parser check;
+    if (check.parse(a).error() || check.parse(b).error()) continue;
+    auto swapped = json::compare(b, a, {}, all).fields;
+    for (auto& f : swapped) {
+      if (f.change == FieldChange::Added) {
+        f.change = FieldChange::Removed;
+      } else if (f.change == FieldChange::Removed) {
+        f.change = FieldChange::Added;
+      }
+      std::swap(f.primary, f.shadow);
+    }
+    const auto found = sorted(json::compare(a, b, {}, all).fields);
+    ASSERT_EQ(sorted(swapped), found) << "primary: " << a << "\nshadow:  " << b;
+    if (!found.empty()) ++differing;
+  }
+  EXPECT_GT(differing, 500);
+}
+
+TEST(JsonCompare, ACappedListIsAPrefixOfTheFullOne) {
+  RandomJson random(57);
+  int truncated = 0;
+  for (int i = 0; i < 1000; ++i) {
+    const auto [a, b] = random.pair();
+    simdjson::dom::parser check;
+    if (check.parse(a).error() || check.parse(b).error()) continue;
+    const auto full = json::compare(a, b, {}, {.max_differences = 100'000}).fields;
+    for (const std::size_t cap : {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{5},
+                                  full.size(), full.size() + 1}) {
+      const auto capped = json::compare(a, b, {}, {.max_differences = cap});
+      const std::size_t kept = std::min(std::max<std::size_t>(cap, 1), full.size());
+      ASSERT_EQ(capped.fields, std::vector<FieldDiff>(
+                                   full.begin(), full.begin() + static_cast<std::ptrdiff_t>(kept)))
+          << "cap " << cap << "\nprimary: " << a << "\nshadow:  " << b;
+      ASSERT_EQ(capped.truncated, full.size() > kept) << "cap " << cap;
+      if (capped.truncated) ++truncated;
+    }
+  }
+  EXPECT_GT(truncated, 300);
+}
+
+TEST(JsonCompare, MangledBodiesThrowOnlyParseError) {
+  // Cut, flipped, repeated or inserted bytes: each body is read, or is a ParseError, never
+  // anything else; and whatever is read equals itself.
+  RandomJson random(4242);
+  std::mt19937 rng(4242);
+  const char* const splices[] = {
+      "\xEF\xBB\xBF", "\xFF", "\xC3", "\x00",    "\"",    "\\", "[", "{", "}", "]", ",", ":",
+      "1e400",        "-",    "\\u",  "\\ud800", "1e-400"};
+  int parsed = 0;
+  int rejected = 0;
+  for (int i = 0; i < 3000; ++i) {
+    auto [a, b] = random.pair();
+    for (std::string* text : {&a, &b}) {
+      const std::size_t edits = rng() % 3;
+      for (std::size_t e = 0; e < edits && !text->empty(); ++e) {
+        const std::size_t at = rng() % text->size();
+        switch (rng() % 4) {
+          case 0:
+            text->resize(at);
+            break;
+          case 1:
+            (*text)[at] = static_cast<char>(rng() % 256);
+            break;
+          case 2:
+            text->insert(at, text->substr(at, rng() % 8));
+            break;
+          default: {
+            const std::string_view splice = splices[rng() % std::size(splices)];
+            text->insert(at, splice.empty() ? std::string(1, '\0') : std::string(splice));
+          }
+        }
+      }
+    }
+    try {
+      const auto found = json::compare(a, b, {}, {.max_differences = 1 + rng() % 4});
+      (void)found;
+      ++parsed;
+      ASSERT_TRUE(json::compare(a, a).fields.empty()) << a;
+      ASSERT_TRUE(json::compare(b, b).fields.empty()) << b;
+    } catch (const json::ParseError&) {
+      ++rejected;
+    } catch (...) {
+      FAIL() << "not a ParseError\nprimary: " << a << "\nshadow:  " << b;
+    }
+  }
+  EXPECT_GT(parsed, 300);
+  EXPECT_GT(rejected, 300);
 }
 
 TEST(JsonCompare, IgnorePatternsWithInvalidEscapesMatchNothing) {

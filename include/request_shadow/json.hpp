@@ -9,12 +9,14 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <functional>
 #include <limits>
+#include <random>
 #include <request_shadow/body_comparator.hpp>
 #include <request_shadow/pointer.hpp>
 #include <request_shadow/response_record.hpp>
@@ -114,22 +116,36 @@ inline Kind kind_of(dom::element_type type) noexcept {
   return Kind::Number;
 }
 
-inline double as_double(dom::element e, dom::element_type type) noexcept {
-  switch (type) {
-    case dom::element_type::INT64:
-      return static_cast<double>(e.get_int64().value_unsafe());
-    case dom::element_type::UINT64:
-      return static_cast<double>(e.get_uint64().value_unsafe());
-    default:
-      return e.get_double().value_unsafe();
-  }
+// Whether an integer and a double hold exactly the same value: never through a conversion of
+// the integer, which would round 9007199254740993 to 9007199254740992.0.
+inline bool same_value(std::int64_t i, double d) noexcept {
+  constexpr double two_to_63 = 9223372036854775808.0;
+  if (!(d >= -two_to_63 && d < two_to_63)) return false;
+  const auto t = static_cast<std::int64_t>(d);   // truncated, exactly, in this range
+  return t == i && static_cast<double>(t) == d;  // and `d` has no fraction
 }
 
-// Two integers compare exactly (an int64 and a uint64 included); any other pair as doubles.
+inline bool same_value(std::uint64_t u, double d) noexcept {
+  constexpr double two_to_64 = 18446744073709551616.0;
+  if (!(d >= 0 && d < two_to_64)) return false;
+  const auto t = static_cast<std::uint64_t>(d);
+  return t == u && static_cast<double>(t) == d;
+}
+
+// Two numbers are equal when their values are: an integer's is exactly itself (int64 or uint64),
+// a double's is exactly the double read from its text. So equality is exact and transitive.
 inline bool numbers_equal(dom::element a, dom::element_type ta, dom::element b,
                           dom::element_type tb) noexcept {
   using T = dom::element_type;
-  if (ta == T::DOUBLE || tb == T::DOUBLE) return as_double(a, ta) == as_double(b, tb);
+  if (ta == T::DOUBLE && tb == T::DOUBLE) {
+    return a.get_double().value_unsafe() == b.get_double().value_unsafe();
+  }
+  if (ta == T::DOUBLE || tb == T::DOUBLE) {
+    const double d = (ta == T::DOUBLE ? a : b).get_double().value_unsafe();
+    const dom::element n = ta == T::DOUBLE ? b : a;
+    return (ta == T::DOUBLE ? tb : ta) == T::INT64 ? same_value(n.get_int64().value_unsafe(), d)
+                                                   : same_value(n.get_uint64().value_unsafe(), d);
+  }
   if (ta == tb) {
     return ta == T::INT64 ? a.get_int64().value_unsafe() == b.get_int64().value_unsafe()
                           : a.get_uint64().value_unsafe() == b.get_uint64().value_unsafe();
@@ -267,6 +283,124 @@ inline bool same_bytes(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
+// SipHash's 128-bit key.
+struct SipKey {
+  std::uint64_t k0 = 0;
+  std::uint64_t k1 = 0;
+};
+
+inline std::uint64_t load_le64(const unsigned char* p) noexcept {
+  std::uint64_t w = 0;
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(&w, p, sizeof w);
+  } else {
+    for (std::size_t i = 8; i-- > 0;) w = (w << 8U) | p[i];
+  }
+  return w;
+}
+
+// SipHash-c-d (Aumasson and Bernstein, 2012) of `in` under `key`: a keyed hash meant for hash
+// tables whose keys an adversary chooses. Without the key, no one can find names that collide.
+template <int C, int D>
+[[nodiscard]] std::uint64_t siphash(const SipKey& key, std::string_view in) noexcept {
+  std::uint64_t v0 = key.k0 ^ 0x736f6d6570736575ULL;
+  std::uint64_t v1 = key.k1 ^ 0x646f72616e646f6dULL;
+  std::uint64_t v2 = key.k0 ^ 0x6c7967656e657261ULL;
+  std::uint64_t v3 = key.k1 ^ 0x7465646279746573ULL;
+  const auto rounds = [&](int count) {
+    for (int r = 0; r < count; ++r) {
+      v0 += v1;
+      v1 = std::rotl(v1, 13) ^ v0;
+      v0 = std::rotl(v0, 32);
+      v2 += v3;
+      v3 = std::rotl(v3, 16) ^ v2;
+      v0 += v3;
+      v3 = std::rotl(v3, 21) ^ v0;
+      v2 += v1;
+      v1 = std::rotl(v1, 17) ^ v2;
+      v2 = std::rotl(v2, 32);
+    }
+  };
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  const std::size_t n = in.size();
+  const std::size_t whole = n - n % 8;
+  for (std::size_t i = 0; i < whole; i += 8) {
+    const std::uint64_t m = load_le64(p + i);
+    v3 ^= m;
+    rounds(C);
+    v0 ^= m;
+  }
+  std::uint64_t last = static_cast<std::uint64_t>(n & 0xffU) << 56U;
+  for (std::size_t i = whole; i < n; ++i) last |= std::uint64_t{p[i]} << (8U * (i - whole));
+  v3 ^= last;
+  rounds(C);
+  v0 ^= last;
+  v2 ^= 0xffU;
+  rounds(D);
+  return v0 ^ v1 ^ v2 ^ v3;
+}
+
+inline SipKey draw_sip_key() noexcept {
+  SipKey key;
+  try {
+    std::random_device device;
+    const auto draw = [&device] { return (std::uint64_t{device()} << 32U) | device(); };
+    key.k0 = draw();
+    key.k1 = draw();
+  } catch (...) {
+    // No entropy source: what differs from run to run (the stack's address, the clock).
+    key.k0 = reinterpret_cast<std::uintptr_t>(&key) * 0x9e3779b97f4a7c15ULL;
+    key.k1 =
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  }
+  return key;
+}
+
+// The key of the duplicate-name check: random, drawn once per process.
+inline const SipKey& name_hash_key() noexcept {
+  static const SipKey key = draw_sip_key();
+  return key;
+}
+
+// Tells whether many member names hold one twice: linear probing at a load of at most one half,
+// over SipHash-1-3 with the process's random key. An unkeyed hash (libstdc++'s std::hash is
+// MurmurHash2 with a fixed seed) lets a body name its members so that they all land on a few
+// slots, which makes each insertion probe all the others: quadratic. With a key, the names
+// spread as random ones would: about half a probe per name.
+class NameTable {
+ public:
+  // Whether name(0), ..., name(n - 1) name something twice; `name(i)` returns a string_view.
+  template <typename NameAt>
+  [[nodiscard]] bool has_duplicate(std::size_t n, NameAt name) {
+    std::size_t size = 32;
+    while (size < 2 * n) size *= 2;
+    const std::size_t mask = size - 1;
+    slots_.assign(size, empty);
+    probes_ = 0;
+    const SipKey& key = name_hash_key();
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::string_view k = name(i);
+      std::size_t at = static_cast<std::size_t>(siphash<1, 3>(key, k)) & mask;
+      for (; slots_[at] != empty; at = (at + 1) & mask) {
+        ++probes_;
+        if (same_bytes(name(slots_[at]), k)) return true;
+      }
+      slots_[at] = static_cast<std::uint32_t>(i);
+    }
+    return false;
+  }
+
+  // The occupied slots the last `has_duplicate` looked at before placing each name.
+  [[nodiscard]] std::size_t probes() const noexcept { return probes_; }
+  [[nodiscard]] std::size_t capacity() const noexcept { return slots_.capacity(); }
+  void release() noexcept { std::vector<std::uint32_t>().swap(slots_); }
+
+ private:
+  static constexpr std::uint32_t empty = std::numeric_limits<std::uint32_t>::max();
+  std::vector<std::uint32_t> slots_;
+  std::size_t probes_ = 0;
+};
+
 // An array or object pair being compared: the walk keeps a stack of them rather than recursing,
 // so its stack use does not grow with the nesting.
 struct Frame {
@@ -383,7 +517,7 @@ struct Scratch {
   dom::parser shadow;
   std::vector<Frame> frames;         // the arrays and objects being compared, outermost first
   std::vector<Member> members;       // the members of the objects in `frames`, both sides each
-  std::vector<std::uint32_t> slots;  // open-addressing table for the duplicate-key check
+  NameTable names;                   // for the duplicate-key check of large objects
   CompiledPatterns patterns;         // the ignore patterns of this comparison
   std::vector<std::uint32_t> alive;  // the patterns alive in each frame (see `Frame::alive_first`)
   std::vector<std::uint32_t> next_alive;  // those alive in the value being visited
@@ -411,7 +545,7 @@ class TrimScratch {
     if (oversized(s_.primary)) s_.primary = dom::parser{};
     if (oversized(s_.shadow)) s_.shadow = dom::parser{};
     if (s_.members.capacity() > kept_members) std::vector<Member>().swap(s_.members);
-    if (s_.slots.capacity() > 2 * kept_members) std::vector<std::uint32_t>().swap(s_.slots);
+    if (s_.names.capacity() > 2 * kept_members) s_.names.release();
     if (s_.frames.capacity() > 1024) std::vector<Frame>().swap(s_.frames);
   }
 
@@ -433,6 +567,12 @@ inline std::string side_error(const char* side, simdjson::error_code error, std:
     what += " (numbers are read as 64-bit integers or doubles)";
   }
   return what;
+}
+
+// RFC 8259 lets a reader ignore a UTF-8 byte-order mark before the text; simdjson does not.
+inline std::string_view without_bom(std::string_view body) noexcept {
+  if (body.starts_with("\xEF\xBB\xBF")) body.remove_prefix(3);
+  return body;
 }
 
 inline dom::element parse(dom::parser& parser, std::string_view body, std::size_t depth,
@@ -723,20 +863,7 @@ class Walk {
       }
       return false;
     }
-    std::size_t size = 32;
-    while (size < 2 * n) size *= 2;
-    std::vector<std::uint32_t>& slots = s_.slots;
-    slots.assign(size, Member::none);
-    const std::hash<std::string_view> hash;
-    for (std::size_t i = first; i < first + n; ++i) {
-      std::size_t at = hash(m[i].key) & (size - 1);
-      while (slots[at] != Member::none) {
-        if (same_bytes(m[slots[at]].key, m[i].key)) return true;
-        at = (at + 1) & (size - 1);
-      }
-      slots[at] = static_cast<std::uint32_t>(i);
-    }
-    return false;
+    return s_.names.has_duplicate(n, [&m, first](std::size_t i) { return m[first + i].key; });
   }
 
   // Small objects in different orders, each key once: find each primary member's match by a
@@ -838,10 +965,20 @@ class Walk {
  *   type (null, boolean, number, string, array, object), another value; `TypeChanged`: another
  *   type. An array or object that is added, removed or of another type is one difference at its
  *   pointer, not one per value inside it.
- * - Numbers: two integers compare exactly as integers (signed or unsigned, up to 64 bits), any
- *   other pair as doubles, so `1`, `1.0` and `1e0` are equal. A number that neither a 64-bit
- *   integer nor a double holds (`18446744073709551616`, `1e400`) makes the body unreadable: a
- *   `ParseError`.
+ * - Numbers compare by value, exactly. An integer (no fraction, no exponent) is the 64-bit
+ *   integer it writes, signed or unsigned; any other number is the double nearest its text, as
+ *   JavaScript and most JSON readers read it. So `1`, `1.0` and `1e0` are equal, and equality is
+ *   transitive: `9007199254740993` differs from `9007199254740992` and from
+ *   `9007199254740992.0`, and from `9007199254740993.0` too, which reads as the double
+ *   9007199254740992 (its excerpt shows `9007199254740992.0`).
+ * - Digits a double cannot hold are rounded away at either end of its range alike: `0.1` equals
+ *   `0.10000000000000000001`, and `1e-400`, closer to 0 than the smallest double, reads as 0 and
+ *   equals `0`. A number with no such value, an integer beyond 64 bits
+ *   (`18446744073709551616`) or a magnitude beyond the largest double (`1e400`), makes its body
+ *   unreadable: a `ParseError`, so that `Divergence::compare` reports the bodies by their bytes,
+ *   which misses no difference.
+ * - A UTF-8 byte-order mark (`EF BB BF`) before either text is skipped, as RFC 8259 allows a
+ *   reader to: a body with one equals the same body without. A second one is not JSON.
  * - Strings and member names compare after unescaping: `"\u00e9"` equals `"é"`.
  * - A member name that appears twice in one object keeps its last value, as JavaScript's
  *   `JSON.parse` and Python's `json` read it: `{"a":1,"a":2}` equals `{"a":2}`.
@@ -858,7 +995,11 @@ class Walk {
  * deeper than `options.max_depth`, or holds a number as above.
  *
  * Cost: simdjson's DOM parse of both bodies, then one walk over both that allocates only for the
- * differences it lists (`bench/json_bench.cpp` measures both against the parse alone). Each
+ * differences it lists (`bench/json_bench.cpp` measures both against the parse alone). No choice
+ * of member names slows the walk down: large objects in different orders are matched by sorting
+ * their names, and the check for a repeated name in a large object hashes the names with
+ * SipHash-1-3 under a key drawn at random once per process, so that they cannot be chosen to
+ * collide. Each
  * thread reuses its own pair of parsers and buffers; those grown past 1 MiB by a larger body, or
  * past 4,096 levels by a larger `max_depth`, are freed after that comparison. Thread-safe.
  */
@@ -868,8 +1009,8 @@ class Walk {
   detail::Scratch& s = detail::scratch();
   const detail::TrimScratch trim(s);
   const std::size_t depth = std::clamp<std::size_t>(options.max_depth, 1, Options::deepest);
-  const auto a = detail::parse(s.primary, primary, depth, "primary");
-  const auto b = detail::parse(s.shadow, shadow, depth, "shadow");
+  const auto a = detail::parse(s.primary, detail::without_bom(primary), depth, "primary");
+  const auto b = detail::parse(s.shadow, detail::without_bom(shadow), depth, "shadow");
   BodyComparison out;
   detail::Walk(s, ignored, std::max<std::size_t>(options.max_differences, 1), out).run(a, b);
   return out;
