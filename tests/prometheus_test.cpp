@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <utility>
 
 namespace rs = request_shadow;
 
@@ -38,6 +41,32 @@ rs::ShadowStats sample_stats() {
   kind.count = 2;
   s.signatures.push_back(kind);
   return s;
+}
+
+// Whether `text` is well-formed UTF-8 (Unicode, table 3-7), checked code point by code point.
+bool is_utf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    const std::size_t length = lead < 0x80          ? 1
+                               : lead >> 5U == 0x6  ? 2
+                               : lead >> 4U == 0xe  ? 3
+                               : lead >> 3U == 0x1e ? 4
+                                                    : 0;
+    if (length == 0 || i + length > text.size()) return false;
+    unsigned long code = length == 1 ? lead : lead & (0x7fU >> length);
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if (next >> 6U != 0x2) return false;
+      code = code << 6U | (next & 0x3fU);
+    }
+    const unsigned long least[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < least[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) {
+      return false;
+    }
+    i += length;
+  }
+  return true;
 }
 
 }  // namespace
@@ -123,5 +152,62 @@ TEST(Prometheus, LatencyHistogramsAreCumulative) {
           R"(request_shadow_leg_duration_seconds_count{experiment="x",leg="primary"} 0)",
       }) {
     EXPECT_NE(text.find(std::string(line) + "\n"), std::string::npos) << line;
+  }
+}
+
+TEST(Prometheus, ExperimentIsWrittenAsValidUtf8) {
+  const std::string r = "\xef\xbf\xbd";  // U+FFFD
+  const std::pair<std::string, std::string> cases[] = {
+      {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e \xf4\x8f\xbf\xbf",
+       "caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e \xf4\x8f\xbf\xbf"},
+      {"a\xff"
+       "b",
+       "a" + r + "b"},
+      {"\x80", r},
+      {"\xc0\xaf", r + r},                       // overlong '/'
+      {"\xc1\xbf", r + r},                       // overlong
+      {"\xe0\x80\xaf", r + r + r},               // overlong
+      {"\xf0\x80\x80\xaf", r + r + r + r},       // overlong
+      {"\xed\xa0\x80", r + r + r},               // surrogate U+D800
+      {"\xed\xbf\xbf", r + r + r},               // surrogate U+DFFF
+      {"\xf4\x90\x80\x80", r + r + r + r},       // U+110000
+      {"\xf5\x80\x80\x80", r + r + r + r},       // never a lead byte
+      {"\xe2\x82", r},                           // cut off at the end
+      {"\xe2\x82x", r + "x"},                    // cut off by an ASCII byte
+      {"\xf0\x9d\x84\xc3\xa9", r + "\xc3\xa9"},  // cut off by another lead byte
+      {"\xe2\x82\xac\xac", "\xe2\x82\xac" + r},  // a stray continuation byte
+      {"\xef\xbf\xbd", r},                       // U+FFFD itself is kept
+      {std::string("n\0l", 3), std::string("n\0l", 3)},
+  };
+  for (const auto& [experiment, expected] : cases) {
+    const auto text = rs::to_prometheus(sample_stats(), experiment);
+    EXPECT_TRUE(is_utf8(text)) << experiment;
+    EXPECT_NE(text.find("calls_total{experiment=\"" + expected + "\"} 28\n"), std::string::npos)
+        << experiment;
+  }
+}
+
+TEST(Prometheus, EveryShortByteSequenceBecomesValidUtf8) {
+  const unsigned char edges[] = {0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1,
+                                 0xc2, 0xdf, 0xe0, 0xe1, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff};
+  const auto check = [](const std::string& bytes) {
+    const std::string out = rs::detail::valid_utf8(bytes);
+    ASSERT_TRUE(is_utf8(out));
+    ASSERT_EQ(out == bytes, is_utf8(bytes));
+  };
+  for (unsigned a = 0; a < 256; ++a) {
+    for (unsigned b = 0; b < 256; ++b) {
+      check({static_cast<char>(a), static_cast<char>(b)});
+    }
+  }
+  for (const unsigned char a : edges) {
+    for (const unsigned char b : edges) {
+      for (const unsigned char c : edges) {
+        for (const unsigned char d : edges) {
+          check({static_cast<char>(a), static_cast<char>(b), static_cast<char>(c),
+                 static_cast<char>(d)});
+        }
+      }
+    }
   }
 }

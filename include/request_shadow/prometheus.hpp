@@ -14,10 +14,57 @@ namespace request_shadow {
 
 namespace detail {
 
+// Copy `text` as well-formed UTF-8: each maximal subpart of an ill-formed sequence (a stray or
+// invalid byte, an overlong form, a surrogate, a code point past U+10FFFF, a sequence cut short)
+// becomes one U+FFFD, as the Unicode standard recommends and the WHATWG decoder does.
+inline std::string valid_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    if (lead < 0x80) {
+      out += text[i++];
+      continue;
+    }
+    // The continuation bytes a lead byte needs, and the range of the first one (Unicode 3-7).
+    std::size_t needed = 0;
+    unsigned char low = 0x80;
+    unsigned char high = 0xbf;
+    if (lead >= 0xc2 && lead <= 0xdf) {
+      needed = 1;
+    } else if (lead >= 0xe0 && lead <= 0xef) {
+      needed = 2;
+      if (lead == 0xe0) low = 0xa0;   // no overlong form
+      if (lead == 0xed) high = 0x9f;  // no surrogate
+    } else if (lead >= 0xf0 && lead <= 0xf4) {
+      needed = 3;
+      if (lead == 0xf0) low = 0x90;   // no overlong form
+      if (lead == 0xf4) high = 0x8f;  // nothing past U+10FFFF
+    }
+    std::size_t length = 1;
+    while (length <= needed && i + length < text.size()) {
+      const auto next = static_cast<unsigned char>(text[i + length]);
+      if (next < low || next > high) break;
+      low = 0x80;
+      high = 0xbf;
+      ++length;
+    }
+    if (needed != 0 && length == needed + 1) {
+      out.append(text.substr(i, length));
+    } else {
+      out += "\xef\xbf\xbd";
+    }
+    i += length;
+  }
+  return out;
+}
+
+// A label value as the text format writes it: valid UTF-8, with `\`, `"` and LF escaped.
 inline std::string prometheus_label_value(std::string_view value) {
   std::string out;
   out.reserve(value.size());
-  for (const char c : value) {
+  for (const char c : valid_utf8(value)) {
     if (c == '\\') {
       out += "\\\\";
     } else if (c == '"') {
@@ -58,6 +105,12 @@ inline std::string prometheus_label_value(std::string_view value) {
  * Every sample carries `experiment="<experiment>"`, so several shadowers can be exposed side by
  * side (concatenate their texts only if the families differ; otherwise expose one text per
  * scrape target).
+ *
+ * The text is always valid UTF-8, as the format requires. The experiment name is its only
+ * caller-given part (the other label values are fixed words, numbers and hex digits): `\`, `"`
+ * and LF in it are escaped, and a byte sequence in it that is not well-formed UTF-8 is replaced
+ * with U+FFFD, one per maximal ill-formed subpart (a stray byte, an overlong form, a surrogate, a
+ * code point past U+10FFFF, a sequence cut short), since the format has no escape for a raw byte.
  */
 [[nodiscard]] inline std::string to_prometheus(const ShadowStats& s, std::string_view experiment) {
   const std::string label = "experiment=\"" + detail::prometheus_label_value(experiment) + "\"";
