@@ -130,15 +130,16 @@ struct SignatureCount {
  * (a request written as HTTP/1 text, say) the values of `Authorization`, `Proxy-Authorization`,
  * `Cookie` and `Set-Cookie` lines, or of the names given at construction, are replaced with
  * `[redacted]`, continuation lines included. When in doubt the log redacts: lines may end at LF,
- * CRLF or a bare CR, names match in any letter case with blanks around them trimmed, a line that
- * starts with a blank is redacted whole when it continues a redacted line and is otherwise read as
- * a header line itself, and a value cut off by the end of the key is redacted too.
+ * CRLF or a bare CR, names match in any letter case with blanks (space, tab, vertical tab, form
+ * feed) around them trimmed, a line that starts with a blank is redacted whole when it continues a
+ * redacted line and is otherwise read as a header line itself, and a value cut off by the end of
+ * the key is redacted too.
  *
- * The key is redacted first and cut after, so the cut never reveals part of a value and an entry
+ * The key is redacted first and cut after, so a cut never reveals part of a value, and an entry
  * never keeps more than `max_key_bytes` bytes of key, however much longer redaction makes it.
- * Redaction reads at most the first `key_scan_bytes` bytes of a key (it is linear in them); what
- * is kept is the first `max_key_bytes` bytes of the redacted key, or all of it when shorter, or,
- * when one redacted value runs past `key_scan_bytes`, the redaction of that prefix.
+ * To bound the work a huge key costs, only its first `key_scan_bytes` bytes are read: an entry
+ * keeps the first `max_key_bytes` bytes of their redaction, which are those of the whole key's
+ * redaction unless redacted values fill so much of them that their redaction is shorter.
  *
  * Holds at most `capacity()` entries and drops the oldest first; capacity 0 keeps no entries
  * (the counts by signature below, with their few exemplars, are kept all the same).
