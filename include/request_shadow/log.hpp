@@ -131,9 +131,9 @@ struct SignatureCount {
  * `Cookie` and `Set-Cookie` lines, or of the names given at construction, are replaced with
  * `[redacted]`, continuation lines included. When in doubt the log redacts: lines may end at LF,
  * CRLF or a bare CR, names match in any letter case with blanks (space, tab, vertical tab, form
- * feed) around them trimmed, a line that starts with a blank is redacted whole when it continues a
- * redacted line and is otherwise read as a header line itself, and a value cut off by the end of
- * the key is redacted too.
+ * feed) around them trimmed, a line that starts with a blank, or follows a bare CR (which a server
+ * may read as a space), is redacted whole when the line before it was redacted, and is otherwise
+ * read as a header line itself, and a value cut off by the end of the key is redacted too.
  *
  * The key is redacted first and cut after, so a cut never reveals part of a value, and an entry
  * never keeps more than `max_key_bytes` bytes of key, however much longer redaction makes it.
