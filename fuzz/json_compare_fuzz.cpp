@@ -1,0 +1,208 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+//
+// Fuzzes `json::compare` (json.hpp) on two arbitrary bodies, with ignore patterns and options.
+//
+// Input: a byte for `max_differences` (its value mod 8), a byte for `max_depth` (below 200: the
+// default; otherwise its value minus 200), then `Input::text()` fields: the primary's body, the
+// shadow's, then up to 8 ignore patterns.
+//
+// Invariants (each violation prints what broke and aborts):
+// 1. `compare` throws nothing but `json::ParseError`. A side is readable when comparing it with
+//    itself throws nothing; `compare(a, b)` throws exactly when a side is unreadable, and its
+//    message names the primary when the primary is unreadable, otherwise the shadow.
+// 2. `compare(a, a)` lists no difference and is not truncated.
+// 3. Swapping the sides swaps `Added` and `Removed` and the two excerpts of each difference:
+//    the lists agree as multisets (their orders differ: the primary's members come first).
+// 4. With `max_differences` k (0 counting as 1), the list is the first k differences of the
+//    uncapped list, and `truncated` is set exactly when the uncapped list is longer.
+// 5. Every pointer is an RFC 6901 pointer (empty or from `/` on, `~` only in `~0` and `~1`); an
+//    added value has only a shadow excerpt, a removed one only a primary excerpt, the others both.
+// 6. Ignore patterns: no listed pointer is matched by `PointerPatterns::matches`, and the
+//    uncapped list with the patterns is the uncapped list without them, filtered by `matches`
+//    (the walk's skipping of a value and its subtree agrees with matching each pointer).
+
+#include <request_shadow/json.hpp>
+// The header under test comes first: it must compile on its own.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "fuzz_support.hpp"
+
+namespace {
+
+namespace rs = request_shadow;
+namespace json = request_shadow::json;
+using rs::fuzz::fail;
+using rs::fuzz::require;
+
+constexpr std::size_t unlimited = std::numeric_limits<std::size_t>::max();
+
+struct Result {
+  std::optional<rs::BodyComparison> found;  // nullopt: ParseError
+  std::string error;
+};
+
+Result run(std::string_view a, std::string_view b, const rs::PointerPatterns& ignored,
+           std::size_t max_differences, std::size_t max_depth) {
+  json::Options options;
+  options.max_differences = max_differences;
+  options.max_depth = max_depth;
+  Result r;
+  try {
+    r.found = json::compare(a, b, ignored, options);
+  } catch (const json::ParseError& e) {
+    r.error = e.what();
+  } catch (const std::exception& e) {
+    fail("json::compare throws only json::ParseError", e.what());
+  } catch (...) {
+    fail("json::compare throws only json::ParseError", "not a std::exception");
+  }
+  return r;
+}
+
+std::string describe(const std::vector<rs::FieldDiff>& fields) {
+  std::string out;
+  for (const auto& f : fields) {
+    out += f.pointer + ' ' + std::string(rs::to_string(f.change)) + " [" + f.primary + "|" +
+           f.shadow + "]; ";
+  }
+  return out;
+}
+
+bool well_formed_pointer(std::string_view p) {
+  if (!p.empty() && p.front() != '/') return false;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == '~' && (i + 1 == p.size() || (p[i + 1] != '0' && p[i + 1] != '1'))) return false;
+  }
+  return true;
+}
+
+void check_fields(const std::vector<rs::FieldDiff>& fields) {
+  for (const auto& f : fields) {
+    require(well_formed_pointer(f.pointer), "every pointer is an RFC 6901 pointer", f.pointer);
+    const bool has_primary = !f.primary.empty();
+    const bool has_shadow = !f.shadow.empty();
+    switch (f.change) {
+      case rs::FieldChange::Added:
+        require(!has_primary && has_shadow, "an added value has only a shadow excerpt", f.pointer);
+        break;
+      case rs::FieldChange::Removed:
+        require(has_primary && !has_shadow, "a removed value has only a primary excerpt",
+                f.pointer);
+        break;
+      case rs::FieldChange::Changed:
+      case rs::FieldChange::TypeChanged:
+        require(has_primary && has_shadow, "a changed value has both excerpts", f.pointer);
+        break;
+    }
+  }
+}
+
+using Key = std::tuple<std::string, int, std::string, std::string>;
+
+std::vector<Key> as_multiset(const std::vector<rs::FieldDiff>& fields, bool swapped) {
+  std::vector<Key> out;
+  for (const auto& f : fields) {
+    rs::FieldChange c = f.change;
+    if (swapped && c == rs::FieldChange::Added) {
+      c = rs::FieldChange::Removed;
+    } else if (swapped && c == rs::FieldChange::Removed) {
+      c = rs::FieldChange::Added;
+    }
+    out.emplace_back(f.pointer, static_cast<int>(c), swapped ? f.shadow : f.primary,
+                     swapped ? f.primary : f.shadow);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  rs::fuzz::Input in(data, size);
+  const std::size_t max_differences = in.byte() % 8U;
+  const std::uint8_t depth_byte = in.byte();
+  const std::size_t max_depth = depth_byte < 200 ? json::Options{}.max_depth : depth_byte - 200U;
+  const std::string a = in.text();
+  const std::string b = in.text();
+  rs::PointerPatterns ignored;
+  for (int i = 0; i < 8 && !in.empty(); ++i) {
+    const std::string p = in.text();
+    if (p.empty() || p.front() == '/') ignored.add(p);
+  }
+  const rs::PointerPatterns none;
+
+  // 1 and 2: each side with itself.
+  const Result aa = run(a, a, none, unlimited, max_depth);
+  const Result bb = run(b, b, none, unlimited, max_depth);
+  const bool a_ok = aa.found.has_value();
+  const bool b_ok = bb.found.has_value();
+  for (const Result* self : {&aa, &bb}) {
+    if (!self->found) continue;
+    require(self->found->fields.empty() && !self->found->truncated,
+            "compare(a, a) lists no difference", describe(self->found->fields));
+  }
+
+  const Result ab = run(a, b, none, unlimited, max_depth);
+  const Result ba = run(b, a, none, unlimited, max_depth);
+  require(ab.found.has_value() == (a_ok && b_ok),
+          "compare(a, b) throws exactly when a side is unreadable", ab.error);
+  require(ba.found.has_value() == (a_ok && b_ok),
+          "compare(b, a) throws exactly when a side is unreadable", ba.error);
+  if (!ab.found) {
+    const std::string_view side = a_ok ? "shadow" : "primary";
+    require(std::string_view(ab.error).substr(0, side.size()) == side,
+            "a ParseError names the unreadable side, the primary first", ab.error);
+    return 0;
+  }
+  const std::vector<rs::FieldDiff>& full = ab.found->fields;
+  require(!ab.found->truncated, "an uncapped comparison is not truncated");
+  check_fields(full);
+  check_fields(ba.found->fields);
+
+  // 3. Swapping the sides.
+  require(as_multiset(full, false) == as_multiset(ba.found->fields, true),
+          "swapping the sides swaps added and removed",
+          describe(full) + " vs " + describe(ba.found->fields));
+
+  // 4. A capped run is a prefix of the full run.
+  const Result capped = run(a, b, none, max_differences, max_depth);
+  require(capped.found.has_value(), "a capped comparison reads what an uncapped one read");
+  const std::size_t k = std::max<std::size_t>(max_differences, 1);
+  const std::size_t listed = std::min(k, full.size());
+  require(capped.found->fields.size() == listed &&
+              std::equal(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(listed),
+                         capped.found->fields.begin()),
+          "a capped list is the first max_differences of the full list",
+          describe(capped.found->fields) + " vs " + describe(full));
+  require(capped.found->truncated == (full.size() > k),
+          "truncated is set exactly when more differences exist than are listed");
+
+  // 6. Ignore patterns agree with filtering by PointerPatterns::matches.
+  if (!ignored.empty()) {
+    const Result filtered = run(a, b, ignored, unlimited, max_depth);
+    require(filtered.found.has_value(), "ignore patterns do not change whether a body is read");
+    for (const auto& f : filtered.found->fields) {
+      require(!ignored.matches(f.pointer), "no listed pointer is matched by an ignore pattern",
+              f.pointer);
+    }
+    std::vector<rs::FieldDiff> expected;
+    for (const auto& f : full) {
+      if (!ignored.matches(f.pointer)) expected.push_back(f);
+    }
+    require(filtered.found->fields == expected,
+            "compare with ignore patterns == compare without them, filtered by matches",
+            describe(filtered.found->fields) + " vs " + describe(expected));
+  }
+  return 0;
+}
