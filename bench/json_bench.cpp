@@ -1,14 +1,17 @@
 // Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
 // The JSON comparison beside its floor, simdjson parsing both documents, and the byte comparison
-// beside memcmp, all on a ~4 KB API response.
+// beside memcmp, all on a ~4 KB API response; then one object of 16,384 members, with ordinary
+// names beside names chosen to collide under std::hash.
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <request_shadow/divergence.hpp>
 #include <request_shadow/json.hpp>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -204,5 +207,63 @@ void BM_Memcmp(benchmark::State& state) {
   set_bytes(state, a, b);
 }
 BENCHMARK(BM_Memcmp)->Arg(4096);
+
+// One object of `count` members, `"m0000123":123`, the same on both sides: the walk checks its
+// names for a repeated one. With `colliding`, the names are those whose std::hash (libstdc++:
+// MurmurHash2, fixed seed) falls in the first 64th of a table of 2 * `count` slots, so that a
+// linear-probing table indexed by std::hash would probe past nearly every name for each name.
+// Names of both kinds have the same length.
+std::string many_members(std::size_t count, bool colliding) {
+  std::size_t slots = 32;
+  while (slots < 2 * count) slots *= 2;
+  const std::hash<std::string_view> hash;
+  std::string out = "{";
+  std::size_t written = 0;
+  for (std::size_t i = 0; written < count; ++i) {
+    std::string name = std::to_string(i);
+    name = "m" + std::string(7 - name.size(), '0') + name;
+    if (colliding && (hash(name) & (slots - 1)) >= slots / 64) continue;
+    out += (written == 0 ? "\"" : ",\"") + name + "\":" + std::to_string(written);
+    ++written;
+  }
+  return out + "}";
+}
+
+void BM_SimdjsonParseBothManyMembers(benchmark::State& state) {
+  const std::string a = many_members(arg(state), false);
+  simdjson::dom::parser pa;
+  simdjson::dom::parser pb;
+  for (auto _ : state) {
+    simdjson::dom::element ea;
+    simdjson::dom::element eb;
+    if (pa.parse(a.data(), a.size()).get(ea) || pb.parse(a.data(), a.size()).get(eb)) {
+      state.SkipWithError("parse failed");
+      break;
+    }
+    benchmark::DoNotOptimize(ea);
+    benchmark::DoNotOptimize(eb);
+  }
+  set_bytes(state, a, a);
+}
+BENCHMARK(BM_SimdjsonParseBothManyMembers)->Arg(16384)->Unit(benchmark::kMicrosecond);
+
+void compare_many_members(benchmark::State& state, bool colliding) {
+  const std::string a = many_members(arg(state), colliding);
+  const std::string b = a;  // another buffer: no shortcut on equal pointers
+  if (!rs::json::compare(a, b).fields.empty()) state.SkipWithError("documents differ");
+  for (auto _ : state) {
+    auto found = rs::json::compare(a, b);
+    benchmark::DoNotOptimize(found);
+  }
+  set_bytes(state, a, b);
+}
+
+void BM_JsonCompareManyMembers(benchmark::State& state) { compare_many_members(state, false); }
+BENCHMARK(BM_JsonCompareManyMembers)->Arg(16384)->Unit(benchmark::kMicrosecond);
+
+void BM_JsonCompareManyCollidingMembers(benchmark::State& state) {
+  compare_many_members(state, true);
+}
+BENCHMARK(BM_JsonCompareManyCollidingMembers)->Arg(16384)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
