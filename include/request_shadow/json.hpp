@@ -595,14 +595,18 @@ class Walk {
  public:
   Walk(Scratch& s, const PointerPatterns& ignored, std::size_t max_differences,
        BodyComparison& out) noexcept
-      : s_(s), ignored_(ignored), max_(max_differences), out_(out) {}
+      : s_(s),
+        ignored_(ignored),
+        has_patterns_(!ignored.patterns().empty()),
+        max_(max_differences),
+        out_(out) {}
 
   // Compare two documents.
   void run(dom::element a, dom::element b) {
     s_.frames.clear();
     s_.members.clear();
     s_.alive.clear();
-    if (!ignored_.empty()) s_.patterns.compile(ignored_);
+    if (has_patterns_) s_.patterns.compile(ignored_);
     (void)visit(a, b);
     while (!s_.frames.empty() && !stopped_) step();
   }
@@ -631,7 +635,7 @@ class Walk {
   // inside it. Costs one token comparison per pattern still alive in the parent, none in the
   // (usual) subtrees no pattern reaches into.
   [[nodiscard]] bool skipped() {
-    if (ignored_.empty()) return false;
+    if (!has_patterns_) return false;
     const CompiledPatterns& patterns = s_.patterns;
     std::vector<std::uint32_t>& next = s_.next_alive;
     next.clear();
@@ -656,7 +660,7 @@ class Walk {
   void inherit_alive(Frame& f) {
     f.alive_first = static_cast<std::uint32_t>(s_.alive.size());
     f.alive_count = 0;
-    if (ignored_.empty()) return;
+    if (!has_patterns_) return;
     s_.alive.insert(s_.alive.end(), s_.next_alive.begin(), s_.next_alive.end());
     f.alive_count = static_cast<std::uint32_t>(s_.next_alive.size());
   }
@@ -949,6 +953,7 @@ class Walk {
 
   Scratch& s_;
   const PointerPatterns& ignored_;
+  bool has_patterns_;  // only the patterns are matched here, not the set's other entries
   std::size_t max_;
   BodyComparison& out_;
   bool stopped_ = false;
