@@ -21,8 +21,9 @@ namespace request_shadow::fuzz {
   std::fprintf(stderr, "\n==== invariant violated: %.*s\n", static_cast<int>(invariant.size()),
                invariant.data());
   if (!detail.empty()) {
+    constexpr std::size_t shown = 2000;
     std::fputs("     detail: ", stderr);
-    for (const char ch : detail) {
+    for (const char ch : detail.substr(0, shown)) {
       const auto c = static_cast<unsigned char>(ch);
       if (c >= 0x20 && c < 0x7f && c != '\\') {
         std::fputc(c, stderr);
@@ -30,6 +31,7 @@ namespace request_shadow::fuzz {
         std::fprintf(stderr, "\\x%02x", c);
       }
     }
+    if (detail.size() > shown) std::fprintf(stderr, "... (%zu bytes in all)", detail.size());
     std::fputc('\n', stderr);
   }
   std::abort();
