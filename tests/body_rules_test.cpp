@@ -68,6 +68,47 @@ TEST(Pointer, EscapedTokensMatchEscapedPatterns) {
   EXPECT_FALSE(p.matches("/a/b"));
 }
 
+TEST(Pointer, AValuePlaceIsReadLiterallyButForIndices) {
+  rs::PointerPatterns p;
+  p.add_value_place("/*");
+  p.add_value_place("/items/3/id");
+  p.add_value_place("/a~1b");
+  EXPECT_TRUE(p.patterns().empty());
+  EXPECT_TRUE(p.has_value_places());
+  EXPECT_FALSE(p.empty());
+  // Never a pattern: nothing is matched whole, with what is inside it.
+  EXPECT_FALSE(p.matches("/*"));
+  EXPECT_FALSE(p.matches("/price"));
+  // A member named `*` is only itself, neither a wildcard nor an index.
+  EXPECT_TRUE(p.ignores_value_change("/*"));
+  EXPECT_FALSE(p.ignores_value_change("/price"));
+  EXPECT_FALSE(p.ignores_value_change("/0"));
+  EXPECT_FALSE(p.ignores_value_change("/*/x"));
+  // Digit-only tokens stand for any index; nothing below or above the place is covered.
+  EXPECT_TRUE(p.ignores_value_change("/items/0/id"));
+  EXPECT_TRUE(p.ignores_value_change("/items/17/id"));
+  EXPECT_FALSE(p.ignores_value_change("/items/*/id"));
+  EXPECT_FALSE(p.ignores_value_change("/items/0/id/x"));
+  EXPECT_FALSE(p.ignores_value_change("/items/0"));
+  // Escapes are compared as written: `a/b` is not `a~1b`, nor `a` then `b`.
+  EXPECT_TRUE(p.ignores_value_change("/a~1b"));
+  EXPECT_FALSE(p.ignores_value_change("/a~01b"));
+  EXPECT_FALSE(p.ignores_value_change("/a/b"));
+  EXPECT_FALSE(p.ignores_value_change(""));
+  EXPECT_THROW(p.add_value_place("x"), std::invalid_argument);
+}
+
+TEST(Pointer, ARootValuePlaceIsTheRootAlone) {
+  rs::PointerPatterns p;
+  p.add_value_place("");
+  EXPECT_TRUE(p.ignores_value_change(""));
+  EXPECT_FALSE(p.ignores_value_change("/a"));
+  // A pattern also covers a change of value inside what it matches.
+  rs::PointerPatterns q;
+  q.add("/debug");
+  EXPECT_TRUE(q.ignores_value_change("/debug/level"));
+}
+
 TEST(Pointer, APatternMustStartWithASlash) {
   EXPECT_THROW(ShadowConfig().ignore_pointer("items/*/id"), std::invalid_argument);
   EXPECT_NO_THROW(ShadowConfig().ignore_pointer(""));

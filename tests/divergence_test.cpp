@@ -5,8 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <cstddef>
+#include <iterator>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
+
+#include "test_support.hpp"
 
 namespace rs = request_shadow;
 using rs::Divergence;
@@ -229,4 +234,42 @@ TEST(Divergence, BodyExcerptsShowTheFirstDifferencePrintably) {
   EXPECT_EQ(d->body->primary_excerpt, "...efghijklmnopqrstuvwxyz" + std::string(42, '.') + "...");
   EXPECT_EQ(d->body->shadow_excerpt,
             "...efghijklmnopqrst\\n\\x01wxyz" + std::string(42, '.') + "...");
+}
+
+TEST(Divergence, AValuePlaceHidesOnlyAChangeOfValueThere) {
+  // `path=value` bodies in which a value of digits is a number: `a=x` to `a=1` changes type.
+  rs::BodyComparator typed = rs::test::kv_comparator(/*any=*/true, /*paths=*/true);
+  typed.compare = [inner = typed.compare](std::string_view a, std::string_view b,
+                                          const rs::PointerPatterns& ignored) {
+    rs::BodyComparison out = inner(a, b, ignored);
+    for (auto& f : out.fields) {
+      const bool was = f.primary.find_first_not_of("0123456789") == std::string::npos;
+      const bool is = f.shadow.find_first_not_of("0123456789") == std::string::npos;
+      if (f.change == rs::FieldChange::Changed && was != is) {
+        f.change = rs::FieldChange::TypeChanged;
+      }
+    }
+    return out;
+  };
+  const auto config = rs::ShadowConfig().body_comparator(typed);
+  rs::PointerPatterns places;
+  places.add_value_place("/id");
+  const auto compare = [&](std::string_view a, std::string_view b) {
+    return Divergence::compare(ResponseRecord::success(a), ResponseRecord::success(b), config, {},
+                               places);
+  };
+  EXPECT_FALSE(compare("id=a;n=1", "id=b;n=1"));
+  const std::vector<std::pair<std::string, rs::FieldChange>> expected[] = {
+      {{"/id", rs::FieldChange::Removed}},
+      {{"/id", rs::FieldChange::TypeChanged}},
+      {{"/id/x", rs::FieldChange::Added}},
+  };
+  const std::string_view shadows[] = {"n=1", "id=5;n=1", "id=a;id/x=1;n=1"};
+  for (std::size_t i = 0; i < std::size(shadows); ++i) {
+    const auto d = compare("id=a;n=1", shadows[i]);
+    ASSERT_TRUE(d && d->body) << shadows[i];
+    std::vector<std::pair<std::string, rs::FieldChange>> found;
+    for (const auto& f : d->body->fields) found.emplace_back(f.pointer, f.change);
+    EXPECT_EQ(found, expected[i]) << shadows[i];
+  }
 }

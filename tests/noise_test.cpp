@@ -519,7 +519,8 @@ TEST(Noise, AValueLearnedAsNoiseStillShowsWhenItIsRemovedOrChangesType) {
                             "request_id=s" + n + ";price=10");
     EXPECT_FALSE(out.divergence) << i << ": " << rs::to_string(*out.divergence);
   }
-  const auto* learned = find(t.shadower.stats().noise, NoiseKind::Pointer, "/request_id");
+  const auto stats = t.shadower.stats();
+  const auto* learned = find(stats.noise, NoiseKind::Pointer, "/request_id");
   ASSERT_TRUE(learned);
   EXPECT_TRUE(learned->auto_ignored);
 
@@ -553,8 +554,10 @@ TEST(Noise, AHeaderLearnedAsNoiseStillShowsWhenItIsRemoved) {
     t.secondary->next = with_id("s" + std::to_string(i));
     EXPECT_FALSE(call(ctx, t.shadower, "GET /").divergence) << i;
   }
-  ASSERT_TRUE(find(t.shadower.stats().noise, NoiseKind::Header, "x-request-id"));
-  EXPECT_TRUE(find(t.shadower.stats().noise, NoiseKind::Header, "x-request-id")->auto_ignored);
+  const auto stats = t.shadower.stats();
+  const auto* learned = find(stats.noise, NoiseKind::Header, "x-request-id");
+  ASSERT_TRUE(learned);
+  EXPECT_TRUE(learned->auto_ignored);
   t.primary->next = with_id("p");
   t.secondary->next = with_id("p");
   t.candidate->next = ResponseRecord::success("same");

@@ -57,23 +57,31 @@ struct AutoStop {
 /// Noise cancellation: a second answer from the primary side tells noise from real differences.
 /**
  * For each sampled call, a secondary backend (or the primary again) is called with the same
- * request, alongside the shadow and under the same deadline. A difference that also appears
- * between the primary and the secondary is noise: it is taken out of the divergence, reported in
- * `ShadowOutcome::noise`, and counted per place in `ShadowStats::noise`. "The same" means the
- * same header name, the same JSON Pointer once digit-only tokens are folded to `*` (exactly:
- * noise at `/items/0` cancels `/items/3` but nothing inside an element, such as its price), or,
- * for bodies compared as bytes, the body as a whole.
+ * request, alongside the shadow and under the same deadline. A difference that the secondary
+ * also shows against the primary, as the same kind of difference at the same place, is noise:
+ * it is taken out of the divergence, reported in `ShadowOutcome::noise`, and counted per place
+ * in `ShadowStats::noise`. The same kind: a header added, removed or changed; a field
+ * `Added`, `Removed`, `Changed` or `TypeChanged` (a secondary whose value at `/x` changed
+ * cancels no removal of `/x`). The same place: the same header name; the same JSON Pointer,
+ * read literally token by token, except that tokens of digits only (array indices) stand for
+ * any such token (noise at `/items/0` cancels `/items/3`, but nothing inside an element, such as
+ * its price; a member named `*` is only itself, never a wildcard); for bodies compared as
+ * bytes, the body as a whole.
  *
- * A secondary answer is a reference only when it has the primary's status and `ok` flag and its
- * body is of the same kind at the root (and readable by the comparator that reads the primary's):
- * an error answer (a 429, a 503) or another document would make everything look like noise, so
- * such a call is compared without it.
+ * A secondary answer is a reference only when it has the primary's status and `ok` flag, even
+ * when the config ignores the status, and its body is of the same kind at the root (and
+ * readable by the comparator that reads the primary's): an error answer (a 429, a 503) or
+ * another document would make everything look like noise, so such a call is compared without
+ * it.
  *
- * A header, or a pointer whose value changed (the same type, another value: a timestamp, an
- * id), found noisy `auto_ignore_after` times is ignored from then on by every comparison of the
- * `Shadower`, including calls whose secondary did not answer. Structure is never ignored for
- * good: a pointer that was added, removed or changed type, and a byte body, are cancelled call
- * by call only, when the secondary shows them too.
+ * A header whose value changed, or a pointer whose value changed (the same type, another
+ * value: a timestamp, an id), found noisy `auto_ignore_after` times, and never added, removed or
+ * of another type there, is learned: from then on every comparison of the `Shadower`, including
+ * calls whose secondary did not answer, ignores a change of value at exactly that place, and
+ * nothing else. The header's removal or addition, the field's removal, addition or change of
+ * type, and anything inside it, are still reported. Structure is never ignored for good: a
+ * header or pointer added or removed, a change of type, and a byte body, are cancelled call by
+ * call only, when the secondary shows them too.
  */
 struct NoiseCancellation {
   /// After how many noisy calls a header or JSON pointer is ignored for good (0: never).
