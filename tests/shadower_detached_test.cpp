@@ -75,7 +75,8 @@ TEST(ShadowerDetached, ReturnsThePrimaryBeforeTheShadowAnswers) {
   EXPECT_EQ(primary.body, "req");
   EXPECT_EQ(shadow->probe->completed.load(), 0);  // the caller did not wait for it
   EXPECT_EQ(sh.in_flight_shadows(), 1U);
-  EXPECT_EQ(sh.stats().calls, 0U);  // counted once its fate is known
+  EXPECT_EQ(sh.stats().calls, 1U);                // counted when it started
+  EXPECT_EQ(sh.stats().sampled_in_progress, 1U);  // its fate is not known yet
 
   run_until(ctx, [&] { return seen->count.load() == 1; });
   ASSERT_EQ(seen->count.load(), 1);
@@ -173,7 +174,11 @@ TEST(ShadowerDetached, ShutdownWithPendingDetachedCalls) {
   }
   EXPECT_EQ(shadow->probe->frames.load(), 0);
   EXPECT_EQ(sh.in_flight_shadows(), 0U);
-  EXPECT_EQ(sh.stats().calls, 0U);  // dropped with their context, never settled
+  // Dropped with their context, never settled: still counted, each once, as abandoned.
+  const auto s = sh.stats();
+  EXPECT_EQ(s.calls, 10U);
+  EXPECT_EQ(s.shadow_abandoned, 10U);
+  EXPECT_EQ(s.sampled_in_progress, 0U);
 }
 
 // Detached callers on 4 threads; every outcome is settled exactly once.

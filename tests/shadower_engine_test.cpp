@@ -458,3 +458,110 @@ TEST(ShadowerEngine, DetachedCallDroppedAtShutdownKeepsNothingAlive) {
   }
   EXPECT_TRUE(watch.expired()) << "the shadower's state outlived it";
 }
+
+namespace {
+
+// Hangs, ignoring cancellation, on a request that starts with `hang`; echoes any other at once.
+struct HangOn {
+  std::string hang;
+  std::shared_ptr<Probe> probe = std::make_shared<Probe>();
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    const rs::test::FrameGuard frame(probe);
+    const std::string key = rs::test::text(input);
+    if (key.starts_with(hang)) {
+      const auto ex = co_await asio::this_coro::executor;
+      co_await asio::this_coro::throw_if_cancelled(false);
+      asio::steady_timer forever(ex, 1h);
+      co_await forever.async_wait(
+          asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+    }
+    co_return ResponseRecord::success(key);
+  }
+};
+
+using HangShadower = rs::Shadower<HangOn, HangOn>;
+
+asio::awaitable<void> inline_call(HangShadower sh, std::string key) { (void)co_await sh.call(key); }
+
+asio::awaitable<void> detached_call(HangShadower sh, std::string key) {
+  (void)co_await sh.call_detached(key);
+}
+
+}  // namespace
+
+// Calls still pending when their io_context is destroyed are counted, each once, as abandoned:
+// inline callers waiting for their shadow or their primary, and detached calls whose shadow is out.
+TEST(ShadowerEngine, CallsPendingOnADestroyedContextAreCounted) {
+  auto primary = std::make_shared<HangOn>(HangOn{"p"});
+  auto shadow = std::make_shared<HangOn>(HangOn{"s"});
+  rs::Shadower sh(primary, shadow, ShadowConfig::full_sample().shadow_timeout(1h));
+  {
+    asio::io_context ctx;
+    for (int i = 0; i < 2; ++i)
+      asio::co_spawn(ctx, inline_call(sh, "ok" + std::to_string(i)), asio::detached);
+    for (int i = 0; i < 4; ++i)
+      asio::co_spawn(ctx, inline_call(sh, "s" + std::to_string(i)), asio::detached);
+    for (int i = 0; i < 3; ++i)
+      asio::co_spawn(ctx, inline_call(sh, "p" + std::to_string(i)), asio::detached);
+    for (int i = 0; i < 5; ++i) {
+      asio::co_spawn(ctx, detached_call(sh, "s-detached" + std::to_string(i)), asio::detached);
+    }
+    for (int i = 0;
+         i < 10'000 && (shadow->probe->frames.load() != 9 || primary->probe->frames.load() != 3);
+         ++i) {
+      ctx.run_for(1ms);
+    }
+    ASSERT_EQ(shadow->probe->frames.load(), 9);  // 4 inline, 5 detached
+    ASSERT_EQ(primary->probe->frames.load(), 3);
+    EXPECT_EQ(sh.stats().matched, 2U);
+  }
+  const auto s = sh.stats();
+  EXPECT_EQ(s.calls, 14U);
+  EXPECT_EQ(s.sampled, 14U);
+  EXPECT_EQ(s.shadow_abandoned, 12U);
+  EXPECT_EQ(s.matched, 2U);
+  EXPECT_EQ(
+      s.shadow_ok + s.shadow_timed_out + s.shadow_failed + s.shadow_abandoned + s.shed + s.stopped,
+      s.sampled);
+  EXPECT_EQ(sh.in_flight_shadows(), 0U);
+}
+
+// A detached call whose shadow settled before its caller left, dropped with its context before
+// the posted settling ran, is counted once, as abandoned.
+TEST(ShadowerEngine, ADetachedCallDroppedBeforeItsSettlingRanIsCounted) {
+  auto primary = std::make_shared<DelayedBackend>(DelayedBackend{5ms, true});
+  rs::Shadower sh(primary, std::make_shared<EchoBackend>());
+  {
+    asio::io_context ctx;
+    const auto out = rs::test::run(
+        ctx, [](rs::Shadower<DelayedBackend, EchoBackend> s) -> asio::awaitable<ResponseRecord> {
+          co_return co_await s.call_detached("x");
+        }(sh));
+    EXPECT_EQ(out.body, "late");
+  }
+  const auto s = sh.stats();
+  EXPECT_EQ(s.calls, 1U);
+  EXPECT_EQ(s.shadow_abandoned, 1U);
+}
+
+// A call is counted when it starts; until its fate is decided it is in progress.
+TEST(ShadowerEngine, CallsInProgressAreCountedWhenTheyStart) {
+  asio::io_context ctx;
+  auto shadow = std::make_shared<HangOn>(HangOn{"s"});
+  rs::Shadower sh(std::make_shared<HangOn>(HangOn{"p"}), shadow,
+                  ShadowConfig::full_sample().shadow_timeout(1h));
+  asio::co_spawn(ctx, inline_call(sh, "s-waits"), asio::detached);
+  for (int i = 0; i < 10'000 && shadow->probe->frames.load() != 1; ++i) ctx.run_for(1ms);
+  auto s = sh.stats();
+  EXPECT_EQ(s.calls, 1U);
+  EXPECT_EQ(s.sampled, 1U);
+  EXPECT_EQ(s.sampled_in_progress, 1U);
+  EXPECT_EQ(s.shadow_ok + s.shadow_abandoned, 0U);
+  sh.set_sample_rate(0);
+  asio::co_spawn(ctx, inline_call(sh, "p-unsampled"), asio::detached);
+  ctx.run_for(10ms);
+  s = sh.stats();
+  EXPECT_EQ(s.calls, 2U);
+  EXPECT_EQ(s.skipped_by_sampler, 1U);
+  EXPECT_EQ(s.sampled_in_progress, 1U);
+}

@@ -127,11 +127,12 @@ class Shadower {
    */
   [[nodiscard]] asio::awaitable<ShadowOutcome> call(std::span<const std::byte> input) const {
     std::optional<std::string> key;
-    const Decision d = decide(input, key);
+    std::uint64_t probe = 0;
+    const Decision d = decide(input, key, probe);
     if (d == Decision::Skip || d == Decision::Stopped) {
       return run_primary<false>(state_, input, d == Decision::Stopped);
     }
-    return run_sampled<false>(state_, input, std::move(key), d == Decision::Probe);
+    return run_sampled<false>(Ticket(state_, probe), input, std::move(key));
   }
 
   /// Call both backends with text input; see the byte overload.
@@ -158,11 +159,12 @@ class Shadower {
   [[nodiscard]] asio::awaitable<ResponseRecord> call_detached(
       std::span<const std::byte> input) const {
     std::optional<std::string> key;
-    const Decision d = decide(input, key);
+    std::uint64_t probe = 0;
+    const Decision d = decide(input, key, probe);
     if (d == Decision::Skip || d == Decision::Stopped) {
       return run_primary<true>(state_, input, d == Decision::Stopped);
     }
-    return run_sampled<true>(state_, input, std::move(key), d == Decision::Probe);
+    return run_sampled<true>(Ticket(state_, probe), input, std::move(key));
   }
 
   /// Call detached with text input; see the byte overload.
@@ -238,10 +240,14 @@ class Shadower {
 
   /// Register an observer, for this shadower and its copies.
   /**
-   * Called once per sampled call, inline or detached, after the outcome is counted and logged:
-   * in the caller's coroutine for `call`, on the worker's strand or the deadline timer's handler
-   * for `call_detached`. Observers run concurrently from several threads, must be quick, and an
-   * exception they throw is swallowed. Registration is thread-safe.
+   * Called once per sampled call whose primary answered, inline or detached, shadowed or stopped
+   * by `auto_stop`, after the outcome is counted and logged, so `ShadowOutcome::primary` is
+   * always the primary's real response: in the caller's coroutine for `call` and for a stopped
+   * call, otherwise for `call_detached` on the worker's strand, in the deadline timer's handler,
+   * or in a handler posted to the caller's execution context. Not called for a call whose primary
+   * threw, that was cancelled, or that was dropped with its `io_context`. Observers run
+   * concurrently from several threads, must be quick, and an exception they throw is swallowed.
+   * Registration is thread-safe.
    */
   Shadower& on_outcome(Observer observer) {
     std::lock_guard lock(state_->log_mutex);
@@ -309,6 +315,62 @@ class Shadower {
                                 : std::as_bytes(std::span(slot.input.data(), slot.input.size()));
       (void)settle_outcome(*this, key, slot.outcome, result, false, nullptr, slot.probe);
     }
+
+    // A detached call dropped with its execution context: still counted, once.
+    void dropped(std::uint64_t probe) noexcept override { abandoned(*this, probe); }
+  };
+
+  // A sampled call that ended without a fate: count it as abandoned, release its probe.
+  static void abandoned(State& s, std::uint64_t probe) noexcept {
+    detail::Counters::bump(s.counters.shadow_abandoned);
+    if (probe != 0) judge(s, detail::Breaker::Result::Unknown, probe);
+  }
+
+  // A sampled call's promise to be counted once, and to release its auto-stop probe, however it
+  // ends: moved into the call's coroutine frame, it counts the call as abandoned if the frame is
+  // destroyed before the call's fate is recorded (its io_context destroyed with the call
+  // pending). A frame destroyed before it ever ran (the awaitable dropped unawaited) only
+  // releases the probe: that call never started, and is not counted.
+  class Ticket {
+   public:
+    Ticket(std::shared_ptr<State> state, std::uint64_t probe) noexcept
+        : state_(std::move(state)), probe_(probe) {}
+    Ticket(Ticket&& other) noexcept
+        : state_(std::move(other.state_)),
+          probe_(other.probe_),
+          open_(std::exchange(other.open_, false)),
+          started_(other.started_) {}
+    Ticket& operator=(Ticket&&) = delete;
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+    ~Ticket() {
+      if (!open_) return;
+      if (started_) {
+        abandoned(*state_, probe_);
+      } else if (probe_ != 0) {
+        judge(*state_, detail::Breaker::Result::Unknown, probe_);
+      }
+    }
+
+    [[nodiscard]] State& state() const noexcept { return *state_; }
+    [[nodiscard]] const std::shared_ptr<State>& shared() const noexcept { return state_; }
+    // The auto-stop probe ticket, or 0.
+    [[nodiscard]] std::uint64_t probe() const noexcept { return probe_; }
+
+    // The call starts: count it.
+    void start() noexcept {
+      started_ = true;
+      detail::Counters::bump(state_->counters.started);
+    }
+
+    // The call's fate is recorded (and its probe reported), or handed over to the engine.
+    void close() noexcept { open_ = false; }
+
+   private:
+    std::shared_ptr<State> state_;
+    std::uint64_t probe_;
+    bool open_ = true;
+    bool started_ = false;
   };
 
   template <class T>
@@ -369,7 +431,7 @@ class Shadower {
     using C = detail::Counters;
     C::bump(cancelled ? s.counters.cancelled : s.counters.primary_failed);
     if (lease != nullptr) {
-      if (lease->probe()) judge(s, detail::Breaker::Result::Unknown, true);
+      if (lease->probe() != 0) judge(s, detail::Breaker::Result::Unknown, lease->probe());
       lease->reset();  // abandons the shadow and cancels it
       C::bump(s.counters.shadow_abandoned);
     }
@@ -403,7 +465,7 @@ class Shadower {
   // Returns false when the caller was cancelled before the shadow settled. Never throws.
   static bool settle_outcome(State& s, std::span<const std::byte> key, ShadowOutcome& out,
                              detail::LegResult& result, bool cancelled,
-                             const std::exception_ptr& wait_error, bool probe) noexcept {
+                             const std::exception_ptr& wait_error, std::uint64_t probe) noexcept {
     const bool known = record(s, key, out, result, cancelled, wait_error);
     if (known) notify(s, out);
     if (s.breaker) {
@@ -421,8 +483,8 @@ class Shadower {
     return known;
   }
 
-  // Tell the auto-stop breaker how a leg went.
-  static void judge(State& s, detail::Breaker::Result verdict, bool probe) noexcept {
+  // Tell the auto-stop breaker how a leg went (`probe`: the probe's ticket, or 0).
+  static void judge(State& s, detail::Breaker::Result verdict, std::uint64_t probe) noexcept {
     if (s.breaker && s.breaker->record(verdict, probe))
       detail::Counters::bump(s.counters.auto_stops);
   }
@@ -538,11 +600,13 @@ class Shadower {
 
   enum class Decision : std::uint8_t { Skip, Stopped, Sampled, Probe };
 
-  // What this call does; `key` is set to the extracted key when there is an extractor.
-  Decision decide(std::span<const std::byte> input, std::optional<std::string>& key) const {
+  // What this call does; `key` is set to the extracted key when there is an extractor, `probe` to
+  // the auto-stop probe's ticket when this call probes.
+  Decision decide(std::span<const std::byte> input, std::optional<std::string>& key,
+                  std::uint64_t& probe) const {
     if (!sample(input, key)) return Decision::Skip;
-    if (!state_->breaker) return Decision::Sampled;
-    switch (state_->breaker->admit()) {
+    if (!state_->breaker || state_->breaker->closed()) return Decision::Sampled;
+    switch (state_->breaker->admit(shadow_timeout(), probe)) {
       case detail::Breaker::Admit::Yes:
         return Decision::Sampled;
       case detail::Breaker::Admit::Probe:
@@ -586,19 +650,31 @@ class Shadower {
     return out;
   }
 
-  // The primary alone: the sampler left the key out, or shadowing is stopped (`stopped`).
+  // The same, for an inline call; the observers of a stopped call see it, primary included.
+  static ShadowOutcome primary_only(State& s, ResponseRecord&& primary, bool stopped) {
+    ShadowOutcome out = primary_only(std::move(primary), stopped);
+    if (stopped) notify(s, out);
+    return out;
+  }
+
+  // Tell the observers of a stopped detached call, with a copy of its primary's response.
+  static void notify_stopped(State& s, const ResponseRecord& primary) noexcept {
+    if (!s.any_observers.load(std::memory_order_acquire)) return;
+    try {
+      notify(s, primary_only(ResponseRecord(primary), true));
+    } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the caller gets its primary
+    }
+  }
+
+  // The primary alone: the sampler left the key out, or shadowing is stopped (`stopped`). The
+  // call is counted when it starts; a stopped call's observers are told once its primary has
+  // answered.
   template <bool Detached>
   static asio::awaitable<Result<Detached>> run_primary(std::shared_ptr<State> state,
                                                        std::span<const std::byte> input,
                                                        bool stopped) {
     State& s = *state;
-    if (stopped) {
-      detail::Counters::bump(s.counters.stopped);
-      if (s.any_observers.load(std::memory_order_acquire))
-        notify(s, primary_only(ResponseRecord{}, true));
-    } else {
-      detail::Counters::bump(s.counters.skipped_by_sampler);
-    }
+    detail::Counters::bump(stopped ? s.counters.stopped : s.counters.skipped_by_sampler);
     ResponseRecord primary;
     std::exception_ptr error;
     try {
@@ -612,29 +688,32 @@ class Shadower {
       std::rethrow_exception(error);
     }
     if constexpr (Detached) {
+      if (stopped) notify_stopped(s, primary);
       co_return std::move(primary);
     } else {
-      co_return primary_only(std::move(primary), stopped);
+      co_return primary_only(s, std::move(primary), stopped);
     }
   }
 
-  // A sampled call. `key` is the extracted sampling key, if there is an extractor.
+  // A sampled call. `key` is the extracted sampling key, if there is an extractor. `call` is
+  // closed as soon as the call's fate is recorded, or handed over to the engine.
   template <bool Detached>
-  static asio::awaitable<Result<Detached>> run_sampled(std::shared_ptr<State> state,
+  static asio::awaitable<Result<Detached>> run_sampled(Ticket call,
                                                        std::span<const std::byte> input,
-                                                       std::optional<std::string> key, bool probe) {
-    State& s = *state;
+                                                       std::optional<std::string> key) {
+    State& s = call.state();
+    call.start();
     detail::Lease lease;
     {
       const auto ex = co_await asio::this_coro::executor;
       lease = begin_shadow(s, ex, input);
     }
-    if (probe) {
-      if (lease) {
-        lease.mark_probe();
-      } else {
-        judge(s, detail::Breaker::Result::Unknown, true);
-      }
+    if (!lease) {
+      // Not even submitted: counted as failed already, and a probe learnt nothing.
+      if (call.probe() != 0) judge(s, detail::Breaker::Result::Unknown, call.probe());
+      call.close();
+    } else if (call.probe() != 0) {
+      lease.mark_probe(call.probe());
     }
     ShadowOutcome& out = lease.outcome();
 
@@ -655,10 +734,11 @@ class Shadower {
     if (error) {
       cs = co_await asio::this_coro::cancellation_state;
       primary_failed(s, lease ? &lease : nullptr, cs.cancelled() != asio::cancellation_type::none);
+      call.close();
       std::rethrow_exception(error);
     }
     if constexpr (Detached) {
-      co_return hand_over(state, lease, std::move(key));
+      co_return hand_over(call, lease, std::move(key));
     } else {
       bool cancelled = false;
       if (!lease.settled()) {
@@ -678,24 +758,26 @@ class Shadower {
         }
       }
       const auto log_key = key ? std::as_bytes(std::span(key->data(), key->size())) : input;
-      if (!end_shadow(s, log_key, lease, cancelled, error)) {
-        throw asio::system_error(asio::error::operation_aborted);
-      }
+      const bool known = end_shadow(s, log_key, lease, cancelled, error);
+      call.close();
+      if (!known) throw asio::system_error(asio::error::operation_aborted);
       if (out.divergence && s.config.raise_on_mismatch()) throw MismatchError(std::move(out));
       co_return std::move(out);  // before the lease gives the slot back
     }
   }
 
-  // The caller's copy of the primary; the engine finishes the call with the slot's copy.
-  static ResponseRecord hand_over(const std::shared_ptr<State>& state, detail::Lease& lease,
+  // The caller's copy of the primary; the engine finishes the call with the slot's copy (and
+  // counts it, even if it has to drop it).
+  static ResponseRecord hand_over(Ticket& call, detail::Lease& lease,
                                   std::optional<std::string> key) {
     ResponseRecord primary = lease.outcome().primary;
     if (!lease) {  // never submitted: the outcome says why
-      notify(*state, lease.outcome());
+      notify(call.state(), lease.outcome());
       return primary;
     }
+    call.close();
     try {
-      lease.detach(state, std::move(key));
+      lease.detach(call.shared(), std::move(key));
     } catch (...) {  // NOLINT(bugprone-empty-catch): the lease abandons the shadow; primary wins
     }
     return primary;

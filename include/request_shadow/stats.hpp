@@ -2,6 +2,7 @@
 #ifndef REQUEST_SHADOW_STATS_HPP
 #define REQUEST_SHADOW_STATS_HPP
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -95,17 +96,22 @@ struct NoiseCount {
 
 /// A snapshot of a `Shadower`'s counters.
 /**
- * Each call is counted once, when its fate is decided: left out by the sampler (at once), or,
- * for a sampled call, shed, timed out, failed, abandoned, matched or diverged (when it
- * completes). So these always hold: `calls == sampled + skipped_by_sampler`,
- * `sampled == shadow_ok + shadow_timed_out + shadow_failed + shadow_abandoned + shed + stopped` and
- * `shadow_ok == matched + diverged`. `primary_failed` and `cancelled` count calls that are also
- * counted in one of those.
+ * Each call is counted once in `calls`, when it starts (when the awaitable returned by `call` or
+ * `call_detached` first runs; one dropped unawaited never starts), whether it completes or not.
+ * Its fate is counted once too, when it is decided: left out by the sampler or stopped by
+ * `auto_stop` (at once), or, for a call whose shadow was started, shed, timed out, failed,
+ * abandoned, matched or diverged (when the shadow settles). Until then the call is in
+ * `sampled_in_progress`. A call that never ends because its coroutine is destroyed (its
+ * `io_context` destroyed with the call pending) is counted as abandoned when it is destroyed.
+ * So these always hold: `calls == sampled + skipped_by_sampler`,
+ * `sampled == shadow_ok + shadow_timed_out + shadow_failed + shadow_abandoned + shed + stopped +
+ * sampled_in_progress` and `shadow_ok == matched + diverged`. `primary_failed` and `cancelled`
+ * count calls that are also counted in one of those.
  */
 struct ShadowStats {
-  /// Calls counted (sampled + skipped_by_sampler).
+  /// Calls started (sampled + skipped_by_sampler).
   std::uint64_t calls = 0;
-  /// Sampled calls that completed.
+  /// Sampled calls started: those whose fate is decided, and `sampled_in_progress`.
   std::uint64_t sampled = 0;
   /// Calls the sampler left out.
   std::uint64_t skipped_by_sampler = 0;
@@ -119,8 +125,9 @@ struct ShadowStats {
   std::uint64_t shadow_timed_out = 0;
   /// Shadow legs that threw (or whose comparison failed).
   std::uint64_t shadow_failed = 0;
-  /// Sampled calls whose shadow result was not used because the primary threw or the caller
-  /// cancelled (a leg still running is abandoned and cancelled).
+  /// Sampled calls whose shadow result was not used because the primary threw, the caller
+  /// cancelled, or the call's coroutine was destroyed before it ended (a leg still running is
+  /// abandoned and cancelled).
   std::uint64_t shadow_abandoned = 0;
   /// Sampled calls whose shadow was not started because too many legs were running.
   std::uint64_t shed = 0;
@@ -140,6 +147,9 @@ struct ShadowStats {
   std::uint64_t diverged_body = 0;
   /// Shadow legs running at the time of the snapshot, abandoned ones included (a gauge).
   std::uint64_t in_flight_shadows = 0;
+  /// Sampled calls started whose fate is not decided yet: their primary or their shadow is still
+  /// running (a gauge).
+  std::uint64_t sampled_in_progress = 0;
   /// Whether shadowing is stopped by `auto_stop` at the time of the snapshot (a gauge).
   bool auto_stopped = false;
   /// The sample rate for new calls at the time of the snapshot, in parts per million (a gauge).
@@ -192,9 +202,11 @@ struct AtomicHistogram {
 };
 
 // The live counters behind ShadowStats, shared by a Shadower and its copies. Only the leaves
-// are stored, so a call costs one atomic increment in the common case.
+// are stored: an unsampled call costs one atomic increment, a sampled one two (its start and its
+// fate).
 struct Counters {
   using Counter = std::atomic<std::uint64_t>;
+  Counter started{0};  // sampled calls that started a shadow (the `stopped` ones are not here)
   Counter skipped_by_sampler{0}, primary_failed{0}, cancelled{0}, shadow_timed_out{0},
       shadow_failed{0}, shadow_abandoned{0}, shed{0}, stopped{0}, auto_stops{0}, matched{0},
       diverged{0}, diverged_status{0}, diverged_headers{0}, diverged_body{0}, noise_probes{0},
@@ -224,8 +236,12 @@ struct Counters {
     s.noise_probes = get(noise_probes);
     s.noise_cancelled = get(noise_cancelled);
     s.shadow_ok = s.matched + s.diverged;
-    s.sampled = s.shadow_ok + s.shadow_timed_out + s.shadow_failed + s.shadow_abandoned + s.shed +
-                s.stopped;
+    const std::uint64_t decided = s.shadow_ok + s.shadow_timed_out + s.shadow_failed +
+                                  s.shadow_abandoned + s.shed + s.stopped;
+    // Read after the fates, so that it is seldom behind them; a call counted in a fate has started,
+    // so while calls run on other threads the larger figure is the truer one.
+    s.sampled = std::max(get(started) + s.stopped, decided);
+    s.sampled_in_progress = s.sampled - decided;
     s.calls = s.sampled + s.skipped_by_sampler;
     s.primary_latency = primary_latency.snapshot();
     s.shadow_latency = shadow_latency.snapshot();

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <mutex>
 #include <request_shadow/config.hpp>
 #include <vector>
@@ -16,45 +17,73 @@ namespace request_shadow::detail {
 // The circuit breaker behind ShadowConfig::auto_stop. Closed: every sampled call shadows, and
 // the outcomes of the last `window` legs are kept. When the share of failed ones (timed out or
 // threw) reaches the threshold it opens: no call shadows until the cool-down has passed. Then
-// exactly one call probes; its success closes the breaker, its failure opens it again.
+// exactly one call probes, and no other call shadows while that probe is out: its success closes
+// the breaker, its failure opens it again, and a probe whose result is unknown (its caller left,
+// its primary threw, it was shed) lets the next call probe at once.
+//
+// A probe is out until it reports. Each probe has a ticket, and only the current ticket's report
+// counts; the Shadower reports every probe it starts, also when the call's coroutine is
+// destroyed before it ends. As a last resort, for a call that is never resumed nor destroyed, a
+// probe is given up when its shadow deadline and then a cool-down have passed, as if it had timed
+// out; a report that comes after that is ignored.
 class Breaker {
  public:
   enum class Admit : std::uint8_t { Yes, No, Probe };
   enum class Result : std::uint8_t { Success, Failure, Unknown };
+  using Clock = std::chrono::steady_clock;
 
   explicit Breaker(const AutoStop& config)
       : config_(sanitized(config)), ring_(config_.window, false) {}
 
-  // Whether a sampled call may start its shadow. One relaxed load while closed.
-  Admit admit() noexcept {
-    State s = state_.load(std::memory_order_acquire);
+  // Whether every sampled call shadows now: the check on the call path, one relaxed load.
+  //
+  // Relaxed is enough because the load guards no other data. A call admitted here reads nothing
+  // that closing the breaker published: the ring of outcomes is read and written under the mutex
+  // (record() takes it), and `until_` is read only once the breaker is seen open. Acquire would
+  // not make the value any fresher either: a call that races with the breaker opening may shadow
+  // either way, and its outcome is ignored once the breaker is open. A stale "open" only sends the
+  // call to admit(), which decides again under the mutex.
+  [[nodiscard]] bool closed() const noexcept {
+    return state_.load(std::memory_order_relaxed) == State::Closed;
+  }
+
+  // Whether a sampled call may start its shadow while the breaker is not closed() (or was not a
+  // moment ago). On Probe, `probe` is set to the probe's ticket (never 0); `timeout` is the
+  // shadow deadline the call will use. Lock-free unless a probe may be due.
+  Admit admit(Clock::duration timeout, std::uint64_t& probe) noexcept {
+    // A stale `until_` either sends the call to the mutex, where it is read again, or stops a call
+    // that could have probed a moment earlier; the mutex orders everything that matters.
+    const auto now = Clock::now().time_since_epoch().count();
+    if (state_.load(std::memory_order_relaxed) != State::Closed &&
+        now < until_.load(std::memory_order_relaxed)) {
+      return Admit::No;
+    }
+    std::lock_guard lock(mutex_);
+    const State s = state_.load(std::memory_order_relaxed);
     if (s == State::Closed) return Admit::Yes;
-    // While probing, `open_until_` is when the probe is given up: a probe whose call was dropped
-    // (never awaited, or its context destroyed) never reports.
-    const auto now = Clock::now();
-    if (now.time_since_epoch().count() < open_until_.load(std::memory_order_acquire)) {
-      return Admit::No;
-    }
-    if (!state_.compare_exchange_strong(s, State::Probing, std::memory_order_acq_rel)) {
-      return Admit::No;
-    }
-    open_until_.store((now + config_.cooldown).time_since_epoch().count(),
-                      std::memory_order_release);
+    if (now < until_.load(std::memory_order_relaxed)) return Admit::No;
+    // The cool-down has passed (Open), or the probe out was given up (Probing): probe.
+    probe = ++probe_id_;
+    until_.store(saturated_add(now, timeout, config_.cooldown), std::memory_order_relaxed);
+    state_.store(State::Probing, std::memory_order_relaxed);
     return Admit::Probe;
   }
 
-  // The outcome of a leg admitted with Yes (`probe` false) or Probe (`probe` true). Returns
+  // The outcome of a leg admitted with Yes (`probe` 0) or Probe (`probe` its ticket). Returns
   // whether this outcome opened the breaker.
-  bool record(Result result, bool probe) noexcept {
-    if (probe) {
-      if (result == Result::Success) {
-        std::lock_guard lock(mutex_);
-        clear();
-        state_.store(State::Closed, std::memory_order_release);
+  bool record(Result result, std::uint64_t probe) noexcept {
+    if (probe != 0) {
+      std::lock_guard lock(mutex_);
+      // A probe given up already reports nothing: another one is out, or the breaker moved on.
+      if (probe != probe_id_ || state_.load(std::memory_order_relaxed) != State::Probing) {
         return false;
       }
-      // A failed probe opens again for a cool-down; an undecided one (its caller left) lets the
-      // next call probe at once.
+      if (result == Result::Success) {
+        clear();
+        state_.store(State::Closed, std::memory_order_relaxed);
+        return false;
+      }
+      // A failed probe opens again for a cool-down; an undecided one lets the next call probe.
       open(result == Result::Failure ? config_.cooldown : Clock::duration::zero());
       return false;
     }
@@ -80,18 +109,28 @@ class Breaker {
   }
 
   // Whether shadowing is stopped now (open or probing).
-  [[nodiscard]] bool stopped() const noexcept {
-    return state_.load(std::memory_order_relaxed) != State::Closed;
-  }
+  [[nodiscard]] bool stopped() const noexcept { return !closed(); }
 
  private:
-  using Clock = std::chrono::steady_clock;
   enum class State : std::uint8_t { Closed, Open, Probing };
 
+  // Under the mutex.
   void open(Clock::duration cooldown) noexcept {
-    open_until_.store((Clock::now() + cooldown).time_since_epoch().count(),
-                      std::memory_order_release);
-    state_.store(State::Open, std::memory_order_release);
+    until_.store(
+        saturated_add(Clock::now().time_since_epoch().count(), cooldown, Clock::duration::zero()),
+        std::memory_order_relaxed);
+    state_.store(State::Open, std::memory_order_relaxed);
+  }
+
+  // `now` + `a` + `b`, capped at the clock's end (a shadow timeout may be huge).
+  static Clock::rep saturated_add(Clock::rep now, Clock::duration a, Clock::duration b) noexcept {
+    constexpr auto max = std::numeric_limits<Clock::rep>::max();
+    Clock::rep t = now;
+    for (const Clock::rep d : {a.count(), b.count()}) {
+      if (d <= 0) continue;
+      t = d >= max - t ? max : t + d;
+    }
+    return t;
   }
 
   // A ratio in (0, 1] (NaN and non-positive become 0.5), a window of at least one leg, and no
@@ -110,10 +149,13 @@ class Breaker {
   }
 
   const AutoStop config_;
+  // Written under the mutex, read without it on the lock-free paths.
   std::atomic<State> state_{State::Closed};
-  std::atomic<Clock::rep> open_until_{0};
+  // Open: when the cool-down ends. Probing: when the probe out is given up.
+  std::atomic<Clock::rep> until_{0};
   std::mutex mutex_;
-  std::vector<bool> ring_;  // guarded by mutex_
+  std::uint64_t probe_id_ = 0;  // the ticket of the latest probe; guarded by mutex_
+  std::vector<bool> ring_;      // guarded by mutex_
   std::size_t filled_ = 0;
   std::size_t bad_ = 0;
   std::size_t next_ = 0;

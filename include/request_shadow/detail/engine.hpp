@@ -78,6 +78,10 @@ struct LegResult;
 class Settler {
  public:
   virtual void settle(Slot& slot, LegResult& result) noexcept = 0;
+  // The call cannot be finished (its execution context shut down first): count it as abandoned
+  // and release its auto-stop probe (`probe`, 0 if it is none). Called once, without the engine's
+  // lock, instead of settle().
+  virtual void dropped(std::uint64_t probe) noexcept = 0;
 
  protected:
   ~Settler() = default;
@@ -108,7 +112,7 @@ struct Slot {
   bool settling = false;  // `settler` is running: the slot is not given back until it is done
   std::shared_ptr<Settler> settler;
   std::optional<std::string> key;  // the sampling key, when it is not the request
-  bool probe = false;              // the Shadower's auto-stop probe
+  std::uint64_t probe = 0;         // the Shadower's auto-stop probe ticket, or 0
   Clock::duration elapsed{};       // how long the backend took (when the engine measures)
   // Not guarded: the caller's outcome, touched only by the caller while it holds the slot (it
   // lives here to keep the caller's coroutine frame small enough to be recycled).
@@ -138,6 +142,26 @@ struct LegResult {
   bool failed = false;
   Clock::duration timeout{};  // the slot's own timeout
   Clock::duration elapsed{};  // how long the shadow backend took, if measured
+};
+
+// A detached call the engine cannot finish (its context shut down first). Destroying it tells
+// the settler, so the call is still counted once; never destroyed under the engine's lock.
+class DroppedCall {
+ public:
+  DroppedCall(std::shared_ptr<Settler> settler, std::uint64_t probe) noexcept
+      : settler_(std::move(settler)), probe_(probe) {}
+  DroppedCall(DroppedCall&& other) noexcept
+      : settler_(std::move(other.settler_)), probe_(other.probe_) {}
+  DroppedCall& operator=(DroppedCall&&) = delete;
+  DroppedCall(const DroppedCall&) = delete;
+  DroppedCall& operator=(const DroppedCall&) = delete;
+  ~DroppedCall() {
+    if (settler_) settler_->dropped(probe_);
+  }
+
+ private:
+  std::shared_ptr<Settler> settler_;
+  std::uint64_t probe_;
 };
 
 // A long-lived shadow worker coroutine: takes a job, runs the backend, reports, waits for more.
@@ -406,13 +430,29 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
         slot.settler = std::move(settler);
       }
     }
-    if (home) {
-      asio::post(home,
-                 [engine = shared_from_this(), &slot, settler = std::move(settler)]() mutable {
-                   engine->settle_detached(slot, std::move(settler));
-                 });
-    }
+    if (home) asio::post(home, SettleLater{shared_from_this(), &slot, std::move(settler)});
   }
+
+  // Settles a detached call whose shadow settled before its caller left. Destroyed unrun (its
+  // context shut down first), it tells the settler that the call was dropped.
+  struct SettleLater {
+    std::shared_ptr<EngineBase> engine;
+    Slot* slot;
+    std::shared_ptr<Settler> settler;  // declared last: released before the engine
+
+    SettleLater(std::shared_ptr<EngineBase> e, Slot* s, std::shared_ptr<Settler> t) noexcept
+        : engine(std::move(e)), slot(s), settler(std::move(t)) {}
+    SettleLater(SettleLater&&) noexcept = default;
+    SettleLater& operator=(SettleLater&&) = delete;
+    SettleLater(const SettleLater&) = delete;
+    SettleLater& operator=(const SettleLater&) = delete;
+    ~SettleLater() {
+      // The slot is not reused while `settling` is set, and the probe was set before it was.
+      if (settler) settler->dropped(slot->probe);
+    }
+
+    void operator()() { engine->settle_detached(*slot, std::move(settler)); }
+  };
 
   // Run the settler of a detached slot whose `settling` flag this thread set, then give the slot
   // back if its worker is done with it.
@@ -603,7 +643,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   void worker_exit(Worker& w) {
     Lane* redispatch = nullptr;
     {
-      std::vector<std::shared_ptr<Settler>> doomed;
+      std::vector<DroppedCall> doomed;
       worker_exit_locked(w, doomed, redispatch);
       // `doomed` is destroyed here, after the lock was released.
     }
@@ -611,8 +651,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     if (redispatch != nullptr) post_dispatcher(redispatch);
   }
 
-  void worker_exit_locked(Worker& w, std::vector<std::shared_ptr<Settler>>& doomed,
-                          Lane*& redispatch) {
+  void worker_exit_locked(Worker& w, std::vector<DroppedCall>& doomed, Lane*& redispatch) {
     std::lock_guard lock(mutex_);
     --w.lane->workers;
     if (w.lane->alive && w.lane->pending_head != nullptr &&
@@ -630,7 +669,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   // The lane's context is shutting down: destroy what waits on it, outside the lock.
   void shutdown_lane(Lane& lane) {
     std::vector<Parked> doomed;
-    std::vector<std::shared_ptr<Settler>> settlers;
+    std::vector<DroppedCall> settlers;
     std::optional<asio::steady_timer> timer;
     {
       std::lock_guard lock(mutex_);
@@ -820,7 +859,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     s->state = Slot::State::Running;
     s->detached = false;
     s->settling = false;
-    s->probe = false;
+    s->probe = 0;
     s->worker = nullptr;
     s->caller_gone = false;
     s->worker_gone = false;
@@ -861,8 +900,8 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   }
 
   // The worker of `job` is gone without reporting (its frame was destroyed with its context). A
-  // detached call is dropped, uncounted: its settler goes to `doomed`, to be destroyed unlocked.
-  void drop_job(Slot& job, std::vector<std::shared_ptr<Settler>>& doomed,
+  // detached call is dropped: its settler goes to `doomed`, told (and released) unlocked.
+  void drop_job(Slot& job, std::vector<DroppedCall>& doomed,
                 const char* why = "shadow worker destroyed") {
     if (job.state == Slot::State::Running) {
       job.state = Slot::State::Done;
@@ -877,9 +916,9 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     if (job.caller_gone && !job.settling) give_back(job);
   }
 
-  void drop_detached(Slot& slot, std::vector<std::shared_ptr<Settler>>& doomed) {
+  void drop_detached(Slot& slot, std::vector<DroppedCall>& doomed) {
     if (!slot.detached || slot.settling) return;
-    doomed.push_back(std::move(slot.settler));
+    doomed.emplace_back(std::move(slot.settler), slot.probe);
     slot.detached = false;
     --slot.lane->in_flight;
   }
@@ -1274,13 +1313,13 @@ class Lease {
   // What the shadow produced, if it settled; a running shadow is abandoned.
   EngineBase::Result collect() { return engine_->collect(*slot_); }
 
-  // Mark this call as the auto-stop probe.
-  void mark_probe() noexcept {
-    if (slot_ != nullptr) slot_->probe = true;
+  // Mark this call as the auto-stop probe with this ticket.
+  void mark_probe(std::uint64_t ticket) noexcept {
+    if (slot_ != nullptr) slot_->probe = ticket;
   }
 
-  // Whether this call is the auto-stop probe.
-  [[nodiscard]] bool probe() const noexcept { return slot_ != nullptr && slot_->probe; }
+  // The auto-stop probe ticket of this call, or 0 if it is no probe.
+  [[nodiscard]] std::uint64_t probe() const noexcept { return slot_ != nullptr ? slot_->probe : 0; }
 
   // The caller's outcome, kept in the slot until the lease ends.
   [[nodiscard]] ShadowOutcome& outcome() const noexcept {
