@@ -98,7 +98,7 @@ void read_headers(rs::fuzz::Input& in, Side& s, std::size_t count) {
 }
 
 // The reference excerpt: 16 bytes before `at`, 48 from it, escaped.
-std::string excerpt(std::string_view body, std::size_t at) {
+REQUEST_SHADOW_FUZZ_ORACLE std::string excerpt(std::string_view body, std::size_t at) {
   const std::size_t start = at > 16 ? at - 16 : 0;
   const std::size_t end = std::min(body.size(), at + 48);
   std::string out = start > 0 ? "..." : "";
@@ -134,7 +134,8 @@ struct Rules {
   std::set<std::string> ignored_names;
 };
 
-std::optional<rs::Divergence> reference(const Side& p, const Side& s, const Rules& rules) {
+REQUEST_SHADOW_FUZZ_ORACLE std::optional<rs::Divergence> reference(const Side& p, const Side& s,
+                                                                   const Rules& rules) {
   rs::Divergence d;
   if (!rules.ignore_status && (p.record.status != s.record.status || p.record.ok != s.record.ok)) {
     d.status = rs::StatusDiff{p.record.status, s.record.status, p.record.ok, s.record.ok};

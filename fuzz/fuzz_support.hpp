@@ -13,6 +13,11 @@
 #include <string>
 #include <string_view>
 
+/// Marks a function of a target's own checking code (a reference model, a parser of the output):
+/// libFuzzer does not trace its branches, so that the search follows the library's code, and the
+/// checks run faster.
+#define REQUEST_SHADOW_FUZZ_ORACLE [[clang::no_sanitize("coverage")]]
+
 namespace request_shadow::fuzz {
 
 /// Print the broken invariant (and a detail, escaped) to stderr and abort: libFuzzer then saves

@@ -70,7 +70,7 @@ Result run(std::string_view a, std::string_view b, const rs::PointerPatterns& ig
   return r;
 }
 
-std::string describe(const std::vector<rs::FieldDiff>& fields) {
+REQUEST_SHADOW_FUZZ_ORACLE std::string describe(const std::vector<rs::FieldDiff>& fields) {
   std::string out;
   for (const auto& f : fields) {
     out += f.pointer + ' ' + std::string(rs::to_string(f.change)) + " [" + f.primary + "|" +
@@ -110,7 +110,8 @@ void check_fields(const std::vector<rs::FieldDiff>& fields) {
 
 using Key = std::tuple<std::string, int, std::string, std::string>;
 
-std::vector<Key> as_multiset(const std::vector<rs::FieldDiff>& fields, bool swapped) {
+REQUEST_SHADOW_FUZZ_ORACLE std::vector<Key> as_multiset(const std::vector<rs::FieldDiff>& fields,
+                                                        bool swapped) {
   std::vector<Key> out;
   for (const auto& f : fields) {
     rs::FieldChange c = f.change;

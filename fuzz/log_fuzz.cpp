@@ -63,7 +63,7 @@ class JsonReader {
   std::vector<std::pair<std::string, std::string_view>> members;
 
   // Whether `text` is exactly one JSON value, with optional whitespace around it.
-  bool read(std::string_view text) {
+  REQUEST_SHADOW_FUZZ_ORACLE bool read(std::string_view text) {
     s_ = text;
     at_ = 0;
     skip_space();
@@ -73,7 +73,7 @@ class JsonReader {
   }
 
   // Decode one JSON string (its raw text, quotes included), bytes as code points.
-  static bool decode(std::string_view raw, std::string& out) {
+  REQUEST_SHADOW_FUZZ_ORACLE static bool decode(std::string_view raw, std::string& out) {
     JsonReader r;
     r.s_ = raw;
     return r.string(&out) && r.at_ == raw.size();
@@ -82,7 +82,7 @@ class JsonReader {
  private:
   static constexpr int max_depth = 64;
 
-  bool value(int depth) {
+  REQUEST_SHADOW_FUZZ_ORACLE bool value(int depth) {
     if (at_ >= s_.size() || depth > max_depth) return false;
     switch (s_[at_]) {
       case '{':
@@ -106,7 +106,7 @@ class JsonReader {
     }
   }
 
-  bool object(int depth) {
+  REQUEST_SHADOW_FUZZ_ORACLE bool object(int depth) {
     ++at_;  // '{'
     skip_space();
     if (peek('}')) return true;
@@ -127,7 +127,7 @@ class JsonReader {
     }
   }
 
-  bool array(int depth) {
+  REQUEST_SHADOW_FUZZ_ORACLE bool array(int depth) {
     ++at_;  // '['
     skip_space();
     if (peek(']')) return true;
@@ -140,7 +140,7 @@ class JsonReader {
     }
   }
 
-  bool hex4(unsigned& cp) {
+  REQUEST_SHADOW_FUZZ_ORACLE bool hex4(unsigned& cp) {
     if (s_.size() - at_ < 4) return false;
     cp = 0;
     for (int i = 0; i < 4; ++i) {
@@ -160,7 +160,7 @@ class JsonReader {
     return true;
   }
 
-  bool string(std::string* out) {
+  REQUEST_SHADOW_FUZZ_ORACLE bool string(std::string* out) {
     if (!peek('"')) return false;
     while (at_ < s_.size()) {
       const auto c = static_cast<unsigned char>(s_[at_++]);
@@ -214,7 +214,7 @@ class JsonReader {
     return false;
   }
 
-  bool number() {
+  REQUEST_SHADOW_FUZZ_ORACLE bool number() {
     const std::size_t start = at_;
     peek('-');
     if (peek('0')) {
@@ -230,19 +230,19 @@ class JsonReader {
     return at_ > start;
   }
 
-  bool digits() {
+  REQUEST_SHADOW_FUZZ_ORACLE bool digits() {
     const std::size_t start = at_;
     while (at_ < s_.size() && s_[at_] >= '0' && s_[at_] <= '9') ++at_;
     return at_ > start;
   }
 
-  bool literal(std::string_view word) {
+  REQUEST_SHADOW_FUZZ_ORACLE bool literal(std::string_view word) {
     if (s_.substr(at_, word.size()) != word) return false;
     at_ += word.size();
     return true;
   }
 
-  bool peek(char c) {
+  REQUEST_SHADOW_FUZZ_ORACLE bool peek(char c) {
     if (at_ < s_.size() && s_[at_] == c) {
       ++at_;
       return true;
@@ -250,7 +250,7 @@ class JsonReader {
     return false;
   }
 
-  void skip_space() {
+  REQUEST_SHADOW_FUZZ_ORACLE void skip_space() {
     while (at_ < s_.size() &&
            (s_[at_] == ' ' || s_[at_] == '\t' || s_[at_] == '\n' || s_[at_] == '\r')) {
       ++at_;
@@ -267,7 +267,7 @@ bool blank(char c) { return c == ' ' || c == '\t' || c == '\v' || c == '\f'; }
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
-bool sensitive_name(std::string_view name) {
+REQUEST_SHADOW_FUZZ_ORACLE bool sensitive_name(std::string_view name) {
   while (!name.empty() && blank(name.front())) name.remove_prefix(1);
   while (!name.empty() && blank(name.back())) name.remove_suffix(1);
   std::string lowered;
@@ -279,7 +279,7 @@ bool sensitive_name(std::string_view name) {
 // Lines end at LF, CRLF or CR; an empty line changes nothing; a line that starts with a blank
 // or follows a bare CR continues a redacted line and is redacted whole; any other line is a
 // header line, redacted after its first colon when the name before it is sensitive.
-std::string model_redaction(std::string_view text) {
+REQUEST_SHADOW_FUZZ_ORACLE std::string model_redaction(std::string_view text) {
   std::string out;
   bool redacting = false;
   bool bare_cr = false;
@@ -409,12 +409,12 @@ rs::Divergence build_divergence(rs::fuzz::Input& in) {
 
 // --- Checks ----------------------------------------------------------------------------------
 
-bool printable_ascii(std::string_view s) {
+REQUEST_SHADOW_FUZZ_ORACLE bool printable_ascii(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
 }
 
 // One export line: valid JSON, an object, ASCII, no secret. Returns its top-level members.
-JsonReader check_line(std::string_view line, std::string_view what) {
+REQUEST_SHADOW_FUZZ_ORACLE JsonReader check_line(std::string_view line, std::string_view what) {
   require(printable_ascii(line), "an export line is pure printable ASCII", line);
   JsonReader json;
   require(json.read(line), "an export line is valid JSON", line);
@@ -435,7 +435,8 @@ std::string_view member(const JsonReader& json, std::string_view name, std::stri
   fail("an export line has each documented member", std::string(name) + " in " + std::string(line));
 }
 
-void check_lines(const std::string& text, std::size_t expected, std::string_view what) {
+REQUEST_SHADOW_FUZZ_ORACLE void check_lines(const std::string& text, std::size_t expected,
+                                            std::string_view what) {
   require(text.empty() || text.back() == '\n', "a writer ends each line with a newline", text);
   std::size_t lines = 0;
   std::size_t start = 0;

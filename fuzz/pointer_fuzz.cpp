@@ -40,7 +40,7 @@ using rs::fuzz::fail;
 using rs::fuzz::require;
 
 // The raw (still escaped) tokens of a pointer that is empty or starts with '/'.
-std::vector<std::string> split(std::string_view pointer) {
+REQUEST_SHADOW_FUZZ_ORACLE std::vector<std::string> split(std::string_view pointer) {
   std::vector<std::string> out;
   if (pointer.empty()) return out;
   std::string current;
@@ -57,7 +57,7 @@ std::vector<std::string> split(std::string_view pointer) {
 }
 
 // A token unescaped; nullopt when it holds `~` not followed by `0` or `1`.
-std::optional<std::string> unescape(std::string_view token) {
+REQUEST_SHADOW_FUZZ_ORACLE std::optional<std::string> unescape(std::string_view token) {
   std::string out;
   for (std::size_t i = 0; i < token.size(); ++i) {
     if (token[i] != '~') {
@@ -89,7 +89,7 @@ bool digits_only(std::string_view token) {
 }
 
 // The reference matcher: `pattern` covers the well-formed pointer `pointer`.
-bool covers(std::string_view pattern, std::string_view pointer) {
+REQUEST_SHADOW_FUZZ_ORACLE bool covers(std::string_view pattern, std::string_view pointer) {
   const auto want = split(pattern);
   const auto have = split(pointer);
   if (want.size() > have.size()) return false;

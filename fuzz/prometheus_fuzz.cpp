@@ -34,6 +34,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -46,7 +47,7 @@ using rs::fuzz::fail;
 using rs::fuzz::require;
 
 // Whether `s` is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
-bool valid_utf8(std::string_view s) {
+REQUEST_SHADOW_FUZZ_ORACLE bool valid_utf8(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
@@ -83,12 +84,12 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
-bool name_char(char c, bool first, bool colon) {
+REQUEST_SHADOW_FUZZ_ORACLE bool name_char(char c, bool first, bool colon) {
   const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
   return letter || (colon && c == ':') || (!first && c >= '0' && c <= '9');
 }
 
-bool metric_name(std::string_view s) {
+REQUEST_SHADOW_FUZZ_ORACLE bool metric_name(std::string_view s) {
   if (s.empty()) return false;
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (!name_char(s[i], i == 0, true)) return false;
@@ -96,7 +97,7 @@ bool metric_name(std::string_view s) {
   return true;
 }
 
-bool label_name(std::string_view s) {
+REQUEST_SHADOW_FUZZ_ORACLE bool label_name(std::string_view s) {
   if (s.empty()) return false;
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (!name_char(s[i], i == 0, false)) return false;
@@ -105,7 +106,7 @@ bool label_name(std::string_view s) {
 }
 
 // A sample value as Go's strconv.ParseFloat reads the ones a client writes.
-bool float_value(std::string_view v, double& out) {
+REQUEST_SHADOW_FUZZ_ORACLE bool float_value(std::string_view v, double& out) {
   if (v == "+Inf" || v == "-Inf" || v == "NaN") {
     out = v == "-Inf" ? -1e308 : 1e308;
     return v != "NaN";
@@ -144,7 +145,7 @@ struct Sample {
   }
 };
 
-Sample parse_sample(std::string_view line) {
+REQUEST_SHADOW_FUZZ_ORACLE Sample parse_sample(std::string_view line) {
   Sample s;
   std::size_t i = 0;
   while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;
@@ -195,12 +196,12 @@ struct Family {
   bool done = false;  // its group of samples ended
 };
 
-void check(const std::string& text, std::string_view experiment) {
+REQUEST_SHADOW_FUZZ_ORACLE void check(const std::string& text, std::string_view experiment) {
   require(!text.empty() && text.back() == '\n', "the text ends with a newline");
 
   std::map<std::string, Family> families;
   std::string current;  // the family whose samples come now
-  std::set<std::string> series;
+  std::unordered_set<std::string> series;
   std::map<std::string, std::vector<std::pair<double, double>>> buckets;  // by leg: le, count
   std::map<std::string, double> counts;                                   // by leg
   std::size_t start = 0;
