@@ -20,6 +20,8 @@
 // 6. Ignore patterns: no listed pointer is matched by `PointerPatterns::matches`, and the
 //    uncapped list with the patterns is the uncapped list without them, filtered by `matches`
 //    (the walk's skipping of a value and its subtree agrees with matching each pointer).
+// 7. A readable document `d` deep (the values on its deepest path: `1` and `[]` are 1, `[1]` 2)
+//    is read with `max_depth` d and not with d - 1, whose `ParseError` names `max_depth`.
 
 #include <request_shadow/json.hpp>
 // The header under test comes first: it must compile on its own.
@@ -127,6 +129,41 @@ REQUEST_SHADOW_FUZZ_ORACLE std::vector<Key> as_multiset(const std::vector<rs::Fi
   return out;
 }
 
+// The depth of a readable document as `Options::max_depth` counts it: the number of values on
+// its deepest path, so `1` and `[]` are 1 deep, `[1]` and `{"a":[]}` 2.
+REQUEST_SHADOW_FUZZ_ORACLE std::size_t depth_of(std::string_view doc) {
+  if (doc.substr(0, 3) == "\xef\xbb\xbf") doc.remove_prefix(3);  // a byte-order mark
+  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  std::size_t depth = 0;
+  std::size_t level = 0;  // open arrays and objects
+  bool expect_value = true;
+  for (std::size_t i = 0; i < doc.size(); ++i) {
+    const char c = doc[i];
+    if (space(c)) continue;
+    if (c == '"') {
+      ++i;
+      while (i < doc.size() && doc[i] != '"') i += doc[i] == '\\' ? 2 : 1;
+      std::size_t next = i + 1;
+      while (next < doc.size() && space(doc[next])) ++next;
+      const bool key = next < doc.size() && doc[next] == ':';
+      if (!key && expect_value) depth = std::max(depth, level + 1);
+      expect_value = false;
+    } else if (c == '[' || c == '{') {
+      depth = std::max(depth, ++level);
+      expect_value = true;
+    } else if (c == ']' || c == '}') {
+      --level;
+      expect_value = false;
+    } else if (c == ',' || c == ':') {
+      expect_value = true;
+    } else if (expect_value) {  // a number, true, false or null
+      depth = std::max(depth, level + 1);
+      expect_value = false;
+    }
+  }
+  return depth;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -152,6 +189,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!self->found) continue;
     require(self->found->fields.empty() && !self->found->truncated,
             "compare(a, a) lists no difference", describe(self->found->fields));
+  }
+
+  // 7. max_depth: a document d deep is read with max_depth d, not with d - 1.
+  if (aa.found && a.size() < 1024) {
+    const std::size_t d = depth_of(a);
+    require(d <= std::clamp<std::size_t>(max_depth, 1, json::Options::deepest),
+            "a document read is no deeper than max_depth", a);
+    require(run(a, a, none, 1, d).found.has_value(), "a document d deep is read with max_depth d",
+            a);
+    if (d > 1) {
+      const Result shallow = run(a, a, none, 1, d - 1);
+      require(!shallow.found && shallow.error.find("max_depth") != std::string::npos,
+              "a document d deep is not read with max_depth d - 1, and the reason says so", a);
+    }
   }
 
   const Result ab = run(a, b, none, unlimited, max_depth);

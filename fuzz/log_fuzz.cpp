@@ -5,12 +5,13 @@
 //
 // The key is built around a planted secret: fuzzer bytes, then a line ending (LF, CRLF or CR)
 // unless those bytes are empty, then a sensitive header line: blanks or not, one of
-// `authorization`, `proxy-authorization`, `cookie`, `set-cookie` in random letter case, blanks or
-// not, a colon, fuzzer bytes without CR or LF, the secret `SECRETzq81`, more such bytes; then 0
-// to 3 continuation lines (a line ending, possibly empty lines, a blank, or nothing after a bare
-// CR, fuzzer bytes, the secret); then a line ending and fuzzer bytes. Inputs that hold the secret
-// anywhere else are rejected. The divergence pushed with it is built from fuzzer bytes too (any
-// header names, excerpts, pointers, format and fallback).
+// `authorization`, `proxy-authorization`, `cookie`, `set-cookie` (or a name of the log's own
+// list, given to it in another case) in random letter case, blanks or not, a colon, fuzzer bytes
+// without CR or LF, the secret `SECRETzq81`, more such bytes; then 0 to 3 continuation lines (a
+// line ending, possibly empty lines, a blank, or nothing after a bare CR, fuzzer bytes, the
+// secret); then a line ending and fuzzer bytes. Inputs that hold the secret anywhere else are
+// rejected. The divergence pushed with it is built from fuzzer bytes too (any header names,
+// excerpts, pointers, format and fallback).
 //
 // Invariants (each violation prints what broke and aborts):
 // 1. The secret, a value of a sensitive header line or of its continuation lines as the
@@ -267,19 +268,22 @@ bool blank(char c) { return c == ' ' || c == '\t' || c == '\v' || c == '\f'; }
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
-REQUEST_SHADOW_FUZZ_ORACLE bool sensitive_name(std::string_view name) {
+REQUEST_SHADOW_FUZZ_ORACLE bool sensitive_name(std::string_view name,
+                                               const std::vector<std::string>& names) {
   while (!name.empty() && blank(name.front())) name.remove_prefix(1);
   while (!name.empty() && blank(name.back())) name.remove_suffix(1);
-  std::string lowered;
-  for (const char c : name) lowered += lower(c);
-  return lowered == "authorization" || lowered == "proxy-authorization" || lowered == "cookie" ||
-         lowered == "set-cookie";
+  return std::any_of(names.begin(), names.end(), [name](const std::string& n) {
+    return n.size() == name.size() &&
+           std::equal(n.begin(), n.end(), name.begin(),
+                      [](char x, char y) { return lower(x) == lower(y); });
+  });
 }
 
 // Lines end at LF, CRLF or CR; an empty line changes nothing; a line that starts with a blank
 // or follows a bare CR continues a redacted line and is redacted whole; any other line is a
 // header line, redacted after its first colon when the name before it is sensitive.
-REQUEST_SHADOW_FUZZ_ORACLE std::string model_redaction(std::string_view text) {
+REQUEST_SHADOW_FUZZ_ORACLE std::string model_redaction(std::string_view text,
+                                                       const std::vector<std::string>& names) {
   std::string out;
   bool redacting = false;
   bool bare_cr = false;
@@ -293,7 +297,8 @@ REQUEST_SHADOW_FUZZ_ORACLE std::string model_redaction(std::string_view text) {
         out += " [redacted]";
       } else {
         const std::size_t colon = current.find(':');
-        redacting = colon != std::string_view::npos && sensitive_name(current.substr(0, colon));
+        redacting =
+            colon != std::string_view::npos && sensitive_name(current.substr(0, colon), names);
         out += redacting ? std::string(current.substr(0, colon + 1)) + " [redacted]"
                          : std::string(current);
       }
@@ -320,6 +325,7 @@ std::string without_line_ends(std::string s) {
 }
 
 struct Key {
+  std::vector<std::string> names;  // the log's redacted header names
   std::string text;
   std::vector<std::size_t> planted;  // where the secret was put
   std::string model;                 // the documented redaction of what the log reads of it
@@ -339,7 +345,24 @@ Key build_key(rs::fuzz::Input& in) {
   key.text = prefix;
   if (!prefix.empty()) key.text += endings[(layout >> 2U) % 3];
   for (std::size_t i = 0; i < (shape & 3U); ++i) key.text += blanks[(layout + i) % 4];
-  const std::string_view name = sensitive[(shape >> 2U) & 3U];
+  std::string name(sensitive[(shape >> 2U) & 3U]);
+  key.names = rs::default_redacted_headers();
+  if ((layout & 0x40U) != 0) {
+    // A name of the log's own list instead, given to it in another letter case.
+    std::string custom = in.text();
+    std::erase_if(custom, [](char c) {
+      const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+      return !alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos;
+    });
+    name = custom.empty() ? "x-api-key" : custom;
+    std::string configured = name;
+    for (std::size_t i = 0; i < configured.size(); ++i) {
+      const char c = configured[i];
+      const bool flip = ((case_mask >> (i % 16)) & 1U) == 0;
+      if (flip && c >= 'a' && c <= 'z') configured[i] = static_cast<char>(c - 'a' + 'A');
+    }
+    key.names = {configured};
+  }
   for (std::size_t i = 0; i < name.size(); ++i) {
     const bool up = ((case_mask >> (i % 16)) & 1U) != 0;
     key.text +=
@@ -501,10 +524,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     found.push_back(at);
   }
   if (found != key.planted) return -1;  // the bytes around it spelled the secret again
-  key.model =
-      model_redaction(std::string_view(key.text).substr(0, rs::DivergenceLog::key_scan_bytes));
+  key.model = model_redaction(
+      std::string_view(key.text).substr(0, rs::DivergenceLog::key_scan_bytes), key.names);
 
-  rs::DivergenceLog log(capacity);
+  rs::DivergenceLog log(capacity, key.names);
   rs::Divergence divergence = build_divergence(in);
   for (std::size_t i = 0; i < pushes; ++i) {
     rs::Divergence d = divergence;
