@@ -4,7 +4,7 @@
 //
 // Input: a byte for `max_differences` (its value mod 8), a byte for `max_depth` (below 200: the
 // default; otherwise its value minus 200), then `Input::text()` fields: the primary's body, the
-// shadow's, then up to 8 ignore patterns.
+// shadow's, then up to 8 ignore patterns (one that starts with `=` is the rest as a value place).
 //
 // Invariants (each violation prints what broke and aborts):
 // 1. `compare` throws nothing but `json::ParseError`. A side is readable when comparing it with
@@ -19,7 +19,8 @@
 //    added value has only a shadow excerpt, a removed one only a primary excerpt, the others both.
 // 6. Ignore patterns: no listed pointer is matched by `PointerPatterns::matches`, and the
 //    uncapped list with the patterns is the uncapped list without them, filtered by `matches`
-//    (the walk's skipping of a value and its subtree agrees with matching each pointer).
+//    (the walk's skipping of a value and its subtree agrees with matching each pointer). Value
+//    places (`add_value_place`) may leave out a change of value at their place, nothing else.
 // 7. A readable document `d` deep (the values on its deepest path: `1` and `[]` are 1, `[1]` 2)
 //    is read with `max_depth` d and not with d - 1, whose `ParseError` names `max_depth`.
 
@@ -176,7 +177,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   rs::PointerPatterns ignored;
   for (int i = 0; i < 8 && !in.empty(); ++i) {
     const std::string p = in.text();
-    if (p.empty() || p.front() == '/') ignored.add(p);
+    if (!p.empty() && p.front() == '=') {
+      if (p.size() == 1 || p[1] == '/') ignored.add_value_place(std::string_view(p).substr(1));
+    } else if (p.empty() || p.front() == '/') {
+      ignored.add(p);
+    }
   }
   const rs::PointerPatterns none;
 
@@ -240,21 +245,39 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   require(capped.found->truncated == (full.size() > k),
           "truncated is set exactly when more differences exist than are listed");
 
-  // 6. Ignore patterns agree with filtering by PointerPatterns::matches.
+  // 6. Ignore patterns agree with filtering by PointerPatterns::matches; value places may drop
+  // changes of value there, and nothing else.
   if (!ignored.empty()) {
     const Result filtered = run(a, b, ignored, unlimited, max_depth);
     require(filtered.found.has_value(), "ignore patterns do not change whether a body is read");
-    for (const auto& f : filtered.found->fields) {
+    const std::vector<rs::FieldDiff>& got = filtered.found->fields;
+    for (const auto& f : got) {
       require(!ignored.matches(f.pointer), "no listed pointer is matched by an ignore pattern",
               f.pointer);
     }
-    std::vector<rs::FieldDiff> expected;
+    std::vector<rs::FieldDiff> unmatched;  // what the patterns leave
     for (const auto& f : full) {
-      if (!ignored.matches(f.pointer)) expected.push_back(f);
+      if (!ignored.matches(f.pointer)) unmatched.push_back(f);
     }
-    require(filtered.found->fields == expected,
-            "compare with ignore patterns == compare without them, filtered by matches",
-            describe(filtered.found->fields) + " vs " + describe(expected));
+    if (!ignored.has_value_places()) {
+      require(got == unmatched,
+              "compare with ignore patterns == compare without them, filtered by matches",
+              describe(got) + " vs " + describe(unmatched));
+    } else {
+      // `got` is `unmatched` less some changes of value at value places.
+      std::size_t listed_at = 0;
+      for (const auto& f : unmatched) {
+        if (listed_at < got.size() && got[listed_at] == f) {
+          ++listed_at;
+        } else {
+          require(f.change == rs::FieldChange::Changed && ignored.ignores_value_change(f.pointer),
+                  "only a change of value at a value place may be left out",
+                  describe(got) + " vs " + describe(unmatched));
+        }
+      }
+      require(listed_at == got.size(), "compare with value places lists what it lists without them",
+              describe(got) + " vs " + describe(unmatched));
+    }
   }
   return 0;
 }

@@ -2,8 +2,9 @@
 //
 // Fuzzes `PointerPatterns`, `fold_indices` and `append_pointer_token` (pointer.hpp).
 //
-// Input: one byte of flags, then `Input::text()` fields: up to 8 patterns, then the tokens of a
-// pointer (written with `append_pointer_token`), then raw strings tried as pointers.
+// Input: one byte of flags, then `Input::text()` fields: up to 8 patterns (one that starts with
+// `=` is the rest as a value place), then the tokens of a pointer (written with
+// `append_pointer_token`), then raw strings tried as pointers.
 //
 // Invariants (each violation prints what broke and aborts):
 // 1. `PointerPatterns::add(p)` throws `std::invalid_argument` exactly when `p` is neither empty
@@ -13,10 +14,13 @@
 //    with a plain reference: some pattern has no more tokens than `q`, and each of its tokens is
 //    `*` or, unescaped, equals `q`'s token at the same place (a token with another escape
 //    matches nothing). `matches` on any other string returns without crashing.
-// 3. A pattern matches itself and everything inside it; a pattern set matches exactly what one
+// 3. `ignores_value_change(q)`, for such a `q`, holds exactly when a pattern matches it or a value
+//    place has as many tokens, each the same as written or both of digits only (`*` is literal);
+//    `add_value_place` rejects what `add` rejects, with `std::invalid_argument`.
+// 4. A pattern matches itself and everything inside it; a pattern set matches exactly what one
 //    of its patterns matches alone.
-// 4. `append_pointer_token` writes a token that splits and unescapes back to the same bytes.
-// 5. `fold_indices(q)` keeps `q`'s tokens, with exactly the tokens made only of digits replaced
+// 5. `append_pointer_token` writes a token that splits and unescapes back to the same bytes.
+// 6. `fold_indices(q)` keeps `q`'s tokens, with exactly the tokens made only of digits replaced
 //    by `*`; it is idempotent; and the pattern `fold_indices(q)` matches `q`.
 
 #include <request_shadow/pointer.hpp>
@@ -101,14 +105,32 @@ REQUEST_SHADOW_FUZZ_ORACLE bool covers(std::string_view pattern, std::string_vie
   return true;
 }
 
+// The reference for value places: the same number of tokens, each the same as written, or both
+// of digits only.
+REQUEST_SHADOW_FUZZ_ORACLE bool same_place(std::string_view place, std::string_view pointer) {
+  const auto want = split(place);
+  const auto have = split(pointer);
+  if (want.size() != have.size()) return false;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    if (want[i] != have[i] && !(digits_only(want[i]) && digits_only(have[i]))) return false;
+  }
+  return true;
+}
+
 void check_pointer(const rs::PointerPatterns& set, const std::vector<std::string>& accepted,
-                   const std::string& pointer) {
+                   const std::vector<std::string>& places, const std::string& pointer) {
   const bool got = set.matches(pointer);
+  const bool got_value = set.ignores_value_change(pointer);
   if (!well_formed(pointer)) return;  // any answer will do; it returned
   bool want = false;
   for (const auto& p : accepted) want = want || covers(p, pointer);
   require(got == want, "PointerPatterns::matches agrees with the reference matcher",
           pointer + (got ? " matched" : " not matched"));
+  bool want_value = want;
+  for (const auto& p : places) want_value = want_value || same_place(p, pointer);
+  require(got_value == want_value,
+          "ignores_value_change: a pattern matches, or a value place is exactly there",
+          pointer + (got_value ? " ignored" : " not ignored"));
 
   // fold_indices: the same tokens, digit-only ones as `*`; idempotent; its pattern matches.
   const std::string folded = rs::fold_indices(pointer);
@@ -136,8 +158,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // 1. add: the right exception, exactly for the patterns that are not pointers.
   rs::PointerPatterns set;
   std::vector<std::string> accepted;
+  std::vector<std::string> places;
   for (std::size_t i = 0; i < pattern_count && !in.empty(); ++i) {
-    const std::string p = in.text();
+    std::string p = in.text();
+    if (!p.empty() && p.front() == '=') {  // a value place
+      p.erase(0, 1);
+      const bool pointer = p.empty() || p.front() == '/';
+      try {
+        set.add_value_place(p);
+        require(pointer, "add_value_place rejects what is neither empty nor starts with '/'", p);
+        places.push_back(p);
+      } catch (const std::invalid_argument&) {
+        require(!pointer, "add_value_place accepts every pointer", p);
+      } catch (const std::exception& e) {
+        fail("add_value_place throws only std::invalid_argument", e.what());
+      }
+      continue;
+    }
     const bool pointer = p.empty() || p.front() == '/';
     try {
       set.add(p);
@@ -152,10 +189,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   require(set.patterns() == accepted, "patterns() lists the accepted patterns once, in order");
-  require(set.empty() == accepted.empty(), "empty() says whether there are patterns");
-  if (accepted.empty()) require(!set.matches(""), "an empty set matches nothing");
+  require(set.empty() == (accepted.empty() && places.empty()),
+          "empty() says whether there are patterns or value places");
+  require(set.has_value_places() == !places.empty(), "has_value_places() says whether there are");
+  if (accepted.empty()) require(!set.matches(""), "a set without patterns matches nothing");
 
-  // 3. Each pattern matches itself and inside itself; the set is the union of its patterns.
+  // 4. Each pattern matches itself and inside itself; the set is the union of its patterns.
   for (const auto& p : accepted) {
     if (!well_formed(p)) continue;
     rs::PointerPatterns one;
@@ -165,7 +204,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(set.matches(p), "a set matches what any of its patterns matches", p);
   }
 
-  // 4. A pointer written token by token splits and unescapes back to those tokens.
+  // 5. A pointer written token by token splits and unescapes back to those tokens.
   std::vector<std::string> tokens;
   std::string pointer;
   for (std::size_t i = 0; i < token_count && !in.empty(); ++i) {
@@ -183,14 +222,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(back && *back == tokens[i], "append_pointer_token escapes reversibly", pointer);
   }
 
-  // 2 and 5, on the written pointer, its prefixes, and the rest of the input as raw strings.
-  check_pointer(set, accepted, pointer);
+  // 2, 3 and 6, on the written pointer, its prefixes, and the rest of the input as raw strings.
+  check_pointer(set, accepted, places, pointer);
   for (std::size_t cut = 0; cut < pointer.size(); ++cut) {
-    if (pointer[cut] == '/') check_pointer(set, accepted, pointer.substr(0, cut));
+    if (pointer[cut] == '/') check_pointer(set, accepted, places, pointer.substr(0, cut));
   }
+  for (const auto& place : places) check_pointer(set, accepted, places, place);
   while (!in.empty()) {
     const std::string raw = in.text();
-    check_pointer(set, accepted, raw);
+    check_pointer(set, accepted, places, raw);
     (void)rs::fold_indices(raw);
   }
   return 0;
