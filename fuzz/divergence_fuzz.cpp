@@ -4,10 +4,12 @@
 // reference model written here.
 //
 // Input: a byte of rules (bits 0-2: ignore status, headers, body; bit 3: `ignore_noisy_headers`;
-// bits 4-5: no normalizer, one that upper-cases ASCII, one that throws, or both in that order),
+// bits 4-5: no normalizer, one that upper-cases ASCII, one that throws, or both in that order;
+// bit 6: two body comparators whose every answer the input chooses, and ignore rules),
 // then for each side a byte (bit 0: `ok`; bits 1-3: how many headers) and two bytes of status,
 // then `Input::text()` fields: each side's header names and values (a one-byte name stands for
-// a name from a short list of mixed-case ones), up to 3 ignored header names, and both bodies.
+// a name from a short list of mixed-case ones), up to 3 ignored header names, the comparators'
+// answers and the ignore rules (patterns and value places), and both bodies.
 //
 // Invariants (each violation prints what broke and aborts), for both orders of the responses:
 // 1. `status` is set exactly when status is not ignored and the codes or `ok` flags differ, and
@@ -21,6 +23,13 @@
 //    prefix and the reference's excerpts (16 bytes before and 48 from the first difference,
 //    escaped, with `...` where the body goes on). A normalizer that throws is named in
 //    `fallback`, with its exception's text; with none, `fallback` is empty.
+// 3b. With body comparators, the first whose selector applies (none: every pair) and that can
+//    compare reads the bodies: a selector that throws, or a comparator that throws or reports
+//    what is not a JSON Pointer, leaves the byte diff with `<name>: ` and the reason in
+//    `fallback` (`applies failed: ` for the selector), no later one tried; otherwise the
+//    differences it reports less those the ignore rules drop (a pattern matches, or a change of
+//    value at a value place), with its name as `format`; none left and not truncated: no body
+//    divergence at all.
 // 4. `compare` throws nothing; the result is `nullopt` exactly when no part is set.
 // 5. `to_string` and `signature` run; the signature is the same for equal divergences and its
 //    `hex()` is 16 lower-case hexadecimal digits.
@@ -125,6 +134,46 @@ REQUEST_SHADOW_FUZZ_ORACLE std::string excerpt(std::string_view body, std::size_
   return out;
 }
 
+// Pointers that meet the ignore rules often.
+constexpr std::array<std::string_view, 8> pointers = {"",   "/a", "/items/0/id", "/items/7/id",
+                                                      "/*", "x",  "/a/b",        "/items/*/id"};
+
+std::string read_pointer(rs::fuzz::Input& in) {
+  std::string p = in.text();
+  if (p.size() == 1) p = std::string(pointers[static_cast<unsigned char>(p[0]) % pointers.size()]);
+  return p;
+}
+
+// A body comparator whose every answer the input chooses.
+struct FakeComparator {
+  std::string name;
+  int applies = 0;  // 0: no selector; 1: applies; 2: does not; 3: the selector throws
+  bool has_compare = true;
+  bool compare_throws = false;
+  rs::BodyComparison found;
+
+  [[nodiscard]] rs::BodyComparator make() const {
+    rs::BodyComparator c;
+    c.name = name;
+    if (applies != 0) {
+      const int mode = applies;
+      c.applies = [mode](const rs::ResponseRecord&, const rs::ResponseRecord&) {
+        if (mode == 3) throw std::runtime_error("applies-boom");
+        return mode == 1;
+      };
+    }
+    if (has_compare) {
+      const bool throws = compare_throws;
+      const rs::BodyComparison answer = found;
+      c.compare = [throws, answer](std::string_view, std::string_view, const rs::PointerPatterns&) {
+        if (throws) throw std::runtime_error("compare-boom");
+        return answer;
+      };
+    }
+    return c;
+  }
+};
+
 struct Rules {
   bool ignore_status = false;
   bool ignore_headers = false;
@@ -132,10 +181,54 @@ struct Rules {
   bool upper_case = false;  // a normalizer that upper-cases ASCII letters
   bool throwing = false;    // a normalizer that throws (after the other)
   std::set<std::string> ignored_names;
+  std::vector<FakeComparator> comparators;
+  rs::PointerPatterns ignored;  // patterns and value places, for the comparators' differences
 };
 
+// What the fallback must hold, by the documentation: each part, in order.
+using FallbackParts = std::vector<std::string>;
+
+// The reference for a comparator's verdict on two byte-unequal bodies: false when it finds them
+// equal; otherwise fills `body` and `parts`.
+REQUEST_SHADOW_FUZZ_ORACLE bool reference_structured(const Rules& rules, rs::BodyDiff& body,
+                                                     FallbackParts& parts) {
+  for (const auto& c : rules.comparators) {
+    if (c.applies == 3) {
+      parts.push_back(c.name + ": applies failed: applies-boom");
+      return true;
+    }
+    if (c.applies == 2 || !c.has_compare) continue;
+    if (c.compare_throws) {
+      parts.push_back(c.name + ": compare-boom");
+      return true;
+    }
+    bool pointers_ok = true;
+    for (const auto& f : c.found.fields) {
+      pointers_ok = pointers_ok && (f.pointer.empty() || f.pointer.front() == '/');
+    }
+    if (!pointers_ok) {
+      parts.push_back(c.name + ": ");
+      return true;
+    }
+    std::vector<rs::FieldDiff> kept;
+    for (const auto& f : c.found.fields) {
+      const bool dropped = f.change == rs::FieldChange::Changed
+                               ? rules.ignored.ignores_value_change(f.pointer)
+                               : rules.ignored.matches(f.pointer);
+      if (!dropped) kept.push_back(f);
+    }
+    if (kept.empty() && !c.found.truncated) return false;
+    body.format = c.name;
+    body.fields = std::move(kept);
+    body.fields_truncated = c.found.truncated;
+    return true;
+  }
+  return true;
+}
+
 REQUEST_SHADOW_FUZZ_ORACLE std::optional<rs::Divergence> reference(const Side& p, const Side& s,
-                                                                   const Rules& rules) {
+                                                                   const Rules& rules,
+                                                                   FallbackParts& parts) {
   rs::Divergence d;
   if (!rules.ignore_status && (p.record.status != s.record.status || p.record.ok != s.record.ok)) {
     d.status = rs::StatusDiff{p.record.status, s.record.status, p.record.ok, s.record.ok};
@@ -175,8 +268,10 @@ REQUEST_SHADOW_FUZZ_ORACLE std::optional<rs::Divergence> reference(const Side& p
       body.prefix_equal_bytes = prefix;
       body.primary_excerpt = excerpt(a, prefix);
       body.shadow_excerpt = excerpt(b, prefix);
-      body.fallback = rules.throwing ? "(a normalizer failed)" : "";  // compared apart
-      d.body = std::move(body);
+      if (rules.throwing) parts.emplace_back("boom");
+      if (rules.comparators.empty() || reference_structured(rules, body, parts)) {
+        d.body = std::move(body);
+      }
     }
   }
   if (!d.status && !d.headers && !d.body) return std::nullopt;
@@ -190,20 +285,27 @@ std::string show(const std::optional<rs::Divergence>& d) {
 void check(const Side& p, const Side& s, const Rules& rules, const rs::ShadowConfig& config) {
   std::optional<rs::Divergence> got;
   try {
-    got = rs::Divergence::compare(p.record, s.record, config);
+    got = rules.comparators.empty()
+              ? rs::Divergence::compare(p.record, s.record, config)
+              : rs::Divergence::compare(p.record, s.record, config, config.ignored_headers(),
+                                        rules.ignored);
   } catch (const std::exception& e) {
     fail("Divergence::compare throws nothing", e.what());
   }
-  std::optional<rs::Divergence> want = reference(p, s, rules);
+  FallbackParts parts;
+  std::optional<rs::Divergence> want = reference(p, s, rules, parts);
   if (got && want && got->body && want->body) {
-    // The fallback's wording is the library's; the reference says only whether there is one.
+    // The wording around each part is the library's: the parts must come in order.
     const std::string& fallback = got->body->fallback;
-    if (rules.throwing) {
-      require(fallback.find("boom") != std::string::npos,
-              "a normalizer that throws is named in the fallback, with its text", fallback);
-    } else {
-      require(fallback.empty(), "no fallback when every normalizer ran", fallback);
+    std::size_t at = 0;
+    for (const auto& part : parts) {
+      at = fallback.find(part, at);
+      require(at != std::string::npos,
+              "the fallback names each failed normalizer or comparator, with its text",
+              fallback + " lacks " + part);
+      at += part.size();
     }
+    if (parts.empty()) require(fallback.empty(), "no fallback when nothing failed", fallback);
     want->body->fallback = fallback;
   }
   require(got.has_value() == want.has_value(), "a divergence exactly when the reference has one",
@@ -258,6 +360,40 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     config.ignore_header(name);
     rules.ignored_names.insert(lower(name));
+  }
+  if ((flags & 0x40U) != 0) {
+    const std::uint8_t modes = in.byte();
+    for (std::size_t i = 0; i < 2; ++i) {
+      const unsigned m = static_cast<unsigned>(modes >> (4 * i)) & 0xfU;
+      FakeComparator c;
+      c.name = i == 0 ? "first" : "second";
+      c.applies = static_cast<int>(m & 3U);
+      c.has_compare = m != 7;  // applies, and cannot compare: the next one is asked
+      c.compare_throws = (m & 4U) != 0 && m != 7;
+      const std::uint8_t shape = in.byte();
+      c.found.truncated = (shape & 0x80U) != 0;
+      for (std::size_t f = 0; f < (shape & 3U); ++f) {
+        rs::FieldDiff diff;
+        diff.pointer = read_pointer(in);
+        diff.change = static_cast<rs::FieldChange>(in.byte() % 4U);
+        diff.primary = in.text();
+        diff.shadow = in.text();
+        c.found.fields.push_back(std::move(diff));
+      }
+      rules.comparators.push_back(c);
+      config.body_comparator(c.make());
+    }
+    const std::size_t rule_count = in.byte() % 4U;
+    for (std::size_t i = 0; i < rule_count; ++i) {
+      const bool place = (in.byte() & 1U) != 0;
+      const std::string p = read_pointer(in);
+      if (!p.empty() && p.front() != '/') continue;
+      if (place) {
+        rules.ignored.add_value_place(p);
+      } else {
+        rules.ignored.add(p);
+      }
+    }
   }
   if (rules.upper_case) {
     config.body_normalizer([](std::string_view body) { return upper(body); });
