@@ -3,7 +3,8 @@
 // Fuzzes `DivergenceLog` (log.hpp) and its JSON-lines exports (json_lines.hpp): secrets in keys,
 // the key cap, and the exports' form.
 //
-// The key is built around a planted secret: fuzzer bytes, then a line ending (LF, CRLF or CR)
+// The key is built around a planted secret: fuzzer bytes (or, repeated, about
+// `DivergenceLog::key_scan_bytes` of them), then a line ending (LF, CRLF or CR)
 // unless those bytes are empty, then a sensitive header line: blanks or not, one of
 // `authorization`, `proxy-authorization`, `cookie`, `set-cookie` (or a name of the log's own
 // list, given to it in another case) in random letter case, blanks or not, a colon, fuzzer bytes
@@ -338,9 +339,12 @@ Key build_key(rs::fuzz::Input& in) {
   Key key;
   std::string prefix = in.text();
   if ((shape & 0x80U) != 0 && !prefix.empty()) {
-    // A long key: the prefix repeated past `key_scan_bytes`.
+    // A long key: the prefix repeated up to `key_scan_bytes` less a few bytes, so that the end
+    // of what is read may fall anywhere in the sensitive line.
+    const std::size_t short_of = in.byte();
     const std::string unit = prefix + std::string(endings[layout % 3]);
-    while (prefix.size() <= rs::DivergenceLog::key_scan_bytes) prefix += unit;
+    while (prefix.size() + short_of < rs::DivergenceLog::key_scan_bytes) prefix += unit;
+    prefix.resize(std::max(prefix.size(), rs::DivergenceLog::key_scan_bytes) - short_of);
   }
   key.text = prefix;
   if (!prefix.empty()) key.text += endings[(layout >> 2U) % 3];
