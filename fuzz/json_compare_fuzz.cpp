@@ -23,6 +23,9 @@
 //    places (`add_value_place`) may leave out a change of value at their place, nothing else.
 // 7. A readable document `d` deep (the values on its deepest path: `1` and `[]` are 1, `[1]` 2)
 //    is read with `max_depth` d and not with d - 1, whose `ParseError` names `max_depth`.
+// 8. Each difference is where its pointer says (checked with simdjson's `at_pointer`, for
+//    documents without repeated member names): an added value only in the shadow, a removed one
+//    only in the primary, a changed one a scalar of one kind in both, a changed type two kinds.
 
 #include <request_shadow/json.hpp>
 // The header under test comes first: it must compile on its own.
@@ -165,6 +168,84 @@ REQUEST_SHADOW_FUZZ_ORACLE std::size_t depth_of(std::string_view doc) {
   return depth;
 }
 
+namespace dom = simdjson::dom;
+
+// The kind a difference is told by: the three number types are one.
+REQUEST_SHADOW_FUZZ_ORACLE int kind_of(dom::element e) {
+  switch (e.type()) {
+    case dom::element_type::INT64:
+    case dom::element_type::UINT64:
+    case dom::element_type::DOUBLE:
+      return 0;
+    case dom::element_type::NULL_VALUE:
+      return 1;
+    case dom::element_type::BOOL:
+      return 2;
+    case dom::element_type::STRING:
+      return 3;
+    case dom::element_type::ARRAY:
+      return 4;
+    case dom::element_type::OBJECT:
+      return 5;
+  }
+  return 6;
+}
+
+REQUEST_SHADOW_FUZZ_ORACLE bool has_duplicate_keys(dom::element e) {
+  if (e.type() == dom::element_type::ARRAY) {
+    for (const dom::element item : dom::array(e)) {
+      if (has_duplicate_keys(item)) return true;
+    }
+  } else if (e.type() == dom::element_type::OBJECT) {
+    std::vector<std::string_view> keys;
+    for (const dom::key_value_pair field : dom::object(e)) {
+      keys.push_back(field.key);
+      if (has_duplicate_keys(field.value)) return true;
+    }
+    std::sort(keys.begin(), keys.end());
+    return std::adjacent_find(keys.begin(), keys.end()) != keys.end();
+  }
+  return false;
+}
+
+// Invariant 8.
+REQUEST_SHADOW_FUZZ_ORACLE void check_places(std::string_view a, std::string_view b,
+                                             const std::vector<rs::FieldDiff>& fields) {
+  static dom::parser primary;
+  static dom::parser shadow;
+  const auto strip_bom = [](std::string_view s) {
+    return s.substr(0, 3) == "\xef\xbb\xbf" ? s.substr(3) : s;
+  };
+  const std::string pa(strip_bom(a));
+  const std::string pb(strip_bom(b));
+  dom::element ra;
+  dom::element rb;
+  if (primary.parse(pa).get(ra) || shadow.parse(pb).get(rb)) return;
+  if (has_duplicate_keys(ra) || has_duplicate_keys(rb)) return;
+  for (const auto& f : fields) {
+    dom::element x;
+    dom::element y;
+    const bool in_a = !ra.at_pointer(f.pointer).get(x);
+    const bool in_b = !rb.at_pointer(f.pointer).get(y);
+    switch (f.change) {
+      case rs::FieldChange::Added:
+        require(!in_a && in_b, "an added value is only in the shadow, at its pointer", f.pointer);
+        break;
+      case rs::FieldChange::Removed:
+        require(in_a && !in_b, "a removed value is only in the primary, at its pointer", f.pointer);
+        break;
+      case rs::FieldChange::Changed:
+        require(in_a && in_b && kind_of(x) == kind_of(y) && kind_of(x) < 4,
+                "a changed value is a scalar of one kind on both sides, at its pointer", f.pointer);
+        break;
+      case rs::FieldChange::TypeChanged:
+        require(in_a && in_b && kind_of(x) != kind_of(y),
+                "a value of a changed type has two kinds, at its pointer", f.pointer);
+        break;
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -226,6 +307,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   require(!ab.found->truncated, "an uncapped comparison is not truncated");
   check_fields(full);
   check_fields(ba.found->fields);
+
+  if (a.size() < 2048 && b.size() < 2048) check_places(a, b, full);
 
   // 3. Swapping the sides.
   require(as_multiset(full, false) == as_multiset(ba.found->fields, true),
