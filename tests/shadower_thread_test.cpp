@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/strand.hpp>
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -213,4 +216,85 @@ TEST(ShadowerThreads, NoiseCancellationIsRaceFree) {
   ASSERT_EQ(s.signatures.size(), 1U);
   EXPECT_EQ(s.signatures[0].signature.text, "body kv /v changed");
   for (const auto& noise : s.noise) EXPECT_TRUE(noise.auto_ignored) << noise.name;
+}
+
+namespace {
+
+// Fails while `failing` is set; otherwise answers once `open` is set (it looks every millisecond).
+struct GatedShadow {
+  std::shared_ptr<std::atomic<bool>> failing = std::make_shared<std::atomic<bool>>(true);
+  std::shared_ptr<std::atomic<bool>> open = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    ++*calls;
+    if (*failing) throw std::runtime_error("candidate down");
+    const auto ex = co_await asio::this_coro::executor;
+    while (!*open) {
+      asio::steady_timer tick(ex, 1ms);
+      co_await tick.async_wait(asio::use_awaitable);
+    }
+    co_return ResponseRecord::success(rs::test::text(input));
+  }
+};
+
+using GatedShadower = rs::Shadower<EchoBackend, GatedShadow>;
+
+asio::awaitable<void> detached_caller(GatedShadower sh, int id, int calls,
+                                      std::shared_ptr<std::atomic<int>> done) {
+  const auto ex = co_await asio::this_coro::executor;
+  for (int i = 0; i < calls; ++i) {
+    (void)co_await sh.call_detached("c" + std::to_string(id) + "-" + std::to_string(i));
+    asio::steady_timer pause(ex, 1ms);
+    co_await pause.async_wait(asio::use_awaitable);
+  }
+  ++*done;
+}
+
+}  // namespace
+
+// Callers on 4 threads keep calling across many cool-downs while the probe's shadow is out: only
+// the probe reaches the shadow, and its answer resumes shadowing.
+TEST(ShadowerThreads, AutoStopProbesOnceAcrossThreads) {
+  GatedShadow shadow;
+  GatedShadower sh(EchoBackend{}, shadow,
+                   rs::ShadowConfig::full_sample()
+                       .auto_stop(rs::AutoStop{0.5, 4, 10ms})
+                       .shadow_timeout(std::chrono::hours(1)));
+  {
+    asio::io_context first;
+    for (int i = 0; i < 4; ++i) {
+      asio::co_spawn(first, detached_caller(sh, -1 - i, 1, std::make_shared<std::atomic<int>>(0)),
+                     asio::detached);
+    }
+    first.run();
+  }
+  ASSERT_TRUE(sh.stats().auto_stopped);
+  shadow.failing->store(false);
+  std::this_thread::sleep_for(50ms);  // five cool-downs
+
+  asio::io_context ctx;
+  auto guard = asio::make_work_guard(ctx);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back([&ctx] { ctx.run(); });
+  constexpr int n = 8;
+  constexpr int each = 100;  // 100 ms or more per caller: ten cool-downs and more
+  auto done = std::make_shared<std::atomic<int>>(0);
+  for (int c = 0; c < n; ++c) {
+    asio::co_spawn(asio::make_strand(ctx), detached_caller(sh, c, each, done), asio::detached);
+  }
+  for (int i = 0; i < 10'000 && done->load() != n; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(done->load(), n);
+  EXPECT_EQ(shadow.calls->load(), 4 + 1) << "only one call may probe while the probe is out";
+  EXPECT_TRUE(sh.stats().auto_stopped);
+
+  shadow.open->store(true);
+  for (int i = 0; i < 10'000 && sh.stats().auto_stopped; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_FALSE(sh.stats().auto_stopped);
+  guard.reset();
+  for (auto& t : threads) t.join();
+  const auto s = sh.stats();
+  EXPECT_EQ(s.calls, static_cast<std::uint64_t>(4 + n * each));
+  EXPECT_EQ(s.stopped, static_cast<std::uint64_t>(n * each - 1));
+  EXPECT_EQ(s.matched, 1U);
+  EXPECT_EQ(s.sampled_in_progress, 0U);
 }
