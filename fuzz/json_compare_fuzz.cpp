@@ -16,7 +16,8 @@
 // 4. With `max_differences` k (0 counting as 1), the list is the first k differences of the
 //    uncapped list, and `truncated` is set exactly when the uncapped list is longer.
 // 5. Every pointer is an RFC 6901 pointer (empty or from `/` on, `~` only in `~0` and `~1`); an
-//    added value has only a shadow excerpt, a removed one only a primary excerpt, the others both.
+//    added value has only a shadow excerpt, a removed one only a primary excerpt, the others both;
+//    an excerpt is printable ASCII, at most 48 bytes of the value's text, escaped, and `...`.
 // 6. Ignore patterns: no listed pointer is matched by `PointerPatterns::matches`, and the
 //    uncapped list with the patterns is the uncapped list without them, filtered by `matches`
 //    (the walk's skipping of a value and its subtree agrees with matching each pointer). Value
@@ -96,6 +97,12 @@ bool well_formed_pointer(std::string_view p) {
 void check_fields(const std::vector<rs::FieldDiff>& fields) {
   for (const auto& f : fields) {
     require(well_formed_pointer(f.pointer), "every pointer is an RFC 6901 pointer", f.pointer);
+    for (const std::string* excerpt : {&f.primary, &f.shadow}) {
+      require(excerpt->size() <= 4 * 48 + 3 &&
+                  std::all_of(excerpt->begin(), excerpt->end(),
+                              [](char c) { return c >= 0x20 && c < 0x7f; }),
+              "an excerpt is printable ASCII, 48 bytes of the value escaped at most", *excerpt);
+    }
     const bool has_primary = !f.primary.empty();
     const bool has_shadow = !f.shadow.empty();
     switch (f.change) {
