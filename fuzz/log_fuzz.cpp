@@ -25,7 +25,8 @@
 //    `key_truncated` is set exactly when that redaction is longer or the key was not read whole.
 // 3. Every export line is one valid JSON value (checked by a strict RFC 8259 reader written here,
 //    lone surrogates rejected), an object, pure printable ASCII; the writers end each line with a
-//    newline. An entry's line decodes back to its key, `key_size` and `key_truncated`; a
+//    newline. An entry's line decodes back to its key, `key_size`, `key_truncated` and every
+//    string of its divergence (bytes as the code points U+0000 to U+00FF); a
 //    signature count's `share` has three decimals and lies in [0, 1], 0 when `total` is 0.
 // 4. The log keeps at most `capacity()` entries and counts every push in `total_pushed()`.
 
@@ -498,6 +499,30 @@ void check_entry(const rs::DivergenceEntry& e, const Key& key) {
           "an entry's line has its key_size", line);
   require(member(json, "key_truncated", line) == (e.key_truncated ? "true" : "false"),
           "an entry's line has its key_truncated", line);
+
+  // Every string of the divergence comes back, decoded, from the line.
+  std::vector<std::string> sent = {e.signature.hex(), e.signature.text};
+  const rs::Divergence& d = e.divergence;
+  if (d.headers) {
+    for (const auto* list : {&d.headers->added, &d.headers->removed, &d.headers->changed}) {
+      sent.insert(sent.end(), list->begin(), list->end());
+    }
+  }
+  if (d.body) {
+    sent.push_back(d.body->primary_excerpt);
+    sent.push_back(d.body->shadow_excerpt);
+    if (!d.body->format.empty()) sent.push_back(d.body->format);
+    if (!d.body->fallback.empty()) sent.push_back(d.body->fallback);
+    for (const auto& f : d.body->fields) {
+      sent.insert(sent.end(), {f.pointer, f.primary, f.shadow});
+    }
+  }
+  std::vector<std::string> decoded_strings = json.strings;
+  std::sort(decoded_strings.begin(), decoded_strings.end());
+  for (const auto& text : sent) {
+    require(std::binary_search(decoded_strings.begin(), decoded_strings.end(), text),
+            "each string of the divergence decodes back from the entry's line", text);
+  }
 }
 
 void check_share(std::string_view share, std::uint64_t total, std::string_view line) {
