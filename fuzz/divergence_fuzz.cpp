@@ -31,8 +31,10 @@
 //    value at a value place), with its name as `format`; none left and not truncated: no body
 //    divergence at all.
 // 4. `compare` throws nothing; the result is `nullopt` exactly when no part is set.
-// 5. `to_string` and `signature` run; the signature is the same for equal divergences and its
-//    `hex()` is 16 lower-case hexadecimal digits.
+// 5. `to_string` runs. The signature is the same for equal divergences, and for divergences
+//    that differ only in values (lengths, excerpts, fallbacks); its text is the documented one
+//    (status pair, `+`/`-`/`~` header names, `body bytes` or the format and its sorted, distinct
+//    folded pointers), its id the FNV-1a 64 hash of the text, its `hex()` 16 hex digits.
 
 #include <request_shadow/divergence.hpp>
 // The header under test comes first: it must compile on its own.
@@ -278,6 +280,61 @@ REQUEST_SHADOW_FUZZ_ORACLE std::optional<rs::Divergence> reference(const Side& p
   return d;
 }
 
+// The signature's text as `DivergenceSignature` documents it: `status 200->500` (a side not ok
+// marked `(!ok)`); `headers` then `+name`, `-name`, `~name`; `body bytes`, `body <format>
+// unlisted`, or `body <format>` and the sorted, distinct `<folded pointer> <change>`s (`, ...`
+// when truncated); the parts joined by `; `.
+REQUEST_SHADOW_FUZZ_ORACLE std::string signature_text(const rs::Divergence& d) {
+  std::vector<std::string> parts;
+  if (d.status) {
+    parts.push_back("status " + std::to_string(d.status->primary) +
+                    (d.status->primary_ok ? "" : "(!ok)") + "->" +
+                    std::to_string(d.status->shadow) + (d.status->shadow_ok ? "" : "(!ok)"));
+  }
+  if (d.headers) {
+    std::string h = "headers";
+    for (const auto& n : d.headers->added) h += " +" + n;
+    for (const auto& n : d.headers->removed) h += " -" + n;
+    for (const auto& n : d.headers->changed) h += " ~" + n;
+    parts.push_back(h);
+  }
+  if (d.body) {
+    if (d.body->fields.empty()) {
+      parts.push_back(d.body->format.empty() ? "body bytes"
+                                             : "body " + d.body->format + " unlisted");
+    } else {
+      std::set<std::string> sites;
+      for (const auto& f : d.body->fields) {
+        std::string folded;
+        std::size_t start = 1;
+        if (!f.pointer.empty()) {
+          for (;;) {
+            const std::size_t end = f.pointer.find('/', start);
+            const std::string token = f.pointer.substr(start, end - start);
+            const bool digits =
+                !token.empty() && token.find_first_not_of("0123456789") == std::string::npos;
+            folded += "/" + (digits ? std::string("*") : token);
+            if (end == std::string::npos) break;
+            start = end + 1;
+          }
+        }
+        sites.insert(folded + " " + std::string(rs::to_string(f.change)));
+      }
+      std::string b = "body " + d.body->format;
+      bool first = true;
+      for (const auto& site : sites) {
+        b += (first ? " " : ", ") + site;
+        first = false;
+      }
+      if (d.body->fields_truncated) b += ", ...";
+      parts.push_back(b);
+    }
+  }
+  std::string out;
+  for (std::size_t i = 0; i < parts.size(); ++i) out += (i == 0 ? "" : "; ") + parts[i];
+  return out;
+}
+
 std::string show(const std::optional<rs::Divergence>& d) {
   return d ? rs::to_string(*d) : std::string("(none)");
 }
@@ -319,9 +376,32 @@ void check(const Side& p, const Side& s, const Rules& rules, const rs::ShadowCon
 
   const rs::DivergenceSignature sig = rs::signature(*got);
   require(sig == rs::signature(*want), "equal divergences have equal signatures", sig.text);
+  require(sig.text == signature_text(*got), "the signature's text is the documented one",
+          sig.text + " vs " + signature_text(*got));
+  std::uint64_t fnv = 0xcbf29ce484222325ULL;
+  for (const char c : sig.text) {
+    fnv ^= static_cast<unsigned char>(c);
+    fnv *= 0x100000001b3ULL;
+  }
+  require(sig.id == fnv, "the signature's id is the FNV-1a 64 hash of its text", sig.text);
   const std::string hex = sig.hex();
   require(hex.size() == 16 && hex.find_first_not_of("0123456789abcdef") == std::string::npos,
           "a signature's hex() is 16 lower-case hexadecimal digits", hex);
+
+  // Values do not make a kind of divergence: other lengths, excerpts and fallbacks, the same one.
+  rs::Divergence other = *got;
+  if (other.body) {
+    other.body->primary_len += 1;
+    other.body->prefix_equal_bytes = 0;
+    other.body->primary_excerpt += "x";
+    other.body->shadow_excerpt.clear();
+    other.body->fallback += "; other";
+    for (auto& f : other.body->fields) {
+      f.primary += "1";
+      f.shadow.clear();
+    }
+  }
+  require(rs::signature(other) == sig, "a signature does not depend on values", sig.text);
 }
 
 }  // namespace
