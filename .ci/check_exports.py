@@ -20,6 +20,7 @@ def check_prometheus(path):
         "request_shadow_comparisons", "request_shadow_divergences",
         "request_shadow_primary_failures",
         "request_shadow_cancelled", "request_shadow_shadows_in_flight",
+        "request_shadow_sampled_in_progress",
         "request_shadow_auto_stops", "request_shadow_auto_stopped",
         "request_shadow_leg_duration_seconds",
         "request_shadow_sample_rate_ratio",

@@ -99,11 +99,13 @@ int main(int argc, char** argv) {
       if (e) std::rethrow_exception(e);
     });
   }
-  // Detached calls settle in the background (by answer or by deadline); stop once every call is
-  // counted, leaving the hung legs behind.
+  // Detached calls settle in the background (by answer or by deadline); stop once every call has
+  // started and every sampled one is decided, leaving the hung legs behind.
   asio::steady_timer drained(ctx);
   std::function<void(std::error_code)> poll = [&](std::error_code) {
-    if (shadower.stats().calls == static_cast<std::uint64_t>(clients * requests)) {
+    const rs::ShadowStats now = shadower.stats();
+    if (now.calls == static_cast<std::uint64_t>(clients * requests) &&
+        now.sampled_in_progress == 0) {
       ctx.stop();
       return;
     }

@@ -576,6 +576,31 @@ TEST(JsonCompare, IgnoredPointersAreSkippedWithTheirSubtrees) {
   EXPECT_TRUE(diffs(a, b, everything).empty());
 }
 
+TEST(JsonCompare, ValuePlacesDropChangesOfValueBeforeTheCap) {
+  // 100 items whose /id changed at a value place, then one real change: the cap of 3 counts only
+  // what is listed, so the real change is still there and nothing is truncated.
+  std::string a = R"({"items":[)";
+  std::string b = a;
+  for (int i = 0; i < 100; ++i) {
+    a += (i == 0 ? "" : ",") + std::string(R"({"id":)") + std::to_string(i) + "}";
+    b += (i == 0 ? "" : ",") + std::string(R"({"id":)") + std::to_string(i + 1000) + "}";
+  }
+  a += R"(],"price":10})";
+  b += R"(],"price":99})";
+  rs::PointerPatterns places;
+  places.add_value_place("/items/0/id");
+  const auto out = json::compare(a, b, places, {.max_differences = 3});
+  EXPECT_FALSE(out.truncated);
+  EXPECT_EQ(out.fields, (std::vector<FieldDiff>{field("/price", FieldChange::Changed, "10", "99")}));
+
+  // Only a change of value is dropped: a removal and a change of type there are still listed.
+  EXPECT_EQ(diffs(R"({"items":[{"id":1},{"id":2}]})", R"({"items":[{},{"id":"2"}]})", places),
+            (std::vector<FieldDiff>{
+                field("/items/0/id", FieldChange::Removed, "1", ""),
+                field("/items/1/id", FieldChange::TypeChanged, "2", "\"2\""),
+            }));
+}
+
 TEST(JsonCompare, MaxDifferencesCapsTheList) {
   std::string a = "[";
   std::string b = "[";

@@ -26,8 +26,9 @@ rs::ShadowStats sample_stats() {
   s.primary_failed = 8;
   s.cancelled = 9;
   s.shadow_ok = 9;
-  s.sampled = 23;
-  s.calls = 28;
+  s.sampled_in_progress = 13;
+  s.sampled = 36;
+  s.calls = 41;
   s.diverged_status = 1;
   s.diverged_headers = 0;
   s.diverged_body = 2;
@@ -74,7 +75,7 @@ bool is_utf8(std::string_view text) {
 TEST(Prometheus, EverySampleCarriesTheExperimentAndItsValue) {
   const auto text = rs::to_prometheus(sample_stats(), "codec-v2");
   for (const char* line : {
-           R"(request_shadow_calls_total{experiment="codec-v2"} 28)",
+           R"(request_shadow_calls_total{experiment="codec-v2"} 41)",
            R"(request_shadow_skipped_total{experiment="codec-v2"} 5)",
            R"(request_shadow_shadow_results_total{experiment="codec-v2",result="ok"} 9)",
            R"(request_shadow_shadow_results_total{experiment="codec-v2",result="timed_out"} 1)",
@@ -94,9 +95,11 @@ TEST(Prometheus, EverySampleCarriesTheExperimentAndItsValue) {
            R"(signature="79affe05726e748a"} 2)",
            R"(request_shadow_cancelled_total{experiment="codec-v2"} 9)",
            R"(request_shadow_shadows_in_flight{experiment="codec-v2"} 11)",
+           R"(request_shadow_sampled_in_progress{experiment="codec-v2"} 13)",
            R"(request_shadow_sample_rate_ratio{experiment="codec-v2"} 0.125000)",
            "# TYPE request_shadow_calls_total counter",
            "# TYPE request_shadow_shadows_in_flight gauge",
+           "# TYPE request_shadow_sampled_in_progress gauge",
        }) {
     EXPECT_NE(text.find(std::string(line) + "\n"), std::string::npos) << line << "\n" << text;
   }
@@ -119,7 +122,7 @@ TEST(Prometheus, EachFamilyIsDeclaredOnceBeforeItsSamples) {
       EXPECT_TRUE(in_family) << line << " is not in family " << declared;
     }
   }
-  EXPECT_EQ(types, 16);
+  EXPECT_EQ(types, 17);
 }
 
 TEST(Prometheus, LabelValuesAreEscaped) {
@@ -182,7 +185,7 @@ TEST(Prometheus, ExperimentIsWrittenAsValidUtf8) {
   for (const auto& [experiment, expected] : cases) {
     const auto text = rs::to_prometheus(sample_stats(), experiment);
     EXPECT_TRUE(is_utf8(text)) << experiment;
-    EXPECT_NE(text.find("calls_total{experiment=\"" + expected + "\"} 28\n"), std::string::npos)
+    EXPECT_NE(text.find("calls_total{experiment=\"" + expected + "\"} 41\n"), std::string::npos)
         << experiment;
   }
 }

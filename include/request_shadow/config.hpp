@@ -43,7 +43,9 @@ enum class IgnoreField : std::uint8_t {
  * Over the last `window` shadow legs that settled, when the share that failed (timed out or
  * threw) reaches `max_failure_ratio`, shadowing stops: sampled calls run the primary alone and
  * report the shadow as stopped. After `cooldown`, one call probes the candidate again; if its
- * shadow succeeds, shadowing resumes, otherwise it stops for another cool-down.
+ * shadow succeeds, shadowing resumes, otherwise it stops for another cool-down. No other call
+ * shadows while the probe is out; a probe that ends without a verdict (its primary threw, it was
+ * cancelled or shed, its call was destroyed) lets the next call probe at once.
  */
 struct AutoStop {
   /// The share of failed legs, over the window, that stops shadowing (0 to 1).

@@ -672,6 +672,13 @@ class Walk {
 
   void report(FieldChange change, const dom::element* a, const dom::element* b) {
     if (stopped_) return;
+    // A change of value at a value place (noise learned for good) is not listed, nor counted
+    // against the cap: thousands of them cannot push a real difference off the list.
+    if (change == FieldChange::Changed && ignored_.has_value_places()) {
+      std::string pointer;
+      write_pointer(pointer);
+      if (ignored_.ignores_value_change(pointer)) return;
+    }
     if (out_.fields.size() >= max_) {
       out_.truncated = true;
       stopped_ = true;

@@ -83,7 +83,7 @@ inline std::string prometheus_label_value(std::string_view value) {
 /// The counters in Prometheus text exposition format (version 0.0.4), labelled by experiment.
 /**
  * Metric families, all prefixed `request_shadow_`:
- * - `calls_total`: calls counted;
+ * - `calls_total`: calls started, each counted once;
  * - `skipped_total`: calls the sampler left out;
  * - `shadow_results_total{result="ok|timed_out|failed|abandoned|shed|stopped"}`: what became of
  *   the sampled calls' shadow legs;
@@ -91,7 +91,8 @@ inline std::string prometheus_label_value(std::string_view value) {
  * - `comparisons_total{result="matched|diverged"}`;
  * - `divergences_total{aspect="status|headers|body"}` (a divergence may count in several);
  * - `primary_failures_total`, `cancelled_total`;
- * - `shadows_in_flight`, `auto_stopped` (0 or 1) and `sample_rate_ratio` (0..1), all gauges;
+ * - `shadows_in_flight`, `sampled_in_progress`, `auto_stopped` (0 or 1) and `sample_rate_ratio`
+ *   (0..1), all gauges;
  * - `leg_duration_seconds{leg="primary|shadow"}`: a histogram of how long each leg of sampled
  *   calls took (filled with `ShadowConfig::latency_histograms(true)`);
  * - `noise_probes_total` and `noise_cancelled_total` (`ShadowConfig::noise_cancellation`);
@@ -144,7 +145,7 @@ inline std::string prometheus_label_value(std::string_view value) {
   auto sample = [&line](std::string_view name, std::string_view extra, auto value) {
     line(name, extra, std::to_string(value));
   };
-  family("calls_total", "counter", "Calls made through the shadower.");
+  family("calls_total", "counter", "Calls started through the shadower.");
   sample("calls_total", "", s.calls);
   family("skipped_total", "counter", "Calls the sampler left out.");
   sample("skipped_total", "", s.skipped_by_sampler);
@@ -170,6 +171,8 @@ inline std::string prometheus_label_value(std::string_view value) {
   sample("cancelled_total", "", s.cancelled);
   family("shadows_in_flight", "gauge", "Shadow legs running now, abandoned ones included.");
   sample("shadows_in_flight", "", s.in_flight_shadows);
+  family("sampled_in_progress", "gauge", "Sampled calls started whose fate is not decided yet.");
+  sample("sampled_in_progress", "", s.sampled_in_progress);
   family("auto_stopped", "gauge", "Whether shadowing is stopped by auto_stop now (0 or 1).");
   sample("auto_stopped", "", s.auto_stopped ? 1 : 0);
   family("sample_rate_ratio", "gauge", "Share of keys sampled for new calls (0 to 1).");
