@@ -997,7 +997,8 @@ class Walk {
  * - Pointers escape `~` and `/` (`/a~1b/m~0n` for `a/b` then `m~n`); the whole document is the
  *   empty pointer. Excerpts are the value's minified JSON through `value_excerpt` (48 bytes),
  *   empty for the side that lacks it.
- * - A value whose pointer `ignored` matches is skipped with everything inside it.
+ * - A value whose pointer `ignored` matches is skipped with everything inside it. A change of
+ *   value at one of its value places is not listed, nor counted against `max_differences`.
  * - Differences come in document order: within an object, the primary's member order, then the
  *   members only the shadow has. At most `options.max_differences` are listed; then the walk
  *   stops and `truncated` is set.
