@@ -53,24 +53,7 @@ ShadowConfig stop_after_ten(std::chrono::steady_clock::duration cooldown) {
   return ShadowConfig::full_sample().auto_stop(rs::AutoStop{0.5, 10, cooldown});
 }
 
-// Fails while `failing` is set; otherwise answers once the test opens the gate (it looks every
-// millisecond, on its own executor).
-struct Gated {
-  std::shared_ptr<std::atomic<bool>> failing = std::make_shared<std::atomic<bool>>(true);
-  std::shared_ptr<std::atomic<bool>> open = std::make_shared<std::atomic<bool>>(false);
-  std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
-    ++*calls;
-    if (*failing) throw std::runtime_error("candidate down");
-    const auto ex = co_await asio::this_coro::executor;
-    while (!*open) {
-      asio::steady_timer tick(ex, 1ms);
-      co_await tick.async_wait(asio::use_awaitable);
-    }
-    co_return ResponseRecord::success(rs::test::text(input));
-  }
-};
-
+using Gated = rs::test::GatedBackend;
 using GatedShadower = rs::Shadower<EchoBackend, Gated>;
 
 asio::awaitable<rs::ShadowOutcome> call_once(GatedShadower sh, std::string key) {

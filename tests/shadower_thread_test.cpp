@@ -220,22 +220,7 @@ TEST(ShadowerThreads, NoiseCancellationIsRaceFree) {
 
 namespace {
 
-// Fails while `failing` is set; otherwise answers once `open` is set (it looks every millisecond).
-struct GatedShadow {
-  std::shared_ptr<std::atomic<bool>> failing = std::make_shared<std::atomic<bool>>(true);
-  std::shared_ptr<std::atomic<bool>> open = std::make_shared<std::atomic<bool>>(false);
-  std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
-    ++*calls;
-    if (*failing) throw std::runtime_error("candidate down");
-    const auto ex = co_await asio::this_coro::executor;
-    while (!*open) {
-      asio::steady_timer tick(ex, 1ms);
-      co_await tick.async_wait(asio::use_awaitable);
-    }
-    co_return ResponseRecord::success(rs::test::text(input));
-  }
-};
+using GatedShadow = rs::test::GatedBackend;
 
 using GatedShadower = rs::Shadower<EchoBackend, GatedShadow>;
 

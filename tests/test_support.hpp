@@ -111,6 +111,24 @@ struct ThrowingBackend {
   }
 };
 
+/// Fails while `failing` is set; otherwise echoes the input once `open` is set (it looks every
+/// millisecond, on its own executor). Copies share the flags and the count of calls.
+struct GatedBackend {
+  std::shared_ptr<std::atomic<bool>> failing = std::make_shared<std::atomic<bool>>(true);
+  std::shared_ptr<std::atomic<bool>> open = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    ++*calls;
+    if (*failing) throw std::runtime_error("candidate down");
+    const auto ex = co_await asio::this_coro::executor;
+    while (!*open) {
+      asio::steady_timer tick(ex, std::chrono::milliseconds(1));
+      co_await tick.async_wait(asio::use_awaitable);
+    }
+    co_return ResponseRecord::success(text(input));
+  }
+};
+
 /// Answers `response` after `delay`. With `honour_cancellation` false it ignores every
 /// cancellation and always runs the full delay, like a client that never looks at it.
 struct DelayedBackend {
