@@ -170,32 +170,39 @@ TEST(ShadowerEngine, ShedsShadowsBeyondTheBound) {
   EXPECT_EQ(stats.sampled, 10U);
 }
 
+namespace {
+
+// Hangs, ignoring cancellation, on a request that starts with `hang`; echoes any other at once.
+struct HangOn {
+  std::string hang;
+  std::shared_ptr<Probe> probe = std::make_shared<Probe>();
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    const rs::test::FrameGuard frame(probe);
+    const std::string key = rs::test::text(input);
+    if (key.starts_with(hang)) {
+      const auto ex = co_await asio::this_coro::executor;
+      co_await asio::this_coro::throw_if_cancelled(false);
+      asio::steady_timer forever(ex, 1h);
+      co_await forever.async_wait(
+          asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+    }
+    co_return ResponseRecord::success(key);
+  }
+};
+
+}  // namespace
+
 // Destroying the context with parked callers, abandoned stubborn shadows, armed timers and idle
 // workers frees all of it; the shadower then works on a new context.
 TEST(ShadowerEngine, ShutdownWithParkedCallersAndIdleWorkers) {
-  struct HangOnH {
-    std::shared_ptr<Probe> probe = std::make_shared<Probe>();
-    asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
-      const rs::test::FrameGuard frame(probe);
-      const std::string key = rs::test::text(input);
-      if (key.starts_with("h")) {
-        const auto ex = co_await asio::this_coro::executor;
-        co_await asio::this_coro::throw_if_cancelled(false);
-        asio::steady_timer forever(ex, 1h);
-        co_await forever.async_wait(
-            asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
-      }
-      co_return ResponseRecord::success(key);
-    }
-  };
-  auto shadow = std::make_shared<HangOnH>();
+  auto shadow = std::make_shared<HangOn>(HangOn{"h"});
   rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
                   ShadowConfig::full_sample().shadow_timeout(1h));
   // Same backend, short deadline: its hanging legs are abandoned and keep running.
   rs::Shadower quick(std::make_shared<EchoBackend>(), shadow,
                      ShadowConfig::full_sample().shadow_timeout(10ms));
   auto callers = std::make_shared<Probe>();
-  auto run_one = [](rs::Shadower<EchoBackend, HangOnH> s, std::string key,
+  auto run_one = [](rs::Shadower<EchoBackend, HangOn> s, std::string key,
                     std::shared_ptr<Probe> live) -> asio::awaitable<void> {
     const rs::test::FrameGuard frame(live);
     (void)co_await s.call(key);
@@ -227,7 +234,7 @@ TEST(ShadowerEngine, ShutdownWithParkedCallersAndIdleWorkers) {
 
   asio::io_context again;
   const auto out = rs::test::run(
-      again, [](rs::Shadower<EchoBackend, HangOnH> s) -> asio::awaitable<rs::ShadowOutcome> {
+      again, [](rs::Shadower<EchoBackend, HangOn> s) -> asio::awaitable<rs::ShadowOutcome> {
         co_return co_await s.call("after");
       }(sh));
   ASSERT_TRUE(out.shadow);
@@ -460,24 +467,6 @@ TEST(ShadowerEngine, DetachedCallDroppedAtShutdownKeepsNothingAlive) {
 }
 
 namespace {
-
-// Hangs, ignoring cancellation, on a request that starts with `hang`; echoes any other at once.
-struct HangOn {
-  std::string hang;
-  std::shared_ptr<Probe> probe = std::make_shared<Probe>();
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
-    const rs::test::FrameGuard frame(probe);
-    const std::string key = rs::test::text(input);
-    if (key.starts_with(hang)) {
-      const auto ex = co_await asio::this_coro::executor;
-      co_await asio::this_coro::throw_if_cancelled(false);
-      asio::steady_timer forever(ex, 1h);
-      co_await forever.async_wait(
-          asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
-    }
-    co_return ResponseRecord::success(key);
-  }
-};
 
 using HangShadower = rs::Shadower<HangOn, HangOn>;
 
