@@ -5,6 +5,7 @@
 /// @file
 /// The umbrella header: everything request-shadow offers.
 
+#include <request_shadow/adapters.hpp>
 #include <request_shadow/backend.hpp>
 #include <request_shadow/body_comparator.hpp>
 #include <request_shadow/config.hpp>
