@@ -251,8 +251,9 @@ TEST(BlockingBackend, TakesTextBytesOrAnyCopyableRequest) {
 }
 
 // The shadow blocks (until the end of the test): every call still returns at its deadline with
-// the primary's answer, the legs stuck in `f` are the only ones in flight, and run() returns
-// while `f` is still blocked. Then `f` returns, the legs finish, and the shadow answers again.
+// the primary's answer, and the legs stuck in `f` are the only ones in flight (those queued
+// behind them leave at their deadline). Then `f` returns, the legs finish, nothing holds the
+// context any more, and the shadow answers again.
 TEST(BlockingBackend, AStuckShadowNeverDelaysTheCaller) {
   asio::thread_pool pool(2);
   const Stuck stuck;
