@@ -11,7 +11,8 @@
 
 namespace request_shadow {
 
-/// The bucket returned when no digest could be computed; it is sampled only at the full rate.
+/// The bucket `sample_bucket` once returned when OpenSSL failed to hash; no longer returned
+/// (the digest cannot fail), kept for source compatibility.
 inline constexpr std::uint32_t no_bucket = 100;
 
 /// Parts per million in one percent.
@@ -20,14 +21,17 @@ inline constexpr std::uint32_t ppm_per_percent = 10'000;
 /// The full sample rate: one million parts per million.
 inline constexpr std::uint32_t full_rate_ppm = 1'000'000;
 
-/// The first four bytes of SHA-256(salt || key), big-endian; empty only if OpenSSL fails.
+/// The first four bytes of SHA-256(salt || key), big-endian; never empty.
 /**
- * About 80 ns for a 16-byte key, bounded by the SHA instructions for long keys.
+ * About 45 ns for a key of up to 55 bytes on a CPU with the x86 SHA extensions (our own code),
+ * then about 45 ns per 64 bytes; elsewhere OpenSSL's, about 130 ns more. The optional is a
+ * remnant of a digest that could fail: it is always set. Allocates nothing (OpenSSL's path: one
+ * context per thread, once).
  */
 [[nodiscard]] inline std::optional<std::uint32_t> sample_hash(
     std::span<const std::byte> key, std::span<const std::byte> salt = {}) noexcept {
-  detail::Sha256Digest digest{};
-  if (!detail::sha256(salt, key, digest)) return std::nullopt;
+  detail::Sha256Digest digest;
+  detail::sha256(salt, key, digest);
   return (std::uint32_t{digest[0]} << 24U) | (std::uint32_t{digest[1]} << 16U) |
          (std::uint32_t{digest[2]} << 8U) | std::uint32_t{digest[3]};
 }
@@ -36,8 +40,7 @@ inline constexpr std::uint32_t full_rate_ppm = 1'000'000;
 /**
  * The first four bytes of SHA-256(key), read big-endian, modulo 100: the same bucket as the
  * request-shadow-rs reference, so a fleet that mixes both samples the same cohort. A key is
- * shadowed when its bucket is below the sample rate in percent. Returns `no_bucket` only if
- * OpenSSL fails to hash (out of memory).
+ * shadowed when its bucket is below the sample rate in percent.
  */
 [[nodiscard]] inline std::uint32_t sample_bucket(std::span<const std::byte> key) noexcept {
   const auto head = sample_hash(key);
