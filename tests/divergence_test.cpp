@@ -273,3 +273,58 @@ TEST(Divergence, AValuePlaceHidesOnlyAChangeOfValueThere) {
     EXPECT_EQ(found, expected[i]) << shadows[i];
   }
 }
+
+// Short bodies are compared inline, by overlapping words: one differing byte anywhere in any
+// length up to 40 is found, and equal bytes are equal.
+TEST(Divergence, EveryByteOfShortBodiesCounts) {
+  for (std::size_t n = 0; n <= 40; ++n) {
+    const std::string body(n, 'b');
+    ASSERT_FALSE(Divergence::compare(ResponseRecord::success(body), ResponseRecord::success(body)))
+        << n;
+    for (std::size_t at = 0; at < n; ++at) {
+      std::string other = body;
+      other[at] = 'c';
+      const auto d =
+          Divergence::compare(ResponseRecord::success(body), ResponseRecord::success(other));
+      ASSERT_TRUE(d && d->body) << n << " " << at;
+      EXPECT_EQ(d->body->prefix_equal_bytes, at);
+    }
+  }
+}
+
+// More differing headers than the walk notes before allocating: every one is listed, in order.
+TEST(Divergence, ListsEveryHeaderWhenManyDiffer) {
+  ResponseRecord primary = ResponseRecord::success("x");
+  ResponseRecord shadow = ResponseRecord::success("x");
+  std::vector<std::string> added;
+  std::vector<std::string> removed;
+  std::vector<std::string> changed;
+  for (int i = 10; i < 40; ++i) {
+    const std::string name = "h" + std::to_string(i);
+    switch (i % 4) {
+      case 0:
+        shadow.with_header(name, "v");
+        added.push_back(name);
+        break;
+      case 1:
+        primary.with_header(name, "v");
+        removed.push_back(name);
+        break;
+      case 2:
+        primary.with_header(name, "v").with_header(name, "w");
+        shadow.with_header(name, "v").with_header(name, "W");
+        changed.push_back(name);
+        break;
+      default:
+        primary.with_header(name, "same value, longer than sixteen bytes");
+        shadow.with_header(name, "same value, longer than sixteen bytes");
+    }
+  }
+  const auto d = Divergence::compare(primary, shadow);
+  ASSERT_TRUE(d && d->headers);
+  EXPECT_EQ(d->headers->added, added);
+  EXPECT_EQ(d->headers->removed, removed);
+  EXPECT_EQ(d->headers->changed, changed);
+  EXPECT_FALSE(d->status);
+  EXPECT_FALSE(d->body);
+}
