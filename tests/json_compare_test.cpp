@@ -591,7 +591,8 @@ TEST(JsonCompare, ValuePlacesDropChangesOfValueBeforeTheCap) {
   places.add_value_place("/items/0/id");
   const auto out = json::compare(a, b, places, {.max_differences = 3});
   EXPECT_FALSE(out.truncated);
-  EXPECT_EQ(out.fields, (std::vector<FieldDiff>{field("/price", FieldChange::Changed, "10", "99")}));
+  EXPECT_EQ(out.fields,
+            (std::vector<FieldDiff>{field("/price", FieldChange::Changed, "10", "99")}));
 
   // Only a change of value is dropped: a removal and a change of type there are still listed.
   EXPECT_EQ(diffs(R"({"items":[{"id":1},{"id":2}]})", R"({"items":[{},{"id":"2"}]})", places),
