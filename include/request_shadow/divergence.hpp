@@ -279,6 +279,10 @@ struct BuiltInPlace {
   operator std::invoke_result_t<const Make&>() const { return make(); }
 };
 
+// Written out for compilers without deduction for aggregates (clang before 17).
+template <class Make>
+BuiltInPlace(Make) -> BuiltInPlace<Make>;
+
 // The first differences a header walk found, noted without allocating: enough for any real
 // pair of responses; past that, `more` asks for a second walk.
 struct HeaderDiffSites {
@@ -397,9 +401,10 @@ struct Divergence {
     }};
     // The status goes in as it is, a StatusDiff or nullopt: a `std::optional<StatusDiff>` built
     // first is assembled field by field in memory and read back whole, which stalls.
-    const auto build = [&headers](auto&& status, auto&& body) {
-      return std::optional<Divergence>(std::in_place, std::forward<decltype(status)>(status),
-                                       headers, std::forward<decltype(body)>(body));
+    const auto build = [&headers](auto&& status_diff, auto&& body_diff) {
+      return std::optional<Divergence>(std::in_place,
+                                       std::forward<decltype(status_diff)>(status_diff), headers,
+                                       std::forward<decltype(body_diff)>(body_diff));
     };
     const auto status = [&primary, &shadow] {
       return StatusDiff{primary.status, shadow.status, primary.ok, shadow.ok};
