@@ -1,10 +1,12 @@
 // Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
-// Divergence::compare beside the memcmp of the same two bodies.
+// Divergence::compare beside BM_Memcmp4K, the memcmp of two equal 4096-byte buffers, the size of
+// the bodies compared (calibration.hpp).
 #include <benchmark/benchmark.h>
 
-#include <cstring>
 #include <request_shadow/divergence.hpp>
 #include <string>
+
+#include "calibration.hpp"
 
 namespace rs = request_shadow;
 
@@ -25,18 +27,6 @@ Pair make_pair(std::size_t body_size, bool header_differs) {
       .with_header("x-version", header_differs ? "2" : "1");
   return p;
 }
-
-void BM_Memcmp4K(benchmark::State& state) {
-  const auto p = make_pair(4096, true);
-  for (auto _ : state) {
-    const char* a = p.primary.body.data();
-    const char* b = p.shadow.body.data();
-    benchmark::DoNotOptimize(a);
-    benchmark::DoNotOptimize(b);
-    benchmark::DoNotOptimize(std::memcmp(a, b, 4096));
-  }
-}
-BENCHMARK(BM_Memcmp4K);
 
 void BM_DivergenceCompare4K(benchmark::State& state) {
   const auto p = make_pair(4096, true);

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "calibration.hpp"
+
 namespace rs = request_shadow;
 
 namespace {

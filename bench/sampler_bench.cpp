@@ -1,11 +1,13 @@
 // Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
-// ShouldShadow beside OpenSSL's one-shot SHA256() of the same key.
+// ShouldShadow beside OpenSSL's one-shot SHA256() of the same key, and the calibration memcmp
+// (calibration.hpp).
 #include <benchmark/benchmark.h>
 #include <openssl/sha.h>
 
-#include <cstring>
 #include <request_shadow/config.hpp>
 #include <string>
+
+#include "calibration.hpp"
 
 namespace rs = request_shadow;
 
@@ -14,20 +16,6 @@ namespace {
 std::string key_of(benchmark::State& state) {
   return std::string(static_cast<std::size_t>(state.range(0)), 'k');
 }
-
-// The unit of the performance goals: a memcmp of two equal 4 KB buffers, timed in this run.
-void BM_Memcmp4K(benchmark::State& state) {
-  const std::string a(4096, 'x');
-  const std::string b(4096, 'x');
-  for (auto _ : state) {
-    const char* x = a.data();
-    const char* y = b.data();
-    benchmark::DoNotOptimize(x);
-    benchmark::DoNotOptimize(y);
-    benchmark::DoNotOptimize(std::memcmp(x, y, 4096));
-  }
-}
-BENCHMARK(BM_Memcmp4K);
 
 // Baseline: the plainest OpenSSL call, which looks the algorithm up on every digest.
 void BM_Sha256OneShot(benchmark::State& state) {

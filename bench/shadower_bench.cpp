@@ -16,6 +16,8 @@
 #include <request_shadow/shadower.hpp>
 #include <string>
 
+#include "calibration.hpp"
+
 namespace rs = request_shadow;
 
 namespace {
