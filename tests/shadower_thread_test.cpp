@@ -8,10 +8,13 @@
 #include <asio/detached.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -282,4 +285,93 @@ TEST(ShadowerThreads, AutoStopProbesOnceAcrossThreads) {
   EXPECT_EQ(s.stopped, static_cast<std::uint64_t>(n * each - 1));
   EXPECT_EQ(s.matched, 1U);
   EXPECT_EQ(s.sampled_in_progress, 0U);
+}
+
+namespace {
+
+// Holds every call until `open()`, then answers with the input. The waits are timers on the
+// callers' contexts, cancelled from those contexts.
+struct HeldBackend {
+  struct Shared {
+    std::atomic<int> calls{0};
+    std::mutex mutex;
+    std::vector<std::shared_ptr<asio::steady_timer>> waiting;  // guarded by `mutex`
+  };
+  std::shared_ptr<Shared> shared = std::make_shared<Shared>();
+
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    ++shared->calls;
+    auto wait = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, 1h);
+    {
+      const std::lock_guard lock(shared->mutex);
+      shared->waiting.push_back(wait);
+    }
+    std::error_code ec;
+    co_await wait->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_return ResponseRecord::success(rs::test::text(input));
+  }
+
+  // Releases every call held now (their contexts must still be alive).
+  void open() const {
+    std::vector<std::shared_ptr<asio::steady_timer>> waiting;
+    {
+      const std::lock_guard lock(shared->mutex);
+      waiting.swap(shared->waiting);
+    }
+    for (auto& wait : waiting) asio::post(wait->get_executor(), [wait] { wait->cancel(); });
+  }
+};
+
+asio::awaitable<void> detached_calls(rs::Shadower<EchoBackend, HeldBackend> sh, int first, int n) {
+  for (int i = first; i < first + n; ++i) {
+    const auto primary = co_await sh.call_detached("k" + std::to_string(i));
+    EXPECT_EQ(primary.body, "k" + std::to_string(i));
+  }
+}
+
+// Two contexts, each run by its own thread, start shadows at once through one Shadower: together
+// they start exactly `bound` legs and shed the rest, whether the bound is shared one admission at
+// a time (below 256) or taken by each context a chunk at a time. Then every admission comes
+// back: each of `rounds` bursts, on new contexts, starts as many legs again.
+void bound_holds_across_contexts(int bound, int rounds) {
+  HeldBackend shadow;
+  rs::Shadower sh(EchoBackend{}, shadow,
+                  rs::ShadowConfig::full_sample().shadow_timeout(60s).max_in_flight_shadows(
+                      static_cast<std::size_t>(bound)));
+  const auto per_round = static_cast<std::uint64_t>(2 * bound);
+  const auto bound_u = static_cast<std::uint64_t>(bound);
+  for (int round = 1; round <= rounds; ++round) {
+    const auto r = static_cast<std::uint64_t>(round);
+    asio::io_context a;
+    asio::io_context b;
+    asio::co_spawn(a, detached_calls(sh, 2 * bound * round, bound), asio::detached);
+    asio::co_spawn(b, detached_calls(sh, 2 * bound * round + bound, bound), asio::detached);
+    std::thread ta([&a] { a.run(); });
+    std::thread tb([&b] { b.run(); });
+    for (int i = 0; i < 10'000; ++i) {
+      if (sh.stats().shed == r * bound_u && shadow.shared->calls.load() == round * bound) break;
+      std::this_thread::sleep_for(1ms);
+    }
+    EXPECT_EQ(sh.in_flight_shadows(), static_cast<std::size_t>(bound)) << round;
+    EXPECT_EQ(shadow.shared->calls.load(), round * bound) << round;
+    shadow.open();
+    ta.join();  // run() returns once the last shadow has answered
+    tb.join();
+    const auto s = sh.stats();
+    EXPECT_EQ(s.calls, r * per_round);
+    EXPECT_EQ(s.shed, r * bound_u);
+    EXPECT_EQ(s.matched, r * bound_u);
+    EXPECT_EQ(s.sampled_in_progress, 0U);
+    EXPECT_EQ(sh.in_flight_shadows(), 0U);
+  }
+}
+
+}  // namespace
+
+TEST(ShadowerThreads, SmallBoundIsSharedExactlyAcrossContexts) {
+  bound_holds_across_contexts(3, 3);
+}
+
+TEST(ShadowerThreads, LargeBoundIsSharedExactlyAcrossContexts) {
+  bound_holds_across_contexts(300, 3);
 }

@@ -12,8 +12,13 @@
 // order: a FIFO per timeout value and one timer armed for the oldest entry is enough, and the
 // timer fires about once per timeout period instead of once per call.
 //
-// Locking: every field of Slot, Worker and Lane marked "guarded" is read and written under
-// EngineBase::mutex_. Completion handlers are never invoked with the mutex held.
+// Locking: the engine's state is divided by execution context, one Lane each, so that threads
+// running different contexts share nothing on the call path. Every field of a Slot, a Worker and
+// a Lane marked "guarded" is read and written under the mutex of the lane it belongs to (a slot
+// and a worker belong to one lane for life). The engine itself keeps only the list of lanes
+// (found without a lock, added under `lanes_mutex_`) and the budget of `max_in_flight_shadows`
+// admissions, which lanes take a chunk at a time. Completion handlers are never invoked with a
+// lock held.
 //
 // Lifetimes: slots live in a deque owned by the engine and are reused; workers are shared by
 // their coroutine and the engine's lists; the engine is kept alive by everything that can call
@@ -120,7 +125,8 @@ struct Slot {
   bool caller_gone = true;  // the slot is free when both are gone
   bool worker_gone = true;
   std::uint64_t gen = 0;  // bumped on every reuse; stale references compare it
-  Lane* lane = nullptr;
+  Lane* lane = nullptr;           // the lane whose pool the slot belongs to, for its whole life
+  bool free = true;               // in its lane's free list
   Worker* worker = nullptr;      // assigned to run this job (alive while `worker_gone` is false)
   std::optional<Parked> parked;  // the caller, while it waits
   Clock::time_point deadline{};
@@ -186,11 +192,17 @@ struct Fifo {
   Slot* tail = nullptr;
 };
 
-// One execution context's share of an engine: its deadline queue, timer and idle workers.
-struct Lane {
-  // Guarded.
+// One execution context's share of an engine: its slots, deadline queue, timer and workers,
+// under a lock of its own, so that calls on different contexts never meet.
+struct alignas(64) Lane {
+  // Set before the lane is published; read without a lock by threads looking for their lane.
   asio::execution_context* context = nullptr;
-  asio::any_io_executor home;  // runs the timer and the reaper
+  Lane* next_lane = nullptr;      // the engine's lanes, newest first
+  std::atomic<bool> alive{true};  // false once the context has shut down; written under `mutex`
+
+  // On a cache line of its own: the lines above are read by every thread looking for its lane.
+  alignas(64) std::mutex mutex;  // guards the rest of the lane, its slots and its workers
+  asio::any_io_executor home;    // runs the timer and the reaper
   std::optional<asio::steady_timer> timer;
   bool armed = false;
   Clock::time_point armed_at{};
@@ -203,7 +215,12 @@ struct Lane {
   std::size_t workers = 0;    // worker coroutines alive on this lane
   std::size_t in_flight = 0;  // callers holding a slot
   bool reaper_posted = false;
-  bool alive = true;  // false once the context has shut down
+  std::deque<Slot> slots;  // the lane's slot pool; a slot never moves
+  Slot* free_slots = nullptr;
+  std::size_t credits = 0;  // admissions taken from the engine's budget and not in use
+  // Legs in flight on this lane (queued, assigned or running): written under `mutex`, read
+  // without it by EngineBase::in_flight().
+  std::atomic<std::size_t> busy{0};
 };
 
 // One per execution_context: shuts down the lanes of that context when the context does.
@@ -242,7 +259,10 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   using Result = LegResult;
 
   explicit EngineBase(std::size_t max_workers, bool measure = false)
-      : measure_(measure), max_workers_(std::max<std::size_t>(max_workers, 1)) {}
+      : measure_(measure),
+        max_workers_(std::max<std::size_t>(max_workers, 1)),
+        chunk_(std::clamp<std::size_t>(max_workers_ / 128, 1, 32)),
+        budget_(max_workers_) {}
 
   // Whether workers time their backend calls.
   const bool measure_;
@@ -256,7 +276,10 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
 
   /// Shadow legs running now (including abandoned ones still inside the backend).
   [[nodiscard]] std::size_t in_flight() const noexcept {
-    return busy_.load(std::memory_order_relaxed);
+    std::size_t n = 0;
+    for (const Lane* l = lane_list_.load(std::memory_order_acquire); l != nullptr; l = l->next_lane)
+      n += l->busy.load(std::memory_order_relaxed);
+    return n;
   }
 
   // ---- caller side ------------------------------------------------------------------------
@@ -269,34 +292,38 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     std::optional<Parked> parked_worker;
     Lane* dispatch = nullptr;
     Slot* slot = nullptr;
+    Lane* found = &lane_for(caller);
+    std::unique_lock lock(found->mutex);
+    while (!found->alive) {  // the context shut down and another took its address since
+      lock.unlock();
+      found = &lane_for(caller);
+      lock = std::unique_lock(found->mutex);
+    }
+    Lane& lane = *found;
     {
-      std::lock_guard lock(mutex_);
-      Lane& lane = lane_for(caller);
-      if (busy_.load(std::memory_order_relaxed) >= max_workers_) {
+      if (!admit(lane)) {
         // Shed: the caller still gets a slot, to keep its outcome, but no worker and no deadline.
-        slot = take_slot();
+        slot = take_slot(lane);
         slot->state = Slot::State::Shed;
-        slot->lane = &lane;
         slot->worker_gone = true;
         ++lane.in_flight;
         gen = slot->gen;
         return slot;
       }
-      // What can throw (memory) comes first, before anything is counted or linked.
-      slot = take_slot();
+      // What can throw (memory) comes first, before anything is linked.
+      slot = take_slot(lane);
       try {
         slot->input.assign(reinterpret_cast<const char*>(input.data()), input.size());
         if (lane.idle.empty() && lane.workers == 0) spawn = new_worker(lane);
       } catch (...) {
         slot->caller_gone = slot->worker_gone = true;
         give_back(*slot);
+        leg_done(lane);
         throw;
       }
-      slot->lane = &lane;
       slot->timeout = timeout;
       slot->deadline = deadline_after(timeout);
       link(lane, *slot, timeout);
-      add_busy(+1);
       ++lane.in_flight;
       gen = slot->gen;
       if (spawn) {
@@ -317,6 +344,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
         if (!std::exchange(lane.dispatch_posted, true)) dispatch = &lane;
       }
     }
+    lock.unlock();
     // The primary goes first: a parked worker is resumed by post and a new one starts by post, so
     // the shadow's synchronous work runs only once the caller suspends; an idle worker still
     // unwinding below the caller picks the job up when the caller suspends.
@@ -357,7 +385,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
             // Installed before the handler is published: it may be resumed on another thread.
             cancel_slot.template emplace<ParkCancel>(this, &slot, gen);
           }
-          std::unique_lock lock(mutex_);
+          std::unique_lock lock(slot.lane->mutex);
           if (slot.state != Slot::State::Running) {
             lock.unlock();
             asio::post(std::move(handler));
@@ -375,7 +403,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     std::shared_ptr<Worker> cancel_worker;
     std::uint64_t gen = 0;
     {
-      std::lock_guard lock(mutex_);
+      std::lock_guard lock(slot.lane->mutex);
       result.state = slot.state;
       result.timeout = slot.timeout;
       if (slot.state == Slot::State::Done) {
@@ -399,7 +427,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     bool reap = false;
     Lane* lane = nullptr;
     {
-      std::lock_guard lock(mutex_);
+      std::lock_guard lock(slot.lane->mutex);
       lane = slot.lane;
       if (slot.state == Slot::State::Running) abandon(slot, cancel_worker, gen);
       unlink(slot);
@@ -417,7 +445,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   void detach(Slot& slot, std::shared_ptr<Settler> settler, std::optional<std::string> key) {
     asio::any_io_executor home;
     {
-      std::lock_guard lock(mutex_);
+      std::lock_guard lock(slot.lane->mutex);
       slot.caller_gone = true;
       slot.detached = true;
       slot.key = std::move(key);
@@ -459,7 +487,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   void settle_detached(Slot& slot, std::shared_ptr<Settler> settler = nullptr) noexcept {
     LegResult result;
     {
-      std::lock_guard lock(mutex_);
+      std::lock_guard lock(slot.lane->mutex);
       if (!settler) settler = std::move(slot.settler);
       result.state = slot.state;
       result.timeout = slot.timeout;
@@ -476,7 +504,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     Lane* lane = nullptr;
     bool reap = false;
     {
-      std::lock_guard lock(mutex_);
+      std::lock_guard lock(slot.lane->mutex);
       lane = slot.lane;
       slot.settling = false;
       slot.detached = false;
@@ -494,7 +522,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   Slot* take_job(const std::shared_ptr<Worker>& worker) {
     Worker& w = *worker;
     for (;;) {
-      std::unique_lock lock(mutex_);
+      std::unique_lock lock(w.lane->mutex);
       Slot* job = std::exchange(w.job, nullptr);
       if (job == nullptr && !w.retire && w.lane->alive) {
         job = pop_pending(*w.lane);
@@ -515,7 +543,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   auto async_wait_job(Worker& w, Token&& token) {
     return asio::async_initiate<Token, void()>(
         [this, &w](auto handler) {
-          std::unique_lock lock(mutex_);
+          std::unique_lock lock(w.lane->mutex);
           if (w.job != nullptr || w.retire) {
             lock.unlock();
             asio::post(std::move(handler));
@@ -528,14 +556,14 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
 
   // Whether the worker should exit rather than wait.
   [[nodiscard]] bool retiring(Worker& w) {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(w.lane->mutex);
     return w.retire && w.job == nullptr;
   }
 
   // The shadow answered while its secondary is still out: keep the answer in the slot, so that
   // the deadline settles the call with it instead of as a timeout.
   void shadow_answered(Slot& job, ResponseRecord& response, Clock::duration elapsed) {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(job.lane->mutex);
     if (job.state != Slot::State::Running) return;
     job.response.emplace(std::move(response));
     job.elapsed = elapsed;
@@ -548,7 +576,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   // cancellation.
   void shadow_failed(Slot& job, const std::exception_ptr& error, Clock::duration elapsed) {
     std::string text = error_text_of(error);
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(job.lane->mutex);
     if (job.state != Slot::State::Running) return;
     job.response.reset();
     job.failed = true;
@@ -569,7 +597,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     const std::string error_text = error_text_of(error);
     Lane* lane = w.lane;
     {
-      std::lock_guard lock(mutex_);
+      std::lock_guard lock(lane->mutex);
       if (ran) {
         w.running = nullptr;
       }
@@ -578,7 +606,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       job.worker = nullptr;
       job.worker_gone = true;
       if (job.caller_gone && !job.settling) give_back(job);
-      add_busy(-1);
+      leg_done(*lane);
       if (lane->alive && !w.retire) {
         if (Slot* next = pop_pending(*lane)) {
           assign(*next, w);  // stay busy: the queue drains without waking anyone
@@ -652,7 +680,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   }
 
   void worker_exit_locked(Worker& w, std::vector<DroppedCall>& doomed, Lane*& redispatch) {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(w.lane->mutex);
     --w.lane->workers;
     if (w.lane->alive && w.lane->pending_head != nullptr &&
         !std::exchange(w.lane->dispatch_posted, true)) {
@@ -672,21 +700,21 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     std::vector<DroppedCall> settlers;
     std::optional<asio::steady_timer> timer;
     {
-      std::lock_guard lock(mutex_);
+      std::lock_guard lock(lane.mutex);
       if (!lane.alive) return;
       lane.alive = false;
-      for (Slot& s : slots_) {
-        if (s.lane != &lane) continue;
+      for (Slot& s : lane.slots) {
         if (s.parked) {
           doomed.push_back(std::move(*s.parked));
           s.parked.reset();
         }
         drop_detached(s, settlers);
-        if (s.caller_gone && s.worker_gone && !s.settling && s.lane != nullptr) give_back(s);
+        if (s.caller_gone && s.worker_gone && !s.settling && !s.free) give_back(s);
       }
       retire_idle(lane, doomed);
       while (Slot* job = pop_pending(lane))
         drop_job(*job, settlers, "shadow leg dropped at shutdown");
+      return_credits(lane);
       lane.armed = false;
       ++lane.arm_gen;
       timer = std::move(lane.timer);
@@ -718,7 +746,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       }
       std::optional<Parked> caller;
       {
-        std::lock_guard lock(engine->mutex_);
+        std::lock_guard lock(slot->lane->mutex);
         if (slot->gen == gen && slot->parked) {
           caller.emplace(std::move(*slot->parked));
           slot->parked.reset();
@@ -760,17 +788,66 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     return caller;
   }
 
+  // The live lane of the caller's execution context, made on first use. Found without a lock:
+  // lanes are only ever added, at the head of a list whose links never change.
   Lane& lane_for(const asio::any_io_executor& caller) {
     asio::execution_context* ctx = &asio::query(caller, asio::execution::context);
-    for (auto& lane : lanes_) {
-      if (lane->alive && lane->context == ctx) return *lane;
-    }
+    if (Lane* lane = find_lane(ctx)) return *lane;
+    std::lock_guard lock(lanes_mutex_);
+    if (Lane* lane = find_lane(ctx)) return *lane;  // another thread made it meanwhile
+    lanes_.reserve(lanes_.size() + 1);
     auto lane = std::make_unique<Lane>();
     lane->context = ctx;
     lane->home = home_executor(caller);
+    lane->next_lane = lane_list_.load(std::memory_order_relaxed);
     asio::use_service<LaneRegistry>(*ctx).add(weak_from_this(), lane.get());
-    lanes_.push_back(std::move(lane));
-    return *lanes_.back();
+    Lane& made = *lanes_.emplace_back(std::move(lane));
+    lane_list_.store(&made, std::memory_order_release);
+    return made;
+  }
+
+  Lane* find_lane(asio::execution_context* ctx) const noexcept {
+    for (Lane* l = lane_list_.load(std::memory_order_acquire); l != nullptr; l = l->next_lane) {
+      if (l->context == ctx && l->alive.load(std::memory_order_relaxed)) return l;
+    }
+    return nullptr;
+  }
+
+  // Under the lane's lock: take one admission for a new leg, from the lane's spare ones or from
+  // the engine's budget, a few at a time; false when `max_workers_` legs are in flight already.
+  bool admit(Lane& lane) noexcept {
+    if (lane.credits == 0) {
+      std::size_t left = budget_.load(std::memory_order_relaxed);
+      std::size_t take = 0;
+      do {
+        if (left == 0) return false;
+        take = std::min(left, chunk_);
+      } while (!budget_.compare_exchange_weak(left, left - take, std::memory_order_relaxed));
+      lane.credits = take;
+    }
+    --lane.credits;
+    lane.busy.store(lane.busy.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return true;
+  }
+
+  // Under the lane's lock: a leg ended. Its admission stays with the lane while the lane keeps
+  // no more than two chunks spare; the rest goes back to the budget, all of it for a lane whose
+  // context is gone. With a chunk of one (a bound below 256), nothing is kept.
+  void leg_done(Lane& lane) noexcept {
+    lane.busy.store(lane.busy.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    ++lane.credits;
+    const std::size_t keep = chunk_ > 1 && lane.alive ? chunk_ : 0;
+    if (lane.credits > 2 * keep) {
+      budget_.fetch_add(lane.credits - keep, std::memory_order_relaxed);
+      lane.credits = keep;
+    }
+  }
+
+  // Under the lane's lock: the lane has nothing in flight; its spare admissions go back.
+  void return_credits(Lane& lane) noexcept {
+    if (lane.credits == 0) return;
+    budget_.fetch_add(lane.credits, std::memory_order_relaxed);
+    lane.credits = 0;
   }
 
   void assign(Slot& job, Worker& w) {
@@ -809,7 +886,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   void post_home(Lane* lane, F f) {
     asio::any_io_executor home;
     {
-      std::lock_guard lock(mutex_);
+      std::lock_guard lock(lane->mutex);
       home = lane->home;
     }
     if (home) asio::post(home, std::move(f));
@@ -824,7 +901,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     std::shared_ptr<Worker> spawn;
     bool again = false;
     {
-      std::lock_guard lock(mutex_);
+      std::lock_guard lock(lane.mutex);
       lane.dispatch_posted = false;
       if (!lane.alive) return;
       while (lane.pending_head != nullptr && !lane.idle.empty()) {
@@ -848,13 +925,15 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     if (again) post_dispatcher(&lane);
   }
 
-  Slot* take_slot() {
-    Slot* s = free_slots_;
+  static Slot* take_slot(Lane& lane) {
+    Slot* s = lane.free_slots;
     if (s != nullptr) {
-      free_slots_ = s->next_free;
+      lane.free_slots = s->next_free;
     } else {
-      s = &slots_.emplace_back();
+      s = &lane.slots.emplace_back();
+      s->lane = &lane;
     }
+    s->free = false;
     s->next_free = nullptr;
     s->state = Slot::State::Running;
     s->detached = false;
@@ -878,16 +957,16 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     return s;
   }
 
-  void give_back(Slot& s) {
+  static void give_back(Slot& s) {
     constexpr std::size_t keep_bytes = 64 * 1024;
     if (s.input.capacity() > keep_bytes) std::string().swap(s.input);
     s.response.reset();
     s.secondary.reset();
     s.key.reset();
-    s.lane = nullptr;
     ++s.gen;
-    s.next_free = free_slots_;
-    free_slots_ = &s;
+    s.free = true;
+    s.next_free = s.lane->free_slots;
+    s.lane->free_slots = &s;
   }
 
   void abandon(Slot& slot, std::shared_ptr<Worker>& cancel_worker, std::uint64_t& gen) {
@@ -912,7 +991,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     drop_detached(job, doomed);
     job.worker = nullptr;
     job.worker_gone = true;
-    add_busy(-1);
+    leg_done(*job.lane);
     if (job.caller_gone && !job.settling) give_back(job);
   }
 
@@ -981,7 +1060,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     std::vector<std::pair<std::shared_ptr<Worker>, std::pair<Slot*, std::uint64_t>>> cancels;
     std::vector<Slot*> settle;
     {
-      std::lock_guard lock(mutex_);
+      std::lock_guard lock(lane.mutex);
       if (!lane.alive || gen != lane.arm_gen) return;  // re-armed or cancelled since
       lane.armed = false;
       const auto now = Clock::now();
@@ -1018,7 +1097,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     auto ex = w->ex;
     asio::dispatch(ex, [engine = shared_from_this(), w = std::move(w), job, gen] {
       {
-        std::lock_guard lock(engine->mutex_);
+        std::lock_guard lock(w->lane->mutex);
         if (w->running != job || job->gen != gen) return;
       }
       w->cancel_sent = true;
@@ -1051,10 +1130,11 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   void reap(Lane& lane) {
     std::vector<Parked> wake;
     {
-      std::lock_guard lock(mutex_);
+      std::lock_guard lock(lane.mutex);
       lane.reaper_posted = false;
       if (!lane.alive || lane.in_flight != 0) return;
       retire_idle(lane, wake);
+      return_credits(lane);
       if (lane.armed) {
         lane.armed = false;
         ++lane.arm_gen;
@@ -1067,19 +1147,15 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
  private:
   friend class LaneRegistry;
 
-  std::mutex mutex_;
   const std::size_t max_workers_;
-  // Legs in flight (queued, assigned or running): changed under the mutex, read without it.
-  std::atomic<std::size_t> busy_{0};
-
-  // Under the mutex: a plain load and store, no read-modify-write on the hot path.
-  void add_busy(int delta) noexcept {
-    busy_.store(busy_.load(std::memory_order_relaxed) + static_cast<std::size_t>(delta),
-                std::memory_order_relaxed);
-  }
-  std::deque<Slot> slots_;  // guarded
-  Slot* free_slots_ = nullptr;
-  std::vector<std::unique_ptr<Lane>> lanes_;  // guarded
+  // Admissions a lane takes from the budget at a time: one below a bound of 256, so the bound is
+  // shared exactly; up to 32 above it, so that lanes seldom touch the shared counter.
+  const std::size_t chunk_;
+  // Admissions held by no lane: `max_workers_` less the legs in flight and the lanes' spares.
+  std::atomic<std::size_t> budget_;
+  std::mutex lanes_mutex_;                    // taken only to add a lane
+  std::vector<std::unique_ptr<Lane>> lanes_;  // owns every lane; guarded by lanes_mutex_
+  std::atomic<Lane*> lane_list_{nullptr};     // the same lanes, newest first, for lookups
 };
 
 inline void LaneRegistry::shutdown() {
