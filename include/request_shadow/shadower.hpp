@@ -177,7 +177,7 @@ class Shadower {
 
   /// How many calls diverged since construction (not bounded by the log's capacity).
   [[nodiscard]] std::uint64_t divergence_count() const noexcept {
-    return state_->counters.diverged.load(std::memory_order_relaxed);
+    return state_->counters.total(&detail::CounterShard::diverged);
   }
 
   /// A snapshot of the counters, with the noise counts and the divergence signatures.
@@ -322,7 +322,7 @@ class Shadower {
 
   // A sampled call that ended without a fate: count it as abandoned, release its probe.
   static void abandoned(State& s, std::uint64_t probe) noexcept {
-    detail::Counters::bump(s.counters.shadow_abandoned);
+    detail::Counters::bump(s.counters.local().shadow_abandoned);
     if (probe != 0) judge(s, detail::Breaker::Result::Unknown, probe);
   }
 
@@ -360,7 +360,7 @@ class Shadower {
     // The call starts: count it.
     void start() noexcept {
       started_ = true;
-      detail::Counters::bump(state_->counters.started);
+      detail::Counters::bump(state_->counters.local().started);
     }
 
     // The call's fate is recorded (and its probe reported), or handed over to the engine.
@@ -414,7 +414,7 @@ class Shadower {
       const std::chrono::steady_clock::duration timeout(s.timeout.load(std::memory_order_relaxed));
       return detail::start_shadow(s.engine, ex, input, timeout);
     } catch (const std::exception& e) {
-      detail::Counters::bump(s.counters.shadow_failed);
+      detail::Counters::bump(s.counters.local().shadow_failed);
       try {
         auto spare = std::make_unique<ShadowOutcome>();
         spare->shadow_failed =
@@ -429,11 +429,11 @@ class Shadower {
   // The primary threw: count it and abandon the shadow leg.
   static void primary_failed(State& s, detail::Lease* lease, bool cancelled) noexcept {
     using C = detail::Counters;
-    C::bump(cancelled ? s.counters.cancelled : s.counters.primary_failed);
+    C::bump(cancelled ? s.counters.local().cancelled : s.counters.local().primary_failed);
     if (lease != nullptr) {
       if (lease->probe() != 0) judge(s, detail::Breaker::Result::Unknown, lease->probe());
       lease->reset();  // abandons the shadow and cancels it
-      C::bump(s.counters.shadow_abandoned);
+      C::bump(s.counters.local().shadow_abandoned);
     }
   }
 
@@ -452,7 +452,7 @@ class Shadower {
     try {
       result = lease.collect();
     } catch (const std::exception& e) {
-      C::bump(s.counters.shadow_failed);
+      C::bump(s.counters.local().shadow_failed);
       out.shadow_failed =
           failure(ShadowFailureKind::Failed, "could not collect the shadow: ", e.what());
       notify(s, out);
@@ -486,7 +486,7 @@ class Shadower {
   // Tell the auto-stop breaker how a leg went (`probe`: the probe's ticket, or 0).
   static void judge(State& s, detail::Breaker::Result verdict, std::uint64_t probe) noexcept {
     if (s.breaker && s.breaker->record(verdict, probe))
-      detail::Counters::bump(s.counters.auto_stops);
+      detail::Counters::bump(s.counters.local().auto_stops);
   }
 
   static void notify(State& s, const ShadowOutcome& out) noexcept {
@@ -511,14 +511,14 @@ class Shadower {
     using C = detail::Counters;
     using detail::Slot;
     if (result.state == Slot::State::Shed) {
-      C::bump(s.counters.shed);
+      C::bump(s.counters.local().shed);
       out.shadow_failed =
           failure(ShadowFailureKind::Shed, std::to_string(s.config.max_in_flight_shadows()),
                   " shadow legs were already in flight: shed");
       return true;
     }
     if (result.state == Slot::State::TimedOut) {
-      C::bump(s.counters.shadow_timed_out);
+      C::bump(s.counters.local().shadow_timed_out);
       out.shadow_failed = failure(ShadowFailureKind::TimedOut, timeout_message(result.timeout), "");
       return true;
     }
@@ -526,18 +526,18 @@ class Shadower {
       // Released without an answer or a deadline: the caller was cancelled, or the wait itself
       // failed (out of memory), in which case the caller still gets the primary.
       if (cancelled) {
-        C::bump(s.counters.cancelled);
-        C::bump(s.counters.shadow_abandoned);
+        C::bump(s.counters.local().cancelled);
+        C::bump(s.counters.local().shadow_abandoned);
         return false;
       }
-      C::bump(s.counters.shadow_failed);
+      C::bump(s.counters.local().shadow_failed);
       out.shadow_failed =
           failure(ShadowFailureKind::Failed, "could not wait for the shadow: ",
                   wait_error ? detail::what_of(wait_error) : std::string("woken early"));
       return true;
     }
     if (result.failed || !result.response) {
-      C::bump(s.counters.shadow_failed);
+      C::bump(s.counters.local().shadow_failed);
       out.shadow_failed = ShadowFailure{ShadowFailureKind::Failed, std::move(result.error)};
       return true;
     }
@@ -556,19 +556,19 @@ class Shadower {
       out.shadow.reset();
       out.divergence.reset();
       out.noise.reset();
-      C::bump(s.counters.shadow_failed);
+      C::bump(s.counters.local().shadow_failed);
       out.shadow_failed = failure(ShadowFailureKind::Failed, "comparison failed: ", e.what());
       return true;
     }
-    C::bump(out.divergence ? s.counters.diverged : s.counters.matched);
+    C::bump(out.divergence ? s.counters.local().diverged : s.counters.local().matched);
     if (s.config.latency_histograms()) {
-      s.counters.shadow_latency.record(
+      s.counters.local().shadow_latency.record(
           std::chrono::duration_cast<std::chrono::nanoseconds>(result.elapsed));
     }
     if (out.divergence) {
-      if (out.divergence->status) C::bump(s.counters.diverged_status);
-      if (out.divergence->headers) C::bump(s.counters.diverged_headers);
-      if (out.divergence->body) C::bump(s.counters.diverged_body);
+      if (out.divergence->status) C::bump(s.counters.local().diverged_status);
+      if (out.divergence->headers) C::bump(s.counters.local().diverged_headers);
+      if (out.divergence->body) C::bump(s.counters.local().diverged_body);
     }
     return true;
   }
@@ -581,8 +581,8 @@ class Shadower {
       return;
     }
     auto found = s.noise->compare(s.config, out.primary, *out.shadow, secondary);
-    if (found.probed) detail::Counters::bump(s.counters.noise_probes);
-    if (found.noise) detail::Counters::bump(s.counters.noise_cancelled);
+    if (found.probed) detail::Counters::bump(s.counters.local().noise_probes);
+    if (found.noise) detail::Counters::bump(s.counters.local().noise_cancelled);
     out.divergence = std::move(found.divergence);
     out.noise = std::move(found.noise);
   }
@@ -674,7 +674,8 @@ class Shadower {
                                                        std::span<const std::byte> input,
                                                        bool stopped) {
     State& s = *state;
-    detail::Counters::bump(stopped ? s.counters.stopped : s.counters.skipped_by_sampler);
+    detail::Counters::bump(stopped ? s.counters.local().stopped
+                                   : s.counters.local().skipped_by_sampler);
     ResponseRecord primary;
     std::exception_ptr error;
     try {
@@ -727,8 +728,9 @@ class Shadower {
       error = std::current_exception();
     }
     if (timed && !error) {
-      s.counters.primary_latency.record(std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::steady_clock::now() - primary_started));
+      s.counters.local().primary_latency.record(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                               primary_started));
     }
     asio::cancellation_state cs;
     if (error) {

@@ -201,10 +201,9 @@ struct AtomicHistogram {
   }
 };
 
-// The live counters behind ShadowStats, shared by a Shadower and its copies. Only the leaves
-// are stored: an unsampled call costs one atomic increment, a sampled one two (its start and its
-// fate).
-struct Counters {
+// The live counters of one shard. Only the leaves are stored: an unsampled call costs one
+// increment, a sampled one two (its start and its fate).
+struct CounterShard {
   using Counter = std::atomic<std::uint64_t>;
   Counter started{0};  // sampled calls that started a shadow (the `stopped` ones are not here)
   Counter skipped_by_sampler{0}, primary_failed{0}, cancelled{0}, shadow_timed_out{0},
@@ -213,40 +212,88 @@ struct Counters {
       noise_cancelled{0};
 
   AtomicHistogram primary_latency, shadow_latency;
+};
+
+// The live counters behind ShadowStats, shared by a Shadower and its copies. Sharded: each
+// thread counts in a shard of its own (threads are dealt shards in turn), so that threads on
+// different cores do not pass one cache line back and forth on every call; a snapshot sums the
+// shards.
+struct Counters {
+  using Counter = CounterShard::Counter;
+  static constexpr std::size_t shard_count = 16;
+
+  // This thread's shard.
+  [[nodiscard]] CounterShard& local() noexcept { return shards_[thread_shard()].counters; }
 
   static void bump(Counter& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }
 
+  // One counter summed over the shards.
+  [[nodiscard]] std::uint64_t total(Counter CounterShard::*counter) const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& shard : shards_)
+      n += (shard.counters.*counter).load(std::memory_order_relaxed);
+    return n;
+  }
+
   [[nodiscard]] ShadowStats snapshot() const {
-    auto get = [](const Counter& c) { return c.load(std::memory_order_relaxed); };
+    using C = CounterShard;
     ShadowStats s;
-    s.skipped_by_sampler = get(skipped_by_sampler);
-    s.primary_failed = get(primary_failed);
-    s.cancelled = get(cancelled);
-    s.shadow_timed_out = get(shadow_timed_out);
-    s.shadow_failed = get(shadow_failed);
-    s.shadow_abandoned = get(shadow_abandoned);
-    s.shed = get(shed);
-    s.stopped = get(stopped);
-    s.auto_stops = get(auto_stops);
-    s.matched = get(matched);
-    s.diverged = get(diverged);
-    s.diverged_status = get(diverged_status);
-    s.diverged_headers = get(diverged_headers);
-    s.diverged_body = get(diverged_body);
-    s.noise_probes = get(noise_probes);
-    s.noise_cancelled = get(noise_cancelled);
+    s.skipped_by_sampler = total(&C::skipped_by_sampler);
+    s.primary_failed = total(&C::primary_failed);
+    s.cancelled = total(&C::cancelled);
+    s.shadow_timed_out = total(&C::shadow_timed_out);
+    s.shadow_failed = total(&C::shadow_failed);
+    s.shadow_abandoned = total(&C::shadow_abandoned);
+    s.shed = total(&C::shed);
+    s.stopped = total(&C::stopped);
+    s.auto_stops = total(&C::auto_stops);
+    s.matched = total(&C::matched);
+    s.diverged = total(&C::diverged);
+    s.diverged_status = total(&C::diverged_status);
+    s.diverged_headers = total(&C::diverged_headers);
+    s.diverged_body = total(&C::diverged_body);
+    s.noise_probes = total(&C::noise_probes);
+    s.noise_cancelled = total(&C::noise_cancelled);
     s.shadow_ok = s.matched + s.diverged;
     const std::uint64_t decided = s.shadow_ok + s.shadow_timed_out + s.shadow_failed +
                                   s.shadow_abandoned + s.shed + s.stopped;
     // Read after the fates, so that it is seldom behind them; a call counted in a fate has started,
     // so while calls run on other threads the larger figure is the truer one.
-    s.sampled = std::max(get(started) + s.stopped, decided);
+    s.sampled = std::max(total(&C::started) + s.stopped, decided);
     s.sampled_in_progress = s.sampled - decided;
     s.calls = s.sampled + s.skipped_by_sampler;
-    s.primary_latency = primary_latency.snapshot();
-    s.shadow_latency = shadow_latency.snapshot();
+    s.primary_latency = merged(&C::primary_latency);
+    s.shadow_latency = merged(&C::shadow_latency);
     return s;
   }
+
+ private:
+  struct alignas(64) Shard {
+    CounterShard counters;
+  };
+
+  // The shard of the calling thread, dealt once per thread and the same for every Shadower.
+  static std::size_t thread_shard() noexcept {
+    static constinit std::atomic<std::size_t> next{0};
+    constinit thread_local std::size_t mine = 0;  // the shard plus one; 0 until dealt
+    if (mine == 0) [[unlikely]] {
+      mine = next.fetch_add(1, std::memory_order_relaxed) % shard_count + 1;
+    }
+    return mine - 1;
+  }
+
+  [[nodiscard]] LatencyHistogram merged(AtomicHistogram CounterShard::*histogram) const noexcept {
+    LatencyHistogram h;
+    for (const auto& shard : shards_) {
+      const LatencyHistogram part = (shard.counters.*histogram).snapshot();
+      for (std::size_t i = 0; i < h.buckets.size(); ++i) h.buckets[i] += part.buckets[i];
+      h.count += part.count;
+      h.sum += part.sum;
+    }
+    return h;
+  }
+
+  std::array<Shard, shard_count> shards_{};
 };
 
 }  // namespace detail
