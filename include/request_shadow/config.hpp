@@ -185,6 +185,10 @@ class ShadowConfig {
    * A call that finds this many shadow legs still running (for example against a candidate that
    * hangs and ignores cancellation) skips its shadow and reports it as shed, so a stuck candidate
    * cannot pile up work. Each running leg holds one reusable worker coroutine.
+   *
+   * The bound is shared by every execution context the `Shadower` serves and always holds.
+   * Contexts take admissions a chunk at a time (one at a time below 256), so above 256 a busy
+   * context may shed up to two chunks (at most 64 legs) early while another holds spare ones.
    */
   ShadowConfig& max_in_flight_shadows(std::size_t n) noexcept {
     max_in_flight_ = std::max<std::size_t>(n, 1);
