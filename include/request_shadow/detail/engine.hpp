@@ -124,9 +124,9 @@ struct Slot {
   ShadowOutcome outcome;
   bool caller_gone = true;  // the slot is free when both are gone
   bool worker_gone = true;
-  std::uint64_t gen = 0;  // bumped on every reuse; stale references compare it
-  Lane* lane = nullptr;           // the lane whose pool the slot belongs to, for its whole life
-  bool free = true;               // in its lane's free list
+  std::uint64_t gen = 0;         // bumped on every reuse; stale references compare it
+  Lane* lane = nullptr;          // the lane whose pool the slot belongs to, for its whole life
+  bool free = true;              // in its lane's free list
   Worker* worker = nullptr;      // assigned to run this job (alive while `worker_gone` is false)
   std::optional<Parked> parked;  // the caller, while it waits
   Clock::time_point deadline{};
