@@ -63,11 +63,19 @@ def check_json_lines(path):
 
 def check_summary(path):
     kinds = 0
+    results = 0
     total = 0.0
     with open(path, encoding="ascii") as f:
         for number, line in enumerate(f, 1):
             entry = json.loads(line)
-            if "signature" in entry:
+            if "results" in entry:
+                r = entry["results"]
+                fates = ("ok", "timed_out", "expired_in_queue", "failed", "abandoned", "shed",
+                         "stopped", "in_progress")
+                if sum(r[f] for f in fates) != r["sampled"] or r["ok"] != r["matched"] + r["diverged"]:
+                    sys.exit(f"summary: line {number}: the fates do not add up: {line}")
+                results += 1
+            elif "signature" in entry:
                 for field in ("text", "count", "share", "last_seen", "exemplar_keys"):
                     if field not in entry:
                         sys.exit(f"summary: line {number} has no {field!r}: {line}")
@@ -77,6 +85,8 @@ def check_summary(path):
                 total += entry["share"]
             elif "noise" not in entry:
                 sys.exit(f"summary: line {number} is neither a kind nor a noisy place: {line}")
+    if results != 1:
+        sys.exit(f"summary: {results} results lines, not 1")
     if kinds == 0:
         sys.exit("summary: no kind of divergence")
     if abs(total - 1.0) > 0.01:

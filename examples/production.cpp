@@ -136,12 +136,13 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "%llu calls: %llu skipped by the sampler, %llu matched, %llu diverged, %llu timed out, "
-      "%llu shed; %zu shadow legs still hanging\n\n",
+      "%llu expired in the queue, %llu shed; %zu shadow legs still hanging\n\n",
       static_cast<unsigned long long>(stats.calls),
       static_cast<unsigned long long>(stats.skipped_by_sampler),
       static_cast<unsigned long long>(stats.matched),
       static_cast<unsigned long long>(stats.diverged),
       static_cast<unsigned long long>(stats.shadow_timed_out),
+      static_cast<unsigned long long>(stats.expired_in_queue),
       static_cast<unsigned long long>(stats.shed), shadower.in_flight_shadows());
   auto ms = [](std::chrono::nanoseconds d) {
     return std::chrono::duration<double, std::milli>(d).count();

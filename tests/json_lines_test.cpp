@@ -98,7 +98,7 @@ TEST(JsonLines, StructuredBodyListsItsFields) {
       << line;
 }
 
-TEST(JsonLines, SummaryHasOneLinePerKindThenPerNoisyPlace) {
+TEST(JsonLines, SummaryHasTheResultsThenOneLinePerKindThenPerNoisyPlace) {
   rs::DivergenceLog log;
   rs::Divergence tier;
   tier.body = rs::BodyDiff{1, 2, 1, "a", "ab", "json", {}, false, {}};
@@ -109,11 +109,21 @@ TEST(JsonLines, SummaryHasOneLinePerKindThenPerNoisyPlace) {
   log.push("GET /x", status);
   rs::ShadowStats stats;
   stats.diverged = 4;
+  stats.matched = 2;
+  stats.shadow_ok = 6;
+  stats.expired_in_queue = 3;
+  stats.sampled = 9;
+  stats.calls = 10;
   stats.signatures = log.signatures();
   stats.noise.push_back(rs::NoiseCount{rs::NoiseKind::Pointer, "/request_id", 12, true});
   std::ostringstream os;
   rs::write_summary_lines(os, stats);
   std::istringstream in(os.str());
+  std::string results;
+  ASSERT_TRUE(std::getline(in, results));
+  EXPECT_EQ(results, R"({"results":{"calls":10,"sampled":9,"in_progress":0,"ok":6,"matched":2,)"
+                     R"("diverged":4,"timed_out":0,"expired_in_queue":3,"failed":0,"abandoned":0,)"
+                     R"("shed":0,"stopped":0}})");
   std::string first;
   std::string second;
   std::string third;

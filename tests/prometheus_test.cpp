@@ -20,6 +20,7 @@ rs::ShadowStats sample_stats() {
   s.matched = 7;
   s.diverged = 2;
   s.shadow_timed_out = 1;
+  s.expired_in_queue = 11;
   s.shadow_failed = 3;
   s.shadow_abandoned = 4;
   s.shed = 6;
@@ -79,6 +80,8 @@ TEST(Prometheus, EverySampleCarriesTheExperimentAndItsValue) {
            R"(request_shadow_skipped_total{experiment="codec-v2"} 5)",
            R"(request_shadow_shadow_results_total{experiment="codec-v2",result="ok"} 9)",
            R"(request_shadow_shadow_results_total{experiment="codec-v2",result="timed_out"} 1)",
+           R"(request_shadow_shadow_results_total{experiment="codec-v2",)"
+           R"(result="expired_in_queue"} 11)",
            R"(request_shadow_shadow_results_total{experiment="codec-v2",result="failed"} 3)",
            R"(request_shadow_shadow_results_total{experiment="codec-v2",result="abandoned"} 4)",
            R"(request_shadow_shadow_results_total{experiment="codec-v2",result="shed"} 6)",

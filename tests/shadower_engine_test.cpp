@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test_support.hpp"
@@ -553,4 +554,44 @@ TEST(ShadowerEngine, CallsInProgressAreCountedWhenTheyStart) {
   EXPECT_EQ(s.calls, 2U);
   EXPECT_EQ(s.skipped_by_sampler, 1U);
   EXPECT_EQ(s.sampled_in_progress, 1U);
+}
+
+namespace {
+
+// Answers with the input after blocking its thread for 1 ms, without ever suspending: the
+// caller's thread runs nothing else meanwhile, so shadow legs queue up behind it.
+struct BlockingPrimary {
+  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    std::this_thread::sleep_for(1ms);
+    co_return ResponseRecord::success(rs::test::text(input));
+  }
+};
+
+asio::awaitable<void> blocking_burst(rs::Shadower<BlockingPrimary, DelayedBackend> sh, int n) {
+  for (int i = 0; i < n; ++i) {
+    const auto primary = co_await sh.call_detached("k" + std::to_string(i));
+    EXPECT_EQ(primary.body, "k" + std::to_string(i));
+  }
+}
+
+}  // namespace
+
+// 200 detached calls are made while their context's only thread is blocked for 200 ms, far past
+// their 20 ms deadline: the first leg's worker has not even started. A leg whose deadline passed
+// before a worker took it is counted as expired in the queue, not as the candidate's timeout;
+// exactly the legs the candidate was called for are its timeouts.
+TEST(ShadowerEngine, LegsThatExpireInTheQueueAreNotTheCandidatesTimeouts) {
+  auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h, true});
+  rs::Shadower sh(std::make_shared<BlockingPrimary>(), shadow,
+                  ShadowConfig::full_sample().shadow_timeout(20ms));
+  asio::io_context ctx;
+  constexpr int calls = 200;
+  asio::co_spawn(ctx, blocking_burst(sh, calls), asio::detached);
+  ctx.run();  // returns once every leg has settled
+  const auto s = sh.stats();
+  EXPECT_EQ(s.calls, static_cast<std::uint64_t>(calls));
+  EXPECT_EQ(s.sampled_in_progress, 0U);
+  EXPECT_EQ(s.shadow_timed_out, static_cast<std::uint64_t>(shadow->probe->calls.load()));
+  EXPECT_EQ(s.shadow_timed_out + s.expired_in_queue, static_cast<std::uint64_t>(calls));
+  EXPECT_GE(s.expired_in_queue, static_cast<std::uint64_t>(calls / 2));
 }

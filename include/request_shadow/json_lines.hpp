@@ -12,6 +12,7 @@
 #include <request_shadow/stats.hpp>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace request_shadow {
@@ -228,9 +229,39 @@ inline void write_json_lines(std::ostream& os, const std::vector<DivergenceEntry
   for (const auto& entry : entries) os << to_json_line(entry) << '\n';
 }
 
-/// Write the kinds of divergence and the noisy places of a stats snapshot as JSON lines: one
-/// line per signature (shares of `stats.diverged`), then one per noisy place.
+/// The fates of a stats snapshot's calls as one JSON object:
+/// `{"results":{"calls":..,"sampled":..,"in_progress":..,"ok":..,"matched":..,"diverged":..,
+/// "timed_out":..,"expired_in_queue":..,"failed":..,"abandoned":..,"shed":..,"stopped":..}}`.
+[[nodiscard]] inline std::string results_json_line(const ShadowStats& s) {
+  std::string out = "{\"results\":{";
+  const std::pair<const char*, std::uint64_t> fields[] = {{"calls", s.calls},
+                                                          {"sampled", s.sampled},
+                                                          {"in_progress", s.sampled_in_progress},
+                                                          {"ok", s.shadow_ok},
+                                                          {"matched", s.matched},
+                                                          {"diverged", s.diverged},
+                                                          {"timed_out", s.shadow_timed_out},
+                                                          {"expired_in_queue", s.expired_in_queue},
+                                                          {"failed", s.shadow_failed},
+                                                          {"abandoned", s.shadow_abandoned},
+                                                          {"shed", s.shed},
+                                                          {"stopped", s.stopped}};
+  for (const auto& [name, value] : fields) {
+    if (out.back() != '{') out += ',';
+    out += '"';
+    out += name;
+    out += "\":";
+    out += std::to_string(value);
+  }
+  out += "}}";
+  return out;
+}
+
+/// Write a stats snapshot's summary as JSON lines: the fates of its calls
+/// (`results_json_line`), then one line per kind of divergence (shares of `stats.diverged`),
+/// then one per noisy place.
 inline void write_summary_lines(std::ostream& os, const ShadowStats& stats) {
+  os << results_json_line(stats) << '\n';
   for (const auto& kind : stats.signatures) os << to_json_line(kind, stats.diverged) << '\n';
   for (const auto& noise : stats.noise) os << to_json_line(noise) << '\n';
 }

@@ -85,8 +85,9 @@ inline std::string prometheus_label_value(std::string_view value) {
  * Metric families, all prefixed `request_shadow_`:
  * - `calls_total`: calls started, each counted once;
  * - `skipped_total`: calls the sampler left out;
- * - `shadow_results_total{result="ok|timed_out|failed|abandoned|shed|stopped"}`: what became of
- *   the sampled calls' shadow legs;
+ * - `shadow_results_total{result="ok|timed_out|expired_in_queue|failed|abandoned|shed|stopped"}`:
+ *   what became of the sampled calls' shadow legs (`expired_in_queue`: the deadline passed before
+ *   a worker took the leg, so the candidate never saw it);
  * - `auto_stops_total`: how many times `auto_stop` stopped shadowing;
  * - `comparisons_total{result="matched|diverged"}`;
  * - `divergences_total{aspect="status|headers|body"}` (a divergence may count in several);
@@ -152,6 +153,7 @@ inline std::string prometheus_label_value(std::string_view value) {
   family("shadow_results_total", "counter", "What became of the shadow legs of sampled calls.");
   sample("shadow_results_total", "result=\"ok\"", s.shadow_ok);
   sample("shadow_results_total", "result=\"timed_out\"", s.shadow_timed_out);
+  sample("shadow_results_total", "result=\"expired_in_queue\"", s.expired_in_queue);
   sample("shadow_results_total", "result=\"failed\"", s.shadow_failed);
   sample("shadow_results_total", "result=\"abandoned\"", s.shadow_abandoned);
   sample("shadow_results_total", "result=\"shed\"", s.shed);

@@ -474,7 +474,9 @@ class Shadower {
       if (known && out.shadow) {
         verdict = B::Result::Success;
       } else if (known && out.shadow_failed &&
-                 (out.shadow_failed->kind == ShadowFailureKind::TimedOut ||
+                 // A leg that expired in the queue says nothing of the candidate.
+                 ((out.shadow_failed->kind == ShadowFailureKind::TimedOut &&
+                   !result.expired_in_queue) ||
                   out.shadow_failed->kind == ShadowFailureKind::Failed)) {
         verdict = B::Result::Failure;
       }
@@ -515,6 +517,12 @@ class Shadower {
       out.shadow_failed =
           failure(ShadowFailureKind::Shed, std::to_string(s.config.max_in_flight_shadows()),
                   " shadow legs were already in flight: shed");
+      return true;
+    }
+    if (result.state == Slot::State::TimedOut && result.expired_in_queue) {
+      C::bump(s.counters.local().expired_in_queue);
+      out.shadow_failed = failure(ShadowFailureKind::TimedOut, timeout_message(result.timeout),
+                                  " while queued for a worker: the candidate never saw it");
       return true;
     }
     if (result.state == Slot::State::TimedOut) {

@@ -104,9 +104,9 @@ struct NoiseCount {
  * `sampled_in_progress`. A call that never ends because its coroutine is destroyed (its
  * `io_context` destroyed with the call pending) is counted as abandoned when it is destroyed.
  * So these always hold: `calls == sampled + skipped_by_sampler`,
- * `sampled == shadow_ok + shadow_timed_out + shadow_failed + shadow_abandoned + shed + stopped +
- * sampled_in_progress` and `shadow_ok == matched + diverged`. `primary_failed` and `cancelled`
- * count calls that are also counted in one of those.
+ * `sampled == shadow_ok + shadow_timed_out + expired_in_queue + shadow_failed + shadow_abandoned +
+ * shed + stopped + sampled_in_progress` and `shadow_ok == matched + diverged`. `primary_failed` and
+ * `cancelled` count calls that are also counted in one of those.
  */
 struct ShadowStats {
   /// Calls started (sampled + skipped_by_sampler).
@@ -121,8 +121,12 @@ struct ShadowStats {
   std::uint64_t cancelled = 0;
   /// Shadow legs that answered in time and were compared (matched + diverged).
   std::uint64_t shadow_ok = 0;
-  /// Shadow legs abandoned at their deadline.
+  /// Shadow legs abandoned at their deadline while the candidate was working on them.
   std::uint64_t shadow_timed_out = 0;
+  /// Shadow legs whose deadline passed while they were still queued for a worker (every worker
+  /// was busy): the candidate never saw the request, so they do not count against it, in
+  /// `auto_stop` either. Their outcome's `shadow_failed` is still `timed_out()`.
+  std::uint64_t expired_in_queue = 0;
   /// Shadow legs that threw (or whose comparison failed).
   std::uint64_t shadow_failed = 0;
   /// Sampled calls whose shadow result was not used because the primary threw, the caller
@@ -207,9 +211,9 @@ struct CounterShard {
   using Counter = std::atomic<std::uint64_t>;
   Counter started{0};  // sampled calls that started a shadow (the `stopped` ones are not here)
   Counter skipped_by_sampler{0}, primary_failed{0}, cancelled{0}, shadow_timed_out{0},
-      shadow_failed{0}, shadow_abandoned{0}, shed{0}, stopped{0}, auto_stops{0}, matched{0},
-      diverged{0}, diverged_status{0}, diverged_headers{0}, diverged_body{0}, noise_probes{0},
-      noise_cancelled{0};
+      expired_in_queue{0}, shadow_failed{0}, shadow_abandoned{0}, shed{0}, stopped{0},
+      auto_stops{0}, matched{0}, diverged{0}, diverged_status{0}, diverged_headers{0},
+      diverged_body{0}, noise_probes{0}, noise_cancelled{0};
 
   AtomicHistogram primary_latency, shadow_latency;
 };
@@ -242,6 +246,7 @@ struct Counters {
     s.primary_failed = total(&C::primary_failed);
     s.cancelled = total(&C::cancelled);
     s.shadow_timed_out = total(&C::shadow_timed_out);
+    s.expired_in_queue = total(&C::expired_in_queue);
     s.shadow_failed = total(&C::shadow_failed);
     s.shadow_abandoned = total(&C::shadow_abandoned);
     s.shed = total(&C::shed);
@@ -255,8 +260,8 @@ struct Counters {
     s.noise_probes = total(&C::noise_probes);
     s.noise_cancelled = total(&C::noise_cancelled);
     s.shadow_ok = s.matched + s.diverged;
-    const std::uint64_t decided = s.shadow_ok + s.shadow_timed_out + s.shadow_failed +
-                                  s.shadow_abandoned + s.shed + s.stopped;
+    const std::uint64_t decided = s.shadow_ok + s.shadow_timed_out + s.expired_in_queue +
+                                  s.shadow_failed + s.shadow_abandoned + s.shed + s.stopped;
     // Read after the fates, so that it is seldom behind them; a call counted in a fate has started,
     // so while calls run on other threads the larger figure is the truer one.
     s.sampled = std::max(total(&C::started) + s.stopped, decided);

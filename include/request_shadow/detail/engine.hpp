@@ -110,6 +110,8 @@ struct Slot {
   // secondary is still out: the deadline settles the call with it (an answer is compared without
   // a secondary) rather than as a timeout.
   bool shadow_reported = false;
+  // Timed out before a worker took it: the candidate never saw the request.
+  bool expired_in_queue = false;
   std::string error;
   bool failed = false;
   std::atomic<State> state{State::Running};  // written under the mutex, readable without it
@@ -146,8 +148,9 @@ struct LegResult {
   ResponseRecord* secondary = nullptr;  // likewise, when a secondary answered
   std::string error;
   bool failed = false;
-  Clock::duration timeout{};  // the slot's own timeout
-  Clock::duration elapsed{};  // how long the shadow backend took, if measured
+  bool expired_in_queue = false;  // TimedOut before a worker took it
+  Clock::duration timeout{};      // the slot's own timeout
+  Clock::duration elapsed{};      // how long the shadow backend took, if measured
 };
 
 // A detached call the engine cannot finish (its context shut down first). Destroying it tells
@@ -406,6 +409,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       std::lock_guard lock(slot.lane->mutex);
       result.state = slot.state;
       result.timeout = slot.timeout;
+      result.expired_in_queue = slot.expired_in_queue;
       if (slot.state == Slot::State::Done) {
         if (slot.response) result.response = &*slot.response;
         if (slot.secondary) result.secondary = &*slot.secondary;
@@ -491,6 +495,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       if (!settler) settler = std::move(slot.settler);
       result.state = slot.state;
       result.timeout = slot.timeout;
+      result.expired_in_queue = slot.expired_in_queue;
       if (slot.state == Slot::State::Done) {
         if (slot.response) result.response = &*slot.response;
         if (slot.secondary) result.secondary = &*slot.secondary;
@@ -944,6 +949,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     s->worker_gone = false;
     s->failed = false;
     s->shadow_reported = false;
+    s->expired_in_queue = false;
     s->response.reset();
     s->secondary.reset();
     s->error.clear();
@@ -1071,6 +1077,9 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
           unlink(s);
           // A shadow that answered in time is not late because its secondary is.
           s.state = s.shadow_reported ? Slot::State::Done : Slot::State::TimedOut;
+          // Still queued, or assigned to a worker that has not taken it yet.
+          s.expired_in_queue =
+              !s.shadow_reported && (s.worker == nullptr || s.worker->running != &s);
           if (s.parked) {
             wake.push_back(std::move(*s.parked));
             s.parked.reset();
