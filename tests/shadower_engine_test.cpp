@@ -510,9 +510,9 @@ TEST(ShadowerEngine, CallsPendingOnADestroyedContextAreCounted) {
   EXPECT_EQ(s.sampled, 14U);
   EXPECT_EQ(s.shadow_abandoned, 12U);
   EXPECT_EQ(s.matched, 2U);
-  EXPECT_EQ(
-      s.shadow_ok + s.shadow_timed_out + s.shadow_failed + s.shadow_abandoned + s.shed + s.stopped,
-      s.sampled);
+  EXPECT_EQ(s.shadow_ok + s.shadow_timed_out + s.expired_in_queue + s.shadow_failed +
+                s.shadow_abandoned + s.shed + s.stopped,
+            s.sampled);
   EXPECT_EQ(sh.in_flight_shadows(), 0U);
 }
 

@@ -389,7 +389,9 @@ TEST(Shadower, StatsAddUp) {
   const auto s = sh.stats();
   EXPECT_EQ(s.calls, 100U);
   EXPECT_EQ(s.sampled + s.skipped_by_sampler, s.calls);
-  EXPECT_EQ(s.shadow_ok + s.shadow_failed + s.shadow_timed_out + s.shadow_abandoned, s.sampled);
+  EXPECT_EQ(
+      s.shadow_ok + s.shadow_failed + s.shadow_timed_out + s.expired_in_queue + s.shadow_abandoned,
+      s.sampled);
   EXPECT_EQ(s.matched + s.diverged, s.shadow_ok);
   EXPECT_GT(s.diverged, 0U);
   EXPECT_GT(s.matched, 0U);
@@ -495,7 +497,8 @@ TEST(Shadower, StatsAddUpOnEveryPath) {
   EXPECT_EQ(s.primary_failed, 2U);
   EXPECT_EQ(s.shadow_abandoned, 3U);
   EXPECT_EQ(s.sampled + s.skipped_by_sampler, s.calls);
-  EXPECT_EQ(s.shadow_ok + s.shadow_timed_out + s.shadow_failed + s.shadow_abandoned + s.shed,
+  EXPECT_EQ(s.shadow_ok + s.shadow_timed_out + s.expired_in_queue + s.shadow_failed +
+                s.shadow_abandoned + s.shed,
             s.sampled);
   EXPECT_EQ(s.matched + s.diverged, s.shadow_ok);
 }

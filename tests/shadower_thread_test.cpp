@@ -300,6 +300,8 @@ struct HeldBackend {
   std::shared_ptr<Shared> shared = std::make_shared<Shared>();
 
   asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    if (rs::test::text(input).starts_with("quick"))
+      co_return ResponseRecord::success(rs::test::text(input));
     ++shared->calls;
     auto wait = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, 1h);
     {
@@ -374,4 +376,48 @@ TEST(ShadowerThreads, SmallBoundIsSharedExactlyAcrossContexts) {
 
 TEST(ShadowerThreads, LargeBoundIsSharedExactlyAcrossContexts) {
   bound_holds_across_contexts(300, 3);
+}
+
+namespace {
+
+asio::awaitable<void> named_calls(rs::Shadower<EchoBackend, HeldBackend> sh, std::string prefix,
+                                  int n) {
+  for (int i = 0; i < n; ++i) (void)co_await sh.call_detached(prefix + std::to_string(i));
+}
+
+}  // namespace
+
+// A context keeps a few spare admissions while it has calls in flight. When another context finds
+// the bound's budget empty, it takes those spares back: it starts exactly as many legs as the
+// bound leaves, not a chunk fewer.
+TEST(ShadowerThreads, SpareAdmissionsOfAQuietContextAreTakenBack) {
+  constexpr int bound = 4096;  // a chunk of 32 admissions
+  HeldBackend shadow;
+  rs::Shadower sh(EchoBackend{}, shadow,
+                  rs::ShadowConfig::full_sample().shadow_timeout(60s).max_in_flight_shadows(bound));
+  asio::io_context a;
+  asio::io_context b;
+  asio::co_spawn(a, named_calls(sh, "held-a", 1), asio::detached);
+  asio::co_spawn(a, named_calls(sh, "quick", 40), asio::detached);
+  std::thread ta([&a] { a.run(); });
+  for (int i = 0; i < 10'000 && sh.stats().matched != 40; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(sh.stats().matched, 40U);
+  ASSERT_EQ(sh.in_flight_shadows(), 1U);
+
+  asio::co_spawn(b, named_calls(sh, "held-b", bound), asio::detached);
+  std::thread tb([&b] { b.run(); });
+  const auto started_or_shed = [&] {
+    return shadow.shared->calls.load() + static_cast<int>(sh.stats().shed);
+  };
+  for (int i = 0; i < 10'000 && started_or_shed() != bound + 1; ++i) {
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(shadow.shared->calls.load(), bound);
+  EXPECT_EQ(sh.stats().shed, 1U);
+  EXPECT_EQ(sh.in_flight_shadows(), static_cast<std::size_t>(bound));
+  shadow.open();
+  ta.join();
+  tb.join();
+  EXPECT_EQ(sh.stats().matched, static_cast<std::uint64_t>(40 + bound));
+  EXPECT_EQ(sh.in_flight_shadows(), 0U);
 }

@@ -187,8 +187,10 @@ class ShadowConfig {
    * cannot pile up work. Each running leg holds one reusable worker coroutine.
    *
    * The bound is shared by every execution context the `Shadower` serves and always holds.
-   * Contexts take admissions a chunk at a time (one at a time below 256), so above 256 a busy
-   * context may shed up to two chunks (at most 64 legs) early while another holds spare ones.
+   * Contexts take admissions a chunk at a time (one at a time below 256). A context that finds
+   * none left takes back the spares of the contexts not busy at that moment, and makes the others
+   * give theirs back as their legs end, so a call is shed early only while another context is in
+   * the middle of its own work.
    */
   ShadowConfig& max_in_flight_shadows(std::size_t n) noexcept {
     max_in_flight_ = std::max<std::size_t>(n, 1);

@@ -304,29 +304,35 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     }
     Lane& lane = *found;
     {
+      slot = take_slot(lane);  // may throw (memory): nothing is counted yet
       if (!admit(lane)) {
         // Shed: the caller still gets a slot, to keep its outcome, but no worker and no deadline.
-        slot = take_slot(lane);
         slot->state = Slot::State::Shed;
         slot->worker_gone = true;
         ++lane.in_flight;
         gen = slot->gen;
         return slot;
       }
-      // What can throw (memory) comes first, before anything is linked.
-      slot = take_slot(lane);
+      bool linking = false;
       try {
         slot->input.assign(reinterpret_cast<const char*>(input.data()), input.size());
         if (lane.idle.empty() && lane.workers == 0) spawn = new_worker(lane);
+        slot->timeout = timeout;
+        slot->deadline = deadline_after(timeout);
+        linking = true;
+        link(lane, *slot, timeout);
       } catch (...) {
+        // Out of memory: undo everything, so that the bound and the worker count stay true.
+        if (linking) {
+          unlink(*slot);
+          lane.armed = false;  // the timer may be left without a wait: the next link re-arms it
+        }
+        if (spawn) --lane.workers;
         slot->caller_gone = slot->worker_gone = true;
         give_back(*slot);
         leg_done(lane);
         throw;
       }
-      slot->timeout = timeout;
-      slot->deadline = deadline_after(timeout);
-      link(lane, *slot, timeout);
       ++lane.in_flight;
       gen = slot->gen;
       if (spawn) {
@@ -709,6 +715,10 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       if (!lane.alive) return;
       lane.alive = false;
       for (Slot& s : lane.slots) {
+        if (s.free) {  // never reused: keep no buffers
+          std::string().swap(s.input);
+          s.outcome = ShadowOutcome{};
+        }
         if (s.parked) {
           doomed.push_back(std::move(*s.parked));
           s.parked.reset();
@@ -823,12 +833,27 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   bool admit(Lane& lane) noexcept {
     if (lane.credits == 0) {
       std::size_t left = budget_.load(std::memory_order_relaxed);
-      std::size_t take = 0;
-      do {
-        if (left == 0) return false;
-        take = std::min(left, chunk_);
-      } while (!budget_.compare_exchange_weak(left, left - take, std::memory_order_relaxed));
-      lane.credits = take;
+      bool reclaimed = false;
+      for (;;) {
+        if (left == 0) {
+          // Take back the spares of the lanes that are free to give them now (once); the others
+          // give theirs back as their legs end (see leg_done).
+          if (!reclaim_.load(std::memory_order_relaxed))
+            reclaim_.store(true, std::memory_order_relaxed);
+          if (reclaimed || !reclaim_spares(lane)) return false;
+          reclaimed = true;
+          left = budget_.load(std::memory_order_relaxed);
+          continue;
+        }
+        const std::size_t take = std::min(left, chunk_);
+        if (budget_.compare_exchange_weak(left, left - take, std::memory_order_relaxed)) {
+          // Plenty left again: lanes may keep spares once more.
+          if (left >= max_workers_ / 2 && reclaim_.load(std::memory_order_relaxed))
+            reclaim_.store(false, std::memory_order_relaxed);
+          lane.credits = take;
+          break;
+        }
+      }
     }
     --lane.credits;
     lane.busy.store(lane.busy.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -836,16 +861,29 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   }
 
   // Under the lane's lock: a leg ended. Its admission stays with the lane while the lane keeps
-  // no more than two chunks spare; the rest goes back to the budget, all of it for a lane whose
-  // context is gone. With a chunk of one (a bound below 256), nothing is kept.
+  // no more than two chunks spare; the rest goes back to the budget. Everything goes back when
+  // the lane's context is gone, when some lane found the budget empty (`reclaim_`), and always
+  // with a chunk of one (a bound below 256).
   void leg_done(Lane& lane) noexcept {
     lane.busy.store(lane.busy.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     ++lane.credits;
-    const std::size_t keep = chunk_ > 1 && lane.alive ? chunk_ : 0;
+    const std::size_t keep =
+        chunk_ > 1 && lane.alive && !reclaim_.load(std::memory_order_relaxed) ? chunk_ : 0;
     if (lane.credits > 2 * keep) {
       budget_.fetch_add(lane.credits - keep, std::memory_order_relaxed);
       lane.credits = keep;
     }
+  }
+
+  // Under `own`'s lock: move the spare admissions of the other lanes whose locks are free back to
+  // the budget (try_lock: never waits while holding a lock). Whether the budget is not empty.
+  bool reclaim_spares(Lane& own) noexcept {
+    for (Lane* l = lane_list_.load(std::memory_order_acquire); l != nullptr; l = l->next_lane) {
+      if (l == &own) continue;
+      const std::unique_lock other(l->mutex, std::try_to_lock);
+      if (other.owns_lock()) return_credits(*l);
+    }
+    return budget_.load(std::memory_order_relaxed) != 0;
   }
 
   // Under the lane's lock: the lane has nothing in flight; its spare admissions go back.
@@ -965,7 +1003,8 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
 
   static void give_back(Slot& s) {
     constexpr std::size_t keep_bytes = 64 * 1024;
-    if (s.input.capacity() > keep_bytes) std::string().swap(s.input);
+    if (s.input.capacity() > keep_bytes || !s.lane->alive) std::string().swap(s.input);
+    if (!s.lane->alive) s.outcome = ShadowOutcome{};  // a dead lane's slots are never reused
     s.response.reset();
     s.secondary.reset();
     s.key.reset();
@@ -1162,6 +1201,8 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
   const std::size_t chunk_;
   // Admissions held by no lane: `max_workers_` less the legs in flight and the lanes' spares.
   std::atomic<std::size_t> budget_;
+  // Set when a lane found the budget empty: lanes then keep no spare admissions until it refills.
+  std::atomic<bool> reclaim_{false};
   std::mutex lanes_mutex_;                    // taken only to add a lane
   std::vector<std::unique_ptr<Lane>> lanes_;  // owns every lane; guarded by lanes_mutex_
   std::atomic<Lane*> lane_list_{nullptr};     // the same lanes, newest first, for lookups
