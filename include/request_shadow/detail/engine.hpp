@@ -715,10 +715,7 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
       if (!lane.alive) return;
       lane.alive = false;
       for (Slot& s : lane.slots) {
-        if (s.free) {  // never reused: keep no buffers
-          std::string().swap(s.input);
-          s.outcome = ShadowOutcome{};
-        }
+        if (s.free) drop_buffers(s);  // never reused
         if (s.parked) {
           doomed.push_back(std::move(*s.parked));
           s.parked.reset();
@@ -1001,10 +998,19 @@ class EngineBase : public std::enable_shared_from_this<EngineBase> {
     return s;
   }
 
+  // A slot of a dead lane is never reused: it keeps no buffers.
+  static void drop_buffers(Slot& s) {
+    std::string().swap(s.input);
+    s.outcome = ShadowOutcome{};
+  }
+
   static void give_back(Slot& s) {
     constexpr std::size_t keep_bytes = 64 * 1024;
-    if (s.input.capacity() > keep_bytes || !s.lane->alive) std::string().swap(s.input);
-    if (!s.lane->alive) s.outcome = ShadowOutcome{};  // a dead lane's slots are never reused
+    if (!s.lane->alive) {
+      drop_buffers(s);
+    } else if (s.input.capacity() > keep_bytes) {
+      std::string().swap(s.input);
+    }
     s.response.reset();
     s.secondary.reset();
     s.key.reset();
