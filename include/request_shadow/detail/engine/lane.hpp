@@ -1,0 +1,151 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+#ifndef REQUEST_SHADOW_DETAIL_ENGINE_LANE_HPP
+#define REQUEST_SHADOW_DETAIL_ENGINE_LANE_HPP
+
+// The engine, part 6 of 6: the lane, one execution context's share of an engine, and the service
+// that shuts it down with its context. Map of the engine: see slot.hpp.
+//
+// Why: threads that run different execution contexts (an io_context per core, the layout that
+// scales best with Asio) then share nothing on the call path: each lane has its own mutex, slots,
+// deadline queue and timer, job queue and workers. Lanes are found without a lock, in a list that
+// only grows at its head.
+
+#include <algorithm>
+#include <asio/any_io_executor.hpp>
+#include <asio/execution_context.hpp>
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <request_shadow/detail/engine/deadline_queue.hpp>
+#include <request_shadow/detail/engine/slot.hpp>
+#include <request_shadow/detail/engine/worker.hpp>
+#include <utility>
+#include <vector>
+
+namespace request_shadow::detail {
+
+// One execution context's share of an engine: its slots, deadline queue, timer and workers,
+// under a lock of its own, so that calls on different contexts never meet.
+struct alignas(64) Lane {
+  // Set before the lane is published; read without a lock by threads looking for their lane.
+  asio::execution_context* context = nullptr;
+  Lane* next_lane = nullptr;      // the engine's lanes, newest first
+  std::atomic<bool> alive{true};  // false once the context has shut down; written under `mutex`
+
+  // On a cache line of its own: the lines above are read by every thread looking for its lane.
+  alignas(64) std::mutex mutex;  // guards the rest of the lane, its slots and its workers
+  asio::any_io_executor home;    // runs the timer, the dispatcher and the reaper
+  DeadlineQueue deadlines;
+  DeadlineTimer timer;
+  SlotPool slots;
+  JobQueue pending;  // jobs waiting for a worker
+  IdleWorkers idle;
+  bool dispatch_posted = false;
+  std::size_t workers = 0;    // worker coroutines alive on this lane
+  std::size_t in_flight = 0;  // callers holding a slot, and detached calls not yet settled
+  bool reaper_posted = false;
+  std::size_t credits = 0;  // admissions taken from the engine's budget and not in use
+  // Legs in flight on this lane (queued, assigned or running): written under `mutex`, read
+  // without it by the engine's in_flight().
+  std::atomic<std::size_t> busy{0};
+};
+
+// The engine as the registry sees it: what shuts a lane down.
+class LaneOwner {
+ public:
+  // The lane's context is shutting down: destroy what waits on it. Called once per lane, without
+  // the lane's lock.
+  virtual void shutdown_lane(Lane& lane) = 0;
+
+ protected:
+  ~LaneOwner() = default;
+};
+
+// One per execution_context: shuts down the lanes of that context when the context does (before
+// its pending handlers are destroyed), for every engine that is still alive.
+class LaneRegistry final : public asio::execution_context::service {
+ public:
+  using key_type = LaneRegistry;
+  inline static asio::execution_context::id id;
+
+  explicit LaneRegistry(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+
+  // Shut `lane` down with this context, if `owner` is alive then.
+  void add(std::weak_ptr<LaneOwner> owner, Lane* lane) {
+    const std::lock_guard lock(mutex_);
+    entries_.push_back({std::move(owner), lane});
+  }
+
+  // Forget `lane` (its engine is being destroyed first).
+  void remove(Lane* lane) {
+    const std::lock_guard lock(mutex_);
+    std::erase_if(entries_, [lane](const Entry& e) { return e.lane == lane; });
+  }
+
+  // How many lanes are registered.
+  [[nodiscard]] std::size_t size() {
+    const std::lock_guard lock(mutex_);
+    return entries_.size();
+  }
+
+ private:
+  struct Entry {
+    std::weak_ptr<LaneOwner> owner;
+    Lane* lane;
+  };
+
+  void shutdown() override {
+    std::vector<Entry> entries;
+    {
+      const std::lock_guard lock(mutex_);
+      entries.swap(entries_);
+    }
+    for (auto& e : entries) {
+      if (auto owner = e.owner.lock()) owner->shutdown_lane(*e.lane);
+    }
+  }
+
+  std::mutex mutex_;
+  std::vector<Entry> entries_;
+};
+
+// An engine's lanes: owned here, found without a lock (lanes are only ever added, at the head of
+// a list whose links never change), added under a mutex.
+class LaneList {
+ public:
+  // The live lane of `ctx`, or nullptr.
+  [[nodiscard]] Lane* find(asio::execution_context* ctx) const noexcept {
+    for (Lane* l = head(); l != nullptr; l = l->next_lane) {
+      if (l->context == ctx && l->alive.load(std::memory_order_relaxed)) return l;
+    }
+    return nullptr;
+  }
+
+  // The live lane of `ctx`; if there is none, `make()` makes one (a unique_ptr<Lane> with its
+  // context set), which is published at the head. `make` runs under the list's mutex.
+  template <class Make>
+  Lane& find_or_add(asio::execution_context* ctx, Make&& make) {
+    if (Lane* lane = find(ctx)) return *lane;
+    const std::lock_guard lock(mutex_);
+    if (Lane* lane = find(ctx)) return *lane;  // another thread made it meanwhile
+    owned_.reserve(owned_.size() + 1);
+    std::unique_ptr<Lane> lane = make();
+    lane->next_lane = head_.load(std::memory_order_relaxed);
+    Lane& made = *owned_.emplace_back(std::move(lane));
+    head_.store(&made, std::memory_order_release);
+    return made;
+  }
+
+  // The newest lane; follow `next_lane` for the others.
+  [[nodiscard]] Lane* head() const noexcept { return head_.load(std::memory_order_acquire); }
+
+ private:
+  std::mutex mutex_;                          // taken only to add a lane
+  std::vector<std::unique_ptr<Lane>> owned_;  // guarded by mutex_
+  std::atomic<Lane*> head_{nullptr};
+};
+
+}  // namespace request_shadow::detail
+
+#endif  // REQUEST_SHADOW_DETAIL_ENGINE_LANE_HPP
