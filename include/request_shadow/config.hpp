@@ -3,6 +3,7 @@
 #define REQUEST_SHADOW_CONFIG_HPP
 
 #include <algorithm>
+#include <asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -200,6 +201,37 @@ class ShadowConfig {
   /// How many shadow legs may run at once.
   [[nodiscard]] std::size_t max_in_flight_shadows() const noexcept { return max_in_flight_; }
 
+  /// Run the shadow legs on `ex` (a strand of it per worker), off the callers' threads.
+  /**
+   * By default a shadow leg runs on a strand of its caller's execution context, so the
+   * candidate's own work (its I/O, parsing, any CPU it spends) and, in detached mode, the
+   * comparison take turns with the callers on the callers' threads. With an executor of your own
+   * (an `asio::thread_pool`'s, say) they run there instead: the callers' threads only copy the
+   * request and, for an inline call, compare. Results come back without blocking either side:
+   * an inline caller is resumed on its own executor; a detached call is compared, counted, logged
+   * and its `on_divergence` observer called on the shadow executor's thread.
+   *
+   * Everything else holds as on the callers' contexts: each caller's deadline is kept by its own
+   * context's timer, so a candidate that hangs or ignores cancellation holds one of the executor's
+   * workers, never the caller; `max_in_flight_shadows` bounds how many it can hold; counters and
+   * shutdown are unchanged. Destroy the executor's context last: after the callers' contexts
+   * have been destroyed, or have returned from `run()` after their last call (their idle workers
+   * are retired then). A candidate that ignores cancellation keeps a pool's `join()` waiting, as
+   * any work would: `stop()` the pool first. A worker destroyed with its pool while it runs a
+   * leg fails that leg, and a caller waiting for it is released at once.
+   *
+   * A default-constructed (empty) executor means the callers' contexts, the default.
+   */
+  ShadowConfig& shadow_executor(asio::any_io_executor ex) noexcept {
+    shadow_executor_ = std::move(ex);
+    return *this;
+  }
+
+  /// The executor shadow legs run on; empty for the callers' own contexts.
+  [[nodiscard]] const asio::any_io_executor& shadow_executor() const noexcept {
+    return shadow_executor_;
+  }
+
   /// Stop shadowing by itself while the candidate keeps failing (off by default).
   ShadowConfig& auto_stop(AutoStop rule) noexcept {
     auto_stop_ = rule;
@@ -390,6 +422,7 @@ class ShadowConfig {
   std::chrono::steady_clock::duration timeout_ = default_shadow_timeout;
   IgnoreField ignored_ = IgnoreField::None;
   std::size_t max_in_flight_ = default_max_in_flight_shadows;
+  asio::any_io_executor shadow_executor_;
   std::string salt_;
   KeyExtractor extractor_;
   std::vector<std::string> ignored_headers_;

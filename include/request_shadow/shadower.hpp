@@ -58,8 +58,8 @@ namespace request_shadow {
  * @par Thread safety
  * A `Shadower` and its copies may be used from any number of coroutines on any number of
  * threads, on any executors. Each shadow worker runs on its own strand of the caller's execution
- * context. Both backends are called concurrently from every calling coroutine and worker, so
- * they must be thread-safe.
+ * context, or of `ShadowConfig::shadow_executor()` when one is set. Both backends are called
+ * concurrently from every calling coroutine and worker, so they must be thread-safe.
  */
 template <Backend Primary, Backend Shadow>
 class Shadower {
@@ -288,7 +288,8 @@ class Shadower {
           engine(std::make_shared<detail::Engine<Shadow>>(
               std::move(s), config.max_in_flight_shadows(), config.latency_histograms(),
               config.noise_cancellation() && !secondary ? secondary_call(primary)
-                                                        : std::move(secondary))),
+                                                        : std::move(secondary),
+              config.shadow_executor())),
           timeout(config.shadow_timeout().count()),
           rate_ppm(config.sample_rate_ppm()),
           breaker(config.auto_stop() ? std::make_unique<detail::Breaker>(*config.auto_stop())

@@ -68,11 +68,15 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
  public:
   using Result = LegResult;
 
-  explicit EngineBase(std::size_t max_workers, bool measure = false)
-      : measure_(measure), budget_(max_workers) {}
+  // `shadow_executor`, when not empty, runs the workers instead of the callers' contexts.
+  explicit EngineBase(std::size_t max_workers, bool measure = false,
+                      asio::any_io_executor shadow_executor = {})
+      : measure_(measure), shadow_executor_(std::move(shadow_executor)), budget_(max_workers) {}
 
   // Whether workers time their backend calls.
   const bool measure_;
+  // Where workers run, if not on their callers' contexts.
+  const asio::any_io_executor shadow_executor_;
   EngineBase(const EngineBase&) = delete;
   EngineBase& operator=(const EngineBase&) = delete;
   virtual ~EngineBase() {
@@ -388,6 +392,11 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
       if (lane->alive && !w.retire) {
         if (Slot* next = lane->pending.pop()) {
           assign(*next, w);  // stay busy: the queue drains without waking anyone
+        } else if (shadow_executor_ && lane->in_flight == 0) {
+          // No call in flight: the reaper may have run already, and the callers' context may
+          // have returned from run(); an idle worker would then keep the shadow executor's
+          // context busy for ever. It exits instead.
+          w.retire = true;
         } else {
           lane->idle.push(w);
           reap = reap_due(*lane);
@@ -441,19 +450,26 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
     if (settle) job.settling = true;
   }
 
-  // The worker coroutine is gone (it exited, or its frame was destroyed at shutdown).
-  void worker_exit(Worker& w) {
+  // The worker coroutine is gone (it exited, or its frame was destroyed with the context it runs
+  // on). A caller parked on its job is woken with the job failed.
+  void worker_exit(Worker& w) noexcept {
     Lane* redispatch = nullptr;
+    std::vector<Parked> wake;
     {
       std::vector<DroppedCall> doomed;
-      worker_exit_locked(w, doomed, redispatch);
+      worker_exit_locked(w, doomed, redispatch, wake);
       // `doomed` is destroyed here, after the lock was released.
     }
-    // A job queued while this worker was retiring found it still counted; start another.
-    if (redispatch != nullptr) post_dispatcher(redispatch);
+    try {
+      for (auto& h : wake) asio::post(std::move(h));
+      // A job queued while this worker was retiring found it still counted; start another.
+      if (redispatch != nullptr) post_dispatcher(redispatch);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the deadline releases them
+    }
   }
 
-  void worker_exit_locked(Worker& w, std::vector<DroppedCall>& doomed, Lane*& redispatch) {
+  void worker_exit_locked(Worker& w, std::vector<DroppedCall>& doomed, Lane*& redispatch,
+                          std::vector<Parked>& wake) noexcept {
     Lane& lane = *w.lane;
     const std::lock_guard lock(lane.mutex);
     --lane.workers;
@@ -461,8 +477,13 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
       redispatch = &lane;
     }
     lane.idle.remove(w);
-    if (Slot* job = std::exchange(w.job, nullptr)) drop_job(*job, doomed);
-    if (Slot* job = std::exchange(w.running, nullptr)) drop_job(*job, doomed);
+    try {
+      wake.reserve(2);
+      doomed.reserve(2);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): then nobody is woken early, nor told
+    }
+    if (Slot* job = std::exchange(w.job, nullptr)) drop_job(*job, doomed, &wake);
+    if (Slot* job = std::exchange(w.running, nullptr)) drop_job(*job, doomed, &wake);
   }
 
   // The lane's context is shutting down: destroy what waits on it, outside the lock.
@@ -482,7 +503,7 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
       }
       lane.idle.retire_all(doomed);
       while (Slot* job = lane.pending.pop())
-        drop_job(*job, settlers, "shadow leg dropped at shutdown");
+        drop_job(*job, settlers, nullptr, "shadow leg dropped at shutdown");
       budget_.give_back(lane.credits);
       timer = lane.timer.release();
       lane.home = asio::any_io_executor();
@@ -570,8 +591,9 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
     }
   }
 
-  static std::shared_ptr<Worker> new_worker(Lane& lane) {
-    auto w = std::make_shared<Worker>(worker_executor(lane.home));
+  std::shared_ptr<Worker> new_worker(Lane& lane) {
+    auto w =
+        std::make_shared<Worker>(worker_executor(shadow_executor_ ? shadow_executor_ : lane.home));
     w->lane = &lane;
     ++lane.workers;
     return w;
@@ -633,14 +655,22 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
   }
 
   // The worker of `job` is gone without reporting (its frame was destroyed with its context). A
-  // detached call is dropped: its settler goes to `doomed`, told (and released) unlocked.
-  void drop_job(Slot& job, std::vector<DroppedCall>& doomed,
-                const char* why = "shadow worker destroyed") {
+  // detached call is dropped: its settler goes to `doomed`, told (and released) unlocked. A
+  // parked caller goes to `wake`, if given and if it has room.
+  void drop_job(Slot& job, std::vector<DroppedCall>& doomed, std::vector<Parked>* wake = nullptr,
+                const char* why = "shadow worker destroyed") noexcept {
     if (job.state == Slot::State::Running) {
       job.state = Slot::State::Done;
       job.failed = true;
-      job.error = why;
+      try {
+        job.error = why;
+      } catch (...) {  // NOLINT(bugprone-empty-catch): reported without the text
+      }
       job.lane->deadlines.unlink(job);
+      if (wake != nullptr && job.parked && wake->size() < wake->capacity()) {
+        wake->push_back(std::move(*job.parked));
+        job.parked.reset();
+      }
     }
     drop_detached(job, doomed);
     job.worker = nullptr;
@@ -649,9 +679,15 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
     if (job.caller_gone && !job.settling) give_back(job);
   }
 
-  static void drop_detached(Slot& slot, std::vector<DroppedCall>& doomed) {
+  // A detached call whose lane or worker is gone: its settler goes to `doomed` (if there is no
+  // room, it is told at once, which is safe: its settler takes no engine lock).
+  static void drop_detached(Slot& slot, std::vector<DroppedCall>& doomed) noexcept {
     if (!slot.detached || slot.settling) return;
-    doomed.emplace_back(std::move(slot.settler), slot.probe);
+    try {
+      doomed.emplace_back(std::move(slot.settler), slot.probe);
+    } catch (...) {
+      DroppedCall now(std::move(slot.settler), slot.probe);
+    }
     slot.detached = false;
     --slot.lane->in_flight;
   }
@@ -728,8 +764,8 @@ template <class Shadow>
 class Engine final : public EngineBase {
  public:
   Engine(std::shared_ptr<Shadow> backend, std::size_t max_workers, bool measure,
-         SecondaryCall secondary = {})
-      : EngineBase(max_workers, measure),
+         SecondaryCall secondary = {}, asio::any_io_executor shadow_executor = {})
+      : EngineBase(max_workers, measure, std::move(shadow_executor)),
         backend_(std::move(backend)),
         secondary_(std::move(secondary)) {}
 

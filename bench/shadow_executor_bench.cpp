@@ -1,0 +1,133 @@
+// Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
+// The caller's latency when the shadow does real work: a direct call of the primary (the
+// baseline) beside detached and inline shadowed calls whose shadow runs on the callers' context
+// or on a pool of its own (ShadowConfig::shadow_executor).
+//
+// The shadow spends 20 us of CPU (a candidate that parses, say), then suspends once, then
+// answers. Four callers share one io_context run by the benchmark's thread; each paces itself
+// with a 100 us timer between calls, so the shadow's work is about half a core. The pool has one
+// thread of its own. Reported: mean latency as the time, and p50/p99 counters in microseconds.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/thread_pool.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <request_shadow/shadower.hpp>
+#include <string>
+#include <vector>
+
+#include "calibration.hpp"
+
+namespace rs = request_shadow;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Primary {
+  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
+    co_return rs::ResponseRecord::success("hello, shadow!");
+  }
+};
+
+struct WorkingShadow {
+  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
+    const auto until = Clock::now() + std::chrono::microseconds(20);
+    while (Clock::now() < until) {
+    }
+    const auto ex = co_await asio::this_coro::executor;
+    co_await asio::post(ex, asio::use_awaitable);
+    co_return rs::ResponseRecord::success("hello, shadow!");
+  }
+};
+
+using WorkShadower = rs::Shadower<Primary, WorkingShadow>;
+
+enum class Mode { direct, detached, inline_call };
+
+constexpr int callers = 4;
+constexpr int calls_per_caller = 100;
+constexpr auto pause = std::chrono::microseconds(100);
+
+asio::awaitable<void> caller(Mode mode, WorkShadower sh, std::shared_ptr<Primary> primary,
+                             std::vector<double>* latencies) {
+  const std::string input(16, 'x');
+  const auto bytes = std::as_bytes(std::span(input.data(), input.size()));
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (int i = 0; i < calls_per_caller; ++i) {
+    const auto before = Clock::now();
+    if (mode == Mode::direct) {
+      auto r = co_await primary->call(bytes);
+      benchmark::DoNotOptimize(r);
+    } else if (mode == Mode::detached) {
+      auto r = co_await sh.call_detached(bytes);
+      benchmark::DoNotOptimize(r);
+    } else {
+      auto r = co_await sh.call(bytes);
+      benchmark::DoNotOptimize(r);
+    }
+    latencies->push_back(std::chrono::duration<double>(Clock::now() - before).count());
+    timer.expires_after(pause);
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+}
+
+double percentile(std::vector<double>& v, double p) {
+  const auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+// range(0): 1 to run the shadow on a pool of its own.
+void run(benchmark::State& state, Mode mode) {
+  const bool on_pool = state.range(0) != 0;
+  asio::thread_pool pool(1);
+  auto config = rs::ShadowConfig::full_sample();
+  if (on_pool) config.shadow_executor(pool.get_executor());
+  auto primary = std::make_shared<Primary>();
+  WorkShadower sh(primary, std::make_shared<WorkingShadow>(), config);
+  std::vector<double> latencies;
+  asio::io_context ctx(1);
+  while (state.KeepRunningBatch(callers * calls_per_caller)) {
+    std::vector<double> batch;
+    batch.reserve(callers * calls_per_caller);
+    for (int c = 0; c < callers; ++c) {
+      asio::co_spawn(ctx, caller(mode, sh, primary, &batch), asio::detached);
+    }
+    ctx.restart();
+    ctx.run();
+    double sum = 0;
+    for (const double l : batch) sum += l;
+    state.SetIterationTime(sum);
+    latencies.insert(latencies.end(), batch.begin(), batch.end());
+  }
+  state.counters["p50_us"] = percentile(latencies, 0.50) * 1e6;
+  state.counters["p99_us"] = percentile(latencies, 0.99) * 1e6;
+  pool.join();
+}
+
+void BM_CallerLatencyDirect(benchmark::State& state) { run(state, Mode::direct); }
+void BM_CallerLatencyDetached(benchmark::State& state) { run(state, Mode::detached); }
+void BM_CallerLatencyInline(benchmark::State& state) { run(state, Mode::inline_call); }
+
+BENCHMARK(BM_CallerLatencyDirect)->Arg(0)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CallerLatencyDetached)
+    ->ArgName("on_pool")
+    ->Arg(0)
+    ->Arg(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CallerLatencyInline)
+    ->ArgName("on_pool")
+    ->Arg(0)
+    ->Arg(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+
+}  // namespace
