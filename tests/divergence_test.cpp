@@ -328,3 +328,62 @@ TEST(Divergence, ListsEveryHeaderWhenManyDiffer) {
   EXPECT_FALSE(d->status);
   EXPECT_FALSE(d->body);
 }
+
+// Both sides with the same names in the same order: each changed name once, wherever in a run of
+// repeated names its values differ.
+TEST(Divergence, SameNamesInSameOrderListEachChangedNameOnce) {
+  const auto primary = ResponseRecord::success("x")
+                           .with_header("a", "1")
+                           .with_header("b", "1")
+                           .with_header("b", "2")
+                           .with_header("b", "3")
+                           .with_header("c", "1")
+                           .with_header("d", "1")
+                           .with_header("d", "2");
+  const auto shadow = ResponseRecord::success("x")
+                          .with_header("a", "1")
+                          .with_header("b", "1")
+                          .with_header("b", "2")
+                          .with_header("b", "4")
+                          .with_header("c", "1")
+                          .with_header("d", "9")
+                          .with_header("d", "8");
+  const auto d = Divergence::compare(primary, shadow);
+  ASSERT_TRUE(d && d->headers);
+  EXPECT_EQ(d->headers->changed, (std::vector<std::string>{"b", "d"}));
+  EXPECT_TRUE(d->headers->added.empty());
+  EXPECT_TRUE(d->headers->removed.empty());
+}
+
+// As many fields on each side, a value differing before the names part: the names still decide.
+TEST(Divergence, SameCountOfFieldsWithOtherNames) {
+  const auto primary =
+      ResponseRecord::success("x").with_header("a", "1").with_header("b", "x").with_header("c",
+                                                                                           "1");
+  const auto shadow =
+      ResponseRecord::success("x").with_header("a", "2").with_header("b", "x").with_header("d",
+                                                                                           "1");
+  const auto d = Divergence::compare(primary, shadow);
+  ASSERT_TRUE(d && d->headers);
+  EXPECT_EQ(d->headers->changed, std::vector<std::string>{"a"});
+  EXPECT_EQ(d->headers->removed, std::vector<std::string>{"c"});
+  EXPECT_EQ(d->headers->added, std::vector<std::string>{"d"});
+}
+
+// More changed names than the walk notes before allocating, with the same names on both sides.
+TEST(Divergence, ListsEveryChangedNameOfTheSameNames) {
+  ResponseRecord primary = ResponseRecord::success("x");
+  ResponseRecord shadow = ResponseRecord::success("x");
+  std::vector<std::string> changed;
+  for (int i = 10; i < 30; ++i) {
+    const std::string name = "h" + std::to_string(i);
+    primary.with_header(name, "v");
+    shadow.with_header(name, i % 3 == 0 ? "v" : "w");
+    if (i % 3 != 0) changed.push_back(name);
+  }
+  const auto d = Divergence::compare(primary, shadow);
+  ASSERT_TRUE(d && d->headers);
+  EXPECT_EQ(d->headers->changed, changed);
+  EXPECT_TRUE(d->headers->added.empty());
+  EXPECT_TRUE(d->headers->removed.empty());
+}

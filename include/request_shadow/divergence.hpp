@@ -244,6 +244,36 @@ inline bool walk_header_diffs(const Headers& primary, const Headers& shadow,
   auto s = shadow.begin();
   const auto p_last = primary.end();
   const auto s_last = shadow.end();
+  // The usual case first: the same names in the same order, as two builds of one service send
+  // them. Then the runs of each name line up, and a name is changed where a value differs. One
+  // pass compares names and values side by side; no name is compared with its neighbour unless
+  // a value differs.
+  if (primary.size() == shadow.size()) {
+    auto differs = p_last;  // the first field whose value differs
+    for (; p != p_last; ++p, ++s) {
+      if (!bytes_equal(p->name, s->name)) break;
+      if (differs == p_last && !bytes_equal(p->value, s->value)) differs = p;
+    }
+    if (p == p_last) {
+      if (differs == p_last) return false;
+      // Run by run from the first difference (the fields before it in its run are equal).
+      p = differs;
+      s = shadow.begin() + (p - primary.begin());
+      while (p != p_last) {
+        const auto p_end = group_end(p, p_last);
+        const auto s_end = s + (p_end - p);
+        const bool same = std::equal(p, p_end, s, [](const Header& a, const Header& b) {
+          return bytes_equal(a.value, b.value);
+        });
+        if (!same && noted(&HeaderDiff::changed, p->name)) return true;
+        p = p_end;
+        s = s_end;
+      }
+      return false;
+    }
+    p = primary.begin();
+    s = shadow.begin();
+  }
   while (p != p_last || s != s_last) {
     const int order = s == s_last                     ? -1
                       : p == p_last                   ? 1
@@ -322,8 +352,18 @@ inline void list_header_diffs(const Headers& primary, const Headers& shadow,
                       });
     return;
   }
+  // Each list allocated once, at its exact size.
+  std::size_t added = 0;
+  std::size_t removed = 0;
   for (std::size_t i = 0; i < found.count; ++i) {
-    (diff.*found.sites[i].list).push_back(*found.sites[i].name);
+    if (found.sites[i].list == &HeaderDiff::added) ++added;
+    if (found.sites[i].list == &HeaderDiff::removed) ++removed;
+  }
+  if (added > 0) diff.added.reserve(added);
+  if (removed > 0) diff.removed.reserve(removed);
+  if (found.count > added + removed) diff.changed.reserve(found.count - added - removed);
+  for (std::size_t i = 0; i < found.count; ++i) {
+    (diff.*found.sites[i].list).emplace_back(*found.sites[i].name);
   }
 }
 
