@@ -387,3 +387,58 @@ TEST(Divergence, ListsEveryChangedNameOfTheSameNames) {
   EXPECT_TRUE(d->headers->added.empty());
   EXPECT_TRUE(d->headers->removed.empty());
 }
+
+// The framing headers describe the message, not the answer: by default a comparison leaves them
+// out, whatever their case and whichever side sends them; other headers are still compared.
+TEST(Divergence, FramingHeadersAreLeftOutByDefault) {
+  for (const auto name : rs::ShadowConfig::framing_headers()) {
+    std::string mixed(name);
+    mixed[0] = static_cast<char>(mixed[0] - 'a' + 'A');
+    const auto a = ResponseRecord::success("x").with_header(mixed, "1").with_header("x-v", "1");
+    const auto b = ResponseRecord::success("x").with_header(name, "2").with_header("x-v", "1");
+    const auto only_a =
+        ResponseRecord::success("x").with_header(mixed, "1").with_header("x-v", "1");
+    const auto none = ResponseRecord::success("x").with_header("x-v", "1");
+    EXPECT_FALSE(Divergence::compare(a, b)) << name;
+    EXPECT_FALSE(Divergence::compare(only_a, none)) << name;
+    EXPECT_FALSE(Divergence::compare(none, only_a)) << name;
+
+    const auto c = ResponseRecord::success("x").with_header(name, "3").with_header("x-v", "2");
+    const auto d = Divergence::compare(a, c);
+    ASSERT_TRUE(d && d->headers) << name;
+    EXPECT_EQ(d->headers->changed, std::vector<std::string>{"x-v"}) << name;
+    EXPECT_TRUE(d->headers->added.empty()) << name;
+    EXPECT_TRUE(d->headers->removed.empty()) << name;
+  }
+}
+
+TEST(Divergence, CompareFramingHeadersReportsThem) {
+  const auto a = ResponseRecord::success("{\"a\": 1}")
+                     .with_header("Content-Length", "8")
+                     .with_header("Connection", "close")
+                     .with_header("x-v", "1");
+  const auto b = ResponseRecord::success("{\"a\":1}")
+                     .with_header("content-length", "7")
+                     .with_header("Transfer-Encoding", "chunked")
+                     .with_header("x-v", "1");
+  const auto plain = Divergence::compare(a, b);
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->headers);
+  EXPECT_TRUE(plain->body);
+
+  auto config = rs::ShadowConfig::full_sample().compare_framing_headers(true);
+  const auto framed = Divergence::compare(a, b, config);
+  ASSERT_TRUE(framed && framed->headers);
+  EXPECT_EQ(framed->headers->changed, std::vector<std::string>{"content-length"});
+  EXPECT_EQ(framed->headers->added, std::vector<std::string>{"transfer-encoding"});
+  EXPECT_EQ(framed->headers->removed, std::vector<std::string>{"connection"});
+  EXPECT_EQ(rs::signature(*framed).text,
+            "headers +transfer-encoding -connection ~content-length; body bytes");
+
+  // One by one, an opted-in framing header can still be ignored.
+  config.ignore_header("Content-Length");
+  const auto fewer = Divergence::compare(a, b, config);
+  ASSERT_TRUE(fewer && fewer->headers);
+  EXPECT_TRUE(fewer->headers->changed.empty());
+  EXPECT_EQ(fewer->headers->added, std::vector<std::string>{"transfer-encoding"});
+}

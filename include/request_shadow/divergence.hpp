@@ -231,12 +231,14 @@ inline Headers::const_iterator group_end(Headers::const_iterator first,
 }
 
 // Call `note(&HeaderDiff::removed, name)` (or `added`, `changed`) for each difference whose name
-// is not in `ignored` (lower-cased names, sorted), in name order, until `note` returns true.
-// Returns whether it stopped early. Walks both sorted lists once, comparing each name once.
+// is not in `ignored` (lower-cased names, sorted) nor, unless `framing`, a framing header, in
+// name order, until `note` returns true. Returns whether it stopped early. Walks both sorted
+// lists once, comparing each name once.
 template <class Note>
 inline bool walk_header_diffs(const Headers& primary, const Headers& shadow,
-                              const std::vector<std::string>& ignored, Note&& note) {
+                              const std::vector<std::string>& ignored, bool framing, Note&& note) {
   const auto noted = [&](std::vector<std::string> HeaderDiff::*list, const std::string& name) {
+    if (!framing && is_framing_header(name)) return false;
     if (!ignored.empty() && std::binary_search(ignored.begin(), ignored.end(), name)) return false;
     return note(list, name);
   };
@@ -328,8 +330,9 @@ struct HeaderDiffSites {
 
 // Note the differences between the headers in `found`.
 inline void find_header_diffs(const Headers& primary, const Headers& shadow,
-                              const std::vector<std::string>& ignored, HeaderDiffSites& found) {
-  walk_header_diffs(primary, shadow, ignored,
+                              const std::vector<std::string>& ignored, bool framing,
+                              HeaderDiffSites& found) {
+  walk_header_diffs(primary, shadow, ignored, framing,
                     [&found](std::vector<std::string> HeaderDiff::*list, const std::string& name) {
                       if (found.count == found.sites.size()) {
                         found.more = true;
@@ -342,10 +345,10 @@ inline void find_header_diffs(const Headers& primary, const Headers& shadow,
 
 // List in `diff` the differences `found` noted, walking the headers again if it missed some.
 inline void list_header_diffs(const Headers& primary, const Headers& shadow,
-                              const std::vector<std::string>& ignored, const HeaderDiffSites& found,
-                              HeaderDiff& diff) {
+                              const std::vector<std::string>& ignored, bool framing,
+                              const HeaderDiffSites& found, HeaderDiff& diff) {
   if (found.more) {
-    walk_header_diffs(primary, shadow, ignored,
+    walk_header_diffs(primary, shadow, ignored, framing,
                       [&diff](std::vector<std::string> HeaderDiff::*list, const std::string& name) {
                         (diff.*list).push_back(name);
                         return false;
@@ -384,12 +387,14 @@ struct Divergence {
 
   /// Compare two responses; `std::nullopt` when every aspect not ignored by `config` matches.
   /**
-   * Linear in the body and header sizes. Bodies go through the config's normalizers, then are
-   * compared with `memcmp`, so any bytes of any length are fine; bodies that differ are then
-   * read by the first of the config's body comparators that applies, if any, which decides
-   * whether they really differ. Allocates only when something differs (or to normalize). Never
-   * throws for what the responses hold: a normalizer or comparator that fails leaves a byte
-   * comparison with `BodyDiff::fallback` set.
+   * Headers are compared by name, case-insensitively, each name's values in order; the
+   * `ShadowConfig::framing_headers()` (`content-length`, `transfer-encoding`, ...) are left out
+   * unless `config.compare_framing_headers()`. Linear in the body and header sizes. Bodies go
+   * through the config's normalizers, then are compared with `memcmp`, so any bytes of any length
+   * are fine; bodies that differ are then read by the first of the config's body comparators that
+   * applies, if any, which decides whether they really differ. Allocates only when something
+   * differs (or to normalize). Never throws for what the responses hold: a normalizer or comparator
+   * that fails leaves a byte comparison with `BodyDiff::fallback` set.
    */
   [[nodiscard]] static std::optional<Divergence> compare(const ResponseRecord& primary,
                                                          const ResponseRecord& shadow,
@@ -399,6 +404,9 @@ struct Divergence {
 
   /// Compare with these ignored headers (lower-cased, sorted) and pointer patterns in place of
   /// the config's own; a `Shadower` passes the config's plus the noise it learned.
+  /**
+   * Everything else, the framing headers' rule included, comes from `config`.
+   */
   [[nodiscard]] static std::optional<Divergence> compare(
       const ResponseRecord& primary, const ResponseRecord& shadow, const ShadowConfig& config,
       const std::vector<std::string>& ignored_headers, const PointerPatterns& ignored_pointers) {
@@ -410,7 +418,8 @@ struct Divergence {
                                 (primary.status != shadow.status || primary.ok != shadow.ok);
     detail::HeaderDiffSites header_diffs;
     if (!config.ignores(IgnoreField::Headers)) {
-      detail::find_header_diffs(primary.headers, shadow.headers, ignored_headers, header_diffs);
+      detail::find_header_diffs(primary.headers, shadow.headers, ignored_headers,
+                                config.compare_framing_headers(), header_diffs);
     }
     // Equal bytes are equal bodies, whatever a normalizer would make of them.
     const bool bytes_differ =
@@ -434,8 +443,8 @@ struct Divergence {
     const detail::BuiltInPlace headers{[&] {
       std::optional<HeaderDiff> diff;
       if (header_diffs.count > 0) {
-        detail::list_header_diffs(primary.headers, shadow.headers, ignored_headers, header_diffs,
-                                  diff.emplace());
+        detail::list_header_diffs(primary.headers, shadow.headers, ignored_headers,
+                                  config.compare_framing_headers(), header_diffs, diff.emplace());
       }
       return diff;
     }};
