@@ -5,7 +5,8 @@
 //
 // Input: a byte of rules (bits 0-2: ignore status, headers, body; bit 3: `ignore_noisy_headers`;
 // bits 4-5: no normalizer, one that upper-cases ASCII, one that throws, or both in that order;
-// bit 6: two body comparators whose every answer the input chooses, and ignore rules),
+// bit 6: two body comparators whose every answer the input chooses, and ignore rules; bit 7:
+// `compare_framing_headers`),
 // then for each side a byte (bit 0: `ok`; bits 1-3: how many headers) and two bytes of status,
 // then `Input::text()` fields: each side's header names and values (a one-byte name stands for
 // a name from a short list of mixed-case ones), up to 3 ignored header names, the comparators'
@@ -15,7 +16,8 @@
 // 1. `status` is set exactly when status is not ignored and the codes or `ok` flags differ, and
 //    holds both sides' codes and flags.
 // 2. `headers` is set exactly when headers are not ignored and some name, compared
-//    case-insensitively and not ignored (one by one or as a noisy header), is only on one side
+//    case-insensitively and not ignored (one by one, as a noisy header, or as a framing header
+//    without `compare_framing_headers`), is only on one side
 //    (`added`, `removed`) or has other values, another number or order of values (`changed`);
 //    each list is the lower-cased names, sorted, each once.
 // 3. `body` is set exactly when the body is not ignored and the bodies differ, byte for byte,
@@ -61,10 +63,16 @@ namespace rs = request_shadow;
 using rs::fuzz::fail;
 using rs::fuzz::require;
 
-// Names that collide across case and include noisy ones.
-constexpr std::array<std::string_view, 12> names = {
-    "Content-Type", "content-type", "CONTENT-TYPE", "Date",   "x-request-id", "X-Request-Id",
-    "etag",         "X-Trace",      "x-trace",      "Server", "set-cookie",   "x-build"};
+// Names that collide across case and include noisy and framing ones.
+constexpr std::array<std::string_view, 16> names = {
+    "Content-Type", "content-type", "CONTENT-TYPE",   "Date",
+    "x-request-id", "X-Request-Id", "etag",           "X-Trace",
+    "x-trace",      "Server",       "set-cookie",     "x-build",
+    "TE",           "Connection",   "content-length", "Transfer-Encoding"};
+
+// The framing headers, as the documentation lists them.
+const std::set<std::string> framing_names = {"connection", "content-length",    "keep-alive", "te",
+                                             "trailer",    "transfer-encoding", "upgrade"};
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -182,6 +190,7 @@ struct Rules {
   bool ignore_body = false;
   bool upper_case = false;  // a normalizer that upper-cases ASCII letters
   bool throwing = false;    // a normalizer that throws (after the other)
+  bool framing = false;     // compare the framing headers
   std::set<std::string> ignored_names;
   std::vector<FakeComparator> comparators;
   rs::PointerPatterns ignored;  // patterns and value places, for the comparators' differences
@@ -246,6 +255,7 @@ REQUEST_SHADOW_FUZZ_ORACLE std::optional<rs::Divergence> reference(const Side& p
     rs::HeaderDiff h;
     for (const auto& n : all) {
       if (rules.ignored_names.count(n) != 0) continue;
+      if (!rules.framing && framing_names.count(n) != 0) continue;
       const auto pi = ph.find(n);
       const auto si = sh.find(n);
       if (pi == ph.end()) {
@@ -416,6 +426,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool noisy = (flags & 8U) != 0;
   rules.upper_case = (flags & 0x10U) != 0;
   rules.throwing = (flags & 0x20U) != 0;
+  rules.framing = (flags & 0x80U) != 0;
 
   std::size_t primary_headers = 0;
   std::size_t shadow_headers = 0;
@@ -428,6 +439,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (rules.ignore_status) config.ignore(rs::IgnoreField::Status);
   if (rules.ignore_headers) config.ignore(rs::IgnoreField::Headers);
   if (rules.ignore_body) config.ignore(rs::IgnoreField::Body);
+  config.compare_framing_headers(rules.framing);
   if (noisy) {
     config.ignore_noisy_headers();
     for (const auto n : rs::ShadowConfig::noisy_headers()) rules.ignored_names.insert(lower(n));

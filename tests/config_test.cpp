@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <request_shadow/sampler.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rs = request_shadow;
@@ -19,6 +20,27 @@ TEST(ShadowConfig, FullSampleDefaults) {
   EXPECT_EQ(c.shadow_timeout(), 2s);
   EXPECT_EQ(c.ignored(), rs::IgnoreField::None);
   EXPECT_FALSE(c.ignores(rs::IgnoreField::Body));
+}
+
+TEST(ShadowConfig, FramingHeadersAreLeftOutUntilOptedIn) {
+  auto c = rs::ShadowConfig::full_sample();
+  EXPECT_FALSE(c.compare_framing_headers());
+  EXPECT_TRUE(c.compare_framing_headers(true).compare_framing_headers());
+  EXPECT_FALSE(c.compare_framing_headers(false).compare_framing_headers());
+  EXPECT_TRUE(c.ignored_headers().empty());  // not listed among the headers ignored one by one
+}
+
+TEST(ShadowConfig, FramingHeadersAreTheSevenThatDescribeTheMessage) {
+  const std::vector<std::string_view> expected = {
+      "connection", "content-length",    "keep-alive", "te",
+      "trailer",    "transfer-encoding", "upgrade"};
+  EXPECT_EQ(rs::ShadowConfig::framing_headers(), expected);
+  for (const auto name : expected) EXPECT_TRUE(rs::detail::is_framing_header(name)) << name;
+  for (const std::string_view other :
+       {"", "t", "tf", "trailers", "upgrades", "content-type", "content-lengths", "connectio",
+        "keep_alive", "transfer-encodinG", "proxy-connection", "x-content-length"}) {
+    EXPECT_FALSE(rs::detail::is_framing_header(other)) << other;
+  }
 }
 
 TEST(ShadowConfig, SampleRateIsClamped) {

@@ -328,3 +328,117 @@ TEST(Divergence, ListsEveryHeaderWhenManyDiffer) {
   EXPECT_FALSE(d->status);
   EXPECT_FALSE(d->body);
 }
+
+// Both sides with the same names in the same order: each changed name once, wherever in a run of
+// repeated names its values differ.
+TEST(Divergence, SameNamesInSameOrderListEachChangedNameOnce) {
+  const auto primary = ResponseRecord::success("x")
+                           .with_header("a", "1")
+                           .with_header("b", "1")
+                           .with_header("b", "2")
+                           .with_header("b", "3")
+                           .with_header("c", "1")
+                           .with_header("d", "1")
+                           .with_header("d", "2");
+  const auto shadow = ResponseRecord::success("x")
+                          .with_header("a", "1")
+                          .with_header("b", "1")
+                          .with_header("b", "2")
+                          .with_header("b", "4")
+                          .with_header("c", "1")
+                          .with_header("d", "9")
+                          .with_header("d", "8");
+  const auto d = Divergence::compare(primary, shadow);
+  ASSERT_TRUE(d && d->headers);
+  EXPECT_EQ(d->headers->changed, (std::vector<std::string>{"b", "d"}));
+  EXPECT_TRUE(d->headers->added.empty());
+  EXPECT_TRUE(d->headers->removed.empty());
+}
+
+// As many fields on each side, a value differing before the names part: the names still decide.
+TEST(Divergence, SameCountOfFieldsWithOtherNames) {
+  const auto primary =
+      ResponseRecord::success("x").with_header("a", "1").with_header("b", "x").with_header("c",
+                                                                                           "1");
+  const auto shadow =
+      ResponseRecord::success("x").with_header("a", "2").with_header("b", "x").with_header("d",
+                                                                                           "1");
+  const auto d = Divergence::compare(primary, shadow);
+  ASSERT_TRUE(d && d->headers);
+  EXPECT_EQ(d->headers->changed, std::vector<std::string>{"a"});
+  EXPECT_EQ(d->headers->removed, std::vector<std::string>{"c"});
+  EXPECT_EQ(d->headers->added, std::vector<std::string>{"d"});
+}
+
+// More changed names than the walk notes before allocating, with the same names on both sides.
+TEST(Divergence, ListsEveryChangedNameOfTheSameNames) {
+  ResponseRecord primary = ResponseRecord::success("x");
+  ResponseRecord shadow = ResponseRecord::success("x");
+  std::vector<std::string> changed;
+  for (int i = 10; i < 30; ++i) {
+    const std::string name = "h" + std::to_string(i);
+    primary.with_header(name, "v");
+    shadow.with_header(name, i % 3 == 0 ? "v" : "w");
+    if (i % 3 != 0) changed.push_back(name);
+  }
+  const auto d = Divergence::compare(primary, shadow);
+  ASSERT_TRUE(d && d->headers);
+  EXPECT_EQ(d->headers->changed, changed);
+  EXPECT_TRUE(d->headers->added.empty());
+  EXPECT_TRUE(d->headers->removed.empty());
+}
+
+// The framing headers describe the message, not the answer: by default a comparison leaves them
+// out, whatever their case and whichever side sends them; other headers are still compared.
+TEST(Divergence, FramingHeadersAreLeftOutByDefault) {
+  for (const auto name : rs::ShadowConfig::framing_headers()) {
+    std::string mixed(name);
+    mixed[0] = static_cast<char>(mixed[0] - 'a' + 'A');
+    const auto a = ResponseRecord::success("x").with_header(mixed, "1").with_header("x-v", "1");
+    const auto b = ResponseRecord::success("x").with_header(name, "2").with_header("x-v", "1");
+    const auto only_a =
+        ResponseRecord::success("x").with_header(mixed, "1").with_header("x-v", "1");
+    const auto none = ResponseRecord::success("x").with_header("x-v", "1");
+    EXPECT_FALSE(Divergence::compare(a, b)) << name;
+    EXPECT_FALSE(Divergence::compare(only_a, none)) << name;
+    EXPECT_FALSE(Divergence::compare(none, only_a)) << name;
+
+    const auto c = ResponseRecord::success("x").with_header(name, "3").with_header("x-v", "2");
+    const auto d = Divergence::compare(a, c);
+    ASSERT_TRUE(d && d->headers) << name;
+    EXPECT_EQ(d->headers->changed, std::vector<std::string>{"x-v"}) << name;
+    EXPECT_TRUE(d->headers->added.empty()) << name;
+    EXPECT_TRUE(d->headers->removed.empty()) << name;
+  }
+}
+
+TEST(Divergence, CompareFramingHeadersReportsThem) {
+  const auto a = ResponseRecord::success("{\"a\": 1}")
+                     .with_header("Content-Length", "8")
+                     .with_header("Connection", "close")
+                     .with_header("x-v", "1");
+  const auto b = ResponseRecord::success("{\"a\":1}")
+                     .with_header("content-length", "7")
+                     .with_header("Transfer-Encoding", "chunked")
+                     .with_header("x-v", "1");
+  const auto plain = Divergence::compare(a, b);
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->headers);
+  EXPECT_TRUE(plain->body);
+
+  auto config = rs::ShadowConfig::full_sample().compare_framing_headers(true);
+  const auto framed = Divergence::compare(a, b, config);
+  ASSERT_TRUE(framed && framed->headers);
+  EXPECT_EQ(framed->headers->changed, std::vector<std::string>{"content-length"});
+  EXPECT_EQ(framed->headers->added, std::vector<std::string>{"transfer-encoding"});
+  EXPECT_EQ(framed->headers->removed, std::vector<std::string>{"connection"});
+  EXPECT_EQ(rs::signature(*framed).text,
+            "headers +transfer-encoding -connection ~content-length; body bytes");
+
+  // One by one, an opted-in framing header can still be ignored.
+  config.ignore_header("Content-Length");
+  const auto fewer = Divergence::compare(a, b, config);
+  ASSERT_TRUE(fewer && fewer->headers);
+  EXPECT_TRUE(fewer->headers->changed.empty());
+  EXPECT_EQ(fewer->headers->added, std::vector<std::string>{"transfer-encoding"});
+}

@@ -94,6 +94,29 @@ struct NoiseCancellation {
   std::size_t max_tracked = 1000;
 };
 
+namespace detail {
+
+// Whether `name` (lower-cased) is one of `ShadowConfig::framing_headers()`; by length first, as
+// it runs for every header name found to differ.
+constexpr bool is_framing_header(std::string_view name) noexcept {
+  switch (name.size()) {
+    case 2:
+      return name == "te";
+    case 7:
+      return name == "trailer" || name == "upgrade";
+    case 10:
+      return name == "connection" || name == "keep-alive";
+    case 14:
+      return name == "content-length";
+    case 17:
+      return name == "transfer-encoding";
+    default:
+      return false;
+  }
+}
+
+}  // namespace detail
+
 /// How a `Shadower` samples, how long the shadow leg may take, and what a comparison ignores.
 /**
  * A value type with chainable setters:
@@ -114,7 +137,7 @@ class ShadowConfig {
   /// Same as `full_sample()`.
   ShadowConfig() = default;
 
-  /// Shadow every request, a 2 s shadow deadline, nothing ignored.
+  /// Shadow every request, a 2 s shadow deadline, nothing ignored but the `framing_headers()`.
   [[nodiscard]] static ShadowConfig full_sample() { return ShadowConfig{}; }
 
   /// Set the share of keys that are shadowed, in percent; clamped to 0..100.
@@ -312,6 +335,36 @@ class ShadowConfig {
     return *this;
   }
 
+  /// The headers that describe how a message is framed and carried, not what it answers:
+  /// `connection`, `content-length`, `keep-alive`, `te`, `trailer`, `transfer-encoding`,
+  /// `upgrade`.
+  /**
+   * A comparison leaves them out unless `compare_framing_headers(true)`: the body comparison
+   * already covers what they say, and two servers whose bodies are equal but written
+   * differently (other whitespace, another member order under a JSON comparator) or sent in
+   * chunks by one and whole by the other would otherwise report a `content-length` or
+   * `transfer-encoding` difference on every call.
+   */
+  [[nodiscard]] static const std::vector<std::string_view>& framing_headers() {
+    static const std::vector<std::string_view> names = {
+        "connection", "content-length",    "keep-alive", "te",
+        "trailer",    "transfer-encoding", "upgrade"};
+    return names;
+  }
+
+  /// Compare the `framing_headers()` too (off by default: a comparison leaves them out).
+  /**
+   * With it on, they are compared like any other header, and `ignore_header` still ignores any
+   * of them one by one.
+   */
+  ShadowConfig& compare_framing_headers(bool on) noexcept {
+    compare_framing_headers_ = on;
+    return *this;
+  }
+
+  /// Whether a comparison includes the `framing_headers()`.
+  [[nodiscard]] bool compare_framing_headers() const noexcept { return compare_framing_headers_; }
+
   /// The headers ignored one by one, lower-cased and sorted.
   [[nodiscard]] const std::vector<std::string>& ignored_headers() const noexcept {
     return ignored_headers_;
@@ -428,6 +481,7 @@ class ShadowConfig {
   std::vector<std::string> ignored_headers_;
   bool raise_on_mismatch_ = false;
   bool latency_histograms_ = false;
+  bool compare_framing_headers_ = false;
   std::optional<AutoStop> auto_stop_;
   std::optional<NoiseCancellation> noise_;
   PointerPatterns ignored_pointers_;

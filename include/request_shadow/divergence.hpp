@@ -231,12 +231,14 @@ inline Headers::const_iterator group_end(Headers::const_iterator first,
 }
 
 // Call `note(&HeaderDiff::removed, name)` (or `added`, `changed`) for each difference whose name
-// is not in `ignored` (lower-cased names, sorted), in name order, until `note` returns true.
-// Returns whether it stopped early. Walks both sorted lists once, comparing each name once.
+// is not in `ignored` (lower-cased names, sorted) nor, unless `framing`, a framing header, in
+// name order, until `note` returns true. Returns whether it stopped early. Walks both sorted
+// lists once, comparing each name once.
 template <class Note>
 inline bool walk_header_diffs(const Headers& primary, const Headers& shadow,
-                              const std::vector<std::string>& ignored, Note&& note) {
+                              const std::vector<std::string>& ignored, bool framing, Note&& note) {
   const auto noted = [&](std::vector<std::string> HeaderDiff::*list, const std::string& name) {
+    if (!framing && is_framing_header(name)) return false;
     if (!ignored.empty() && std::binary_search(ignored.begin(), ignored.end(), name)) return false;
     return note(list, name);
   };
@@ -244,6 +246,36 @@ inline bool walk_header_diffs(const Headers& primary, const Headers& shadow,
   auto s = shadow.begin();
   const auto p_last = primary.end();
   const auto s_last = shadow.end();
+  // The usual case first: the same names in the same order, as two builds of one service send
+  // them. Then the runs of each name line up, and a name is changed where a value differs. One
+  // pass compares names and values side by side; no name is compared with its neighbour unless
+  // a value differs.
+  if (primary.size() == shadow.size()) {
+    auto differs = p_last;  // the first field whose value differs
+    for (; p != p_last; ++p, ++s) {
+      if (!bytes_equal(p->name, s->name)) break;
+      if (differs == p_last && !bytes_equal(p->value, s->value)) differs = p;
+    }
+    if (p == p_last) {
+      if (differs == p_last) return false;
+      // Run by run from the first difference (the fields before it in its run are equal).
+      p = differs;
+      s = shadow.begin() + (p - primary.begin());
+      while (p != p_last) {
+        const auto p_end = group_end(p, p_last);
+        const auto s_end = s + (p_end - p);
+        const bool same = std::equal(p, p_end, s, [](const Header& a, const Header& b) {
+          return bytes_equal(a.value, b.value);
+        });
+        if (!same && noted(&HeaderDiff::changed, p->name)) return true;
+        p = p_end;
+        s = s_end;
+      }
+      return false;
+    }
+    p = primary.begin();
+    s = shadow.begin();
+  }
   while (p != p_last || s != s_last) {
     const int order = s == s_last                     ? -1
                       : p == p_last                   ? 1
@@ -298,8 +330,9 @@ struct HeaderDiffSites {
 
 // Note the differences between the headers in `found`.
 inline void find_header_diffs(const Headers& primary, const Headers& shadow,
-                              const std::vector<std::string>& ignored, HeaderDiffSites& found) {
-  walk_header_diffs(primary, shadow, ignored,
+                              const std::vector<std::string>& ignored, bool framing,
+                              HeaderDiffSites& found) {
+  walk_header_diffs(primary, shadow, ignored, framing,
                     [&found](std::vector<std::string> HeaderDiff::*list, const std::string& name) {
                       if (found.count == found.sites.size()) {
                         found.more = true;
@@ -312,18 +345,28 @@ inline void find_header_diffs(const Headers& primary, const Headers& shadow,
 
 // List in `diff` the differences `found` noted, walking the headers again if it missed some.
 inline void list_header_diffs(const Headers& primary, const Headers& shadow,
-                              const std::vector<std::string>& ignored, const HeaderDiffSites& found,
-                              HeaderDiff& diff) {
+                              const std::vector<std::string>& ignored, bool framing,
+                              const HeaderDiffSites& found, HeaderDiff& diff) {
   if (found.more) {
-    walk_header_diffs(primary, shadow, ignored,
+    walk_header_diffs(primary, shadow, ignored, framing,
                       [&diff](std::vector<std::string> HeaderDiff::*list, const std::string& name) {
                         (diff.*list).push_back(name);
                         return false;
                       });
     return;
   }
+  // Each list allocated once, at its exact size.
+  std::size_t added = 0;
+  std::size_t removed = 0;
   for (std::size_t i = 0; i < found.count; ++i) {
-    (diff.*found.sites[i].list).push_back(*found.sites[i].name);
+    if (found.sites[i].list == &HeaderDiff::added) ++added;
+    if (found.sites[i].list == &HeaderDiff::removed) ++removed;
+  }
+  if (added > 0) diff.added.reserve(added);
+  if (removed > 0) diff.removed.reserve(removed);
+  if (found.count > added + removed) diff.changed.reserve(found.count - added - removed);
+  for (std::size_t i = 0; i < found.count; ++i) {
+    (diff.*found.sites[i].list).emplace_back(*found.sites[i].name);
   }
 }
 
@@ -344,12 +387,14 @@ struct Divergence {
 
   /// Compare two responses; `std::nullopt` when every aspect not ignored by `config` matches.
   /**
-   * Linear in the body and header sizes. Bodies go through the config's normalizers, then are
-   * compared with `memcmp`, so any bytes of any length are fine; bodies that differ are then
-   * read by the first of the config's body comparators that applies, if any, which decides
-   * whether they really differ. Allocates only when something differs (or to normalize). Never
-   * throws for what the responses hold: a normalizer or comparator that fails leaves a byte
-   * comparison with `BodyDiff::fallback` set.
+   * Headers are compared by name, case-insensitively, each name's values in order; the
+   * `ShadowConfig::framing_headers()` (`content-length`, `transfer-encoding`, ...) are left out
+   * unless `config.compare_framing_headers()`. Linear in the body and header sizes. Bodies go
+   * through the config's normalizers, then are compared with `memcmp`, so any bytes of any length
+   * are fine; bodies that differ are then read by the first of the config's body comparators that
+   * applies, if any, which decides whether they really differ. Allocates only when something
+   * differs (or to normalize). Never throws for what the responses hold: a normalizer or comparator
+   * that fails leaves a byte comparison with `BodyDiff::fallback` set.
    */
   [[nodiscard]] static std::optional<Divergence> compare(const ResponseRecord& primary,
                                                          const ResponseRecord& shadow,
@@ -359,6 +404,9 @@ struct Divergence {
 
   /// Compare with these ignored headers (lower-cased, sorted) and pointer patterns in place of
   /// the config's own; a `Shadower` passes the config's plus the noise it learned.
+  /**
+   * Everything else, the framing headers' rule included, comes from `config`.
+   */
   [[nodiscard]] static std::optional<Divergence> compare(
       const ResponseRecord& primary, const ResponseRecord& shadow, const ShadowConfig& config,
       const std::vector<std::string>& ignored_headers, const PointerPatterns& ignored_pointers) {
@@ -370,7 +418,8 @@ struct Divergence {
                                 (primary.status != shadow.status || primary.ok != shadow.ok);
     detail::HeaderDiffSites header_diffs;
     if (!config.ignores(IgnoreField::Headers)) {
-      detail::find_header_diffs(primary.headers, shadow.headers, ignored_headers, header_diffs);
+      detail::find_header_diffs(primary.headers, shadow.headers, ignored_headers,
+                                config.compare_framing_headers(), header_diffs);
     }
     // Equal bytes are equal bodies, whatever a normalizer would make of them.
     const bool bytes_differ =
@@ -394,8 +443,8 @@ struct Divergence {
     const detail::BuiltInPlace headers{[&] {
       std::optional<HeaderDiff> diff;
       if (header_diffs.count > 0) {
-        detail::list_header_diffs(primary.headers, shadow.headers, ignored_headers, header_diffs,
-                                  diff.emplace());
+        detail::list_header_diffs(primary.headers, shadow.headers, ignored_headers,
+                                  config.compare_framing_headers(), header_diffs, diff.emplace());
       }
       return diff;
     }};
