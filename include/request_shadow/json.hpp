@@ -36,6 +36,8 @@ struct Tolerance {
   /// The largest difference relative to the larger magnitude of the two (0: none); `1e-9`
   /// accepts a change in about the ninth significant digit.
   double relative = 0;
+
+  friend bool operator==(const Tolerance&, const Tolerance&) = default;
 };
 
 /// A rule for the values one pointer pattern matches; see `Options::unordered_array`,
