@@ -466,3 +466,46 @@ TEST(JsonNumberTolerance, RandomDocumentsWithNumbersNudgedWithinTheBoundAreEqual
     }
   }
 }
+
+TEST(JsonRules, EdgeCases) {
+  json::Options options;
+  options.unordered_array("/u").match_array_by("/k", "/id");
+  // Empty arrays on either side.
+  EXPECT_TRUE(diffs(R"({"u":[],"k":[]})", R"({"u":[],"k":[]})", options).empty());
+  EXPECT_EQ(diffs(R"({"u":[],"k":[]})", R"({"u":[1],"k":[{"id":1}]})", options),
+            (std::vector<FieldDiff>{field("/u/0", FieldChange::Added, "", "1"),
+                                    field("/k/0", FieldChange::Added, "", R"({"id":1})")}));
+  // A rule on a value that is not an array does nothing; another type is one difference.
+  EXPECT_EQ(diffs(R"({"u":{"a":1}})", R"({"u":{"a":2}})", options),
+            std::vector<FieldDiff>{field("/u/a", FieldChange::Changed, "1", "2")});
+  EXPECT_EQ(diffs(R"({"u":[1]})", R"({"u":"x"})", options),
+            std::vector<FieldDiff>{field("/u", FieldChange::TypeChanged, "[1]", "\"x\"")});
+  // An ignore pattern inside keyed records applies at the primary's index; the key still shows.
+  rs::PointerPatterns ignored;
+  ignored.add("/k/*/at");
+  EXPECT_EQ(
+      diffs(R"({"k":[{"id":1,"at":1,"v":1},{"id":2,"at":1,"v":1}]})",
+            R"({"k":[{"id":2,"at":2,"v":1},{"id":1,"at":2,"v":5}]})", options, ignored),
+      std::vector<FieldDiff>{field("/k/0/v", FieldChange::Changed, "[/id=1] 1", "[/id=1] 5")});
+  // An ignored array is skipped whatever its rule.
+  rs::PointerPatterns whole;
+  whole.add("/u");
+  EXPECT_TRUE(diffs(R"({"u":[1,2]})", R"({"u":[3]})", options, whole).empty());
+  // A tolerance reaches into the pairs of aligned and keyed arrays; elements pair up (and
+  // unordered ones match) by exact value.
+  options.number_tolerance("", {.absolute = 0.1});
+  EXPECT_EQ(diffs(R"({"a":[1,2,3],"u":[1,2],"k":[{"id":1,"v":1}]})",
+                  R"({"a":[0,1,2.05,3],"u":[2,1],"k":[{"id":1,"v":1.05}]})", options),
+            std::vector<FieldDiff>{field("/a/0", FieldChange::Added, "", "0")});
+  EXPECT_EQ(diffs(R"({"u":[1]})", R"({"u":[1.05]})", options).size(), 2U);
+  // The cap holds inside planned arrays: the first differences of the full list.
+  const std::string a = R"({"k":[{"id":1,"v":1},{"id":2,"v":1},{"id":3,"v":1}]})";
+  const std::string b = R"({"k":[{"id":3,"v":2},{"id":2,"v":2},{"id":1,"v":2}]})";
+  json::Options capped = options;
+  capped.max_differences = 2;
+  const auto full = diffs(a, b, options);
+  ASSERT_EQ(full.size(), 3U);
+  const auto found = json::compare(a, b, {}, capped);
+  EXPECT_TRUE(found.truncated);
+  EXPECT_EQ(found.fields, std::vector<FieldDiff>(full.begin(), full.begin() + 2));
+}
