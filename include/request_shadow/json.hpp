@@ -750,13 +750,11 @@ struct Frame {
   bool is_array = false;
   // An array pair compared by steps (aligned, as a multiset or by key): its elements are
   // `Scratch::elements` from `base` on, the shadow's from `offset`, its steps
-  // `Scratch::steps[next, stop)`, and `Scratch::steps` is cut back to `steps_first` at the end.
+  // `Scratch::steps[next, stop)`, and `Scratch::steps` is cut back to `shadow_first` at the end.
   bool planned = false;
-  bool keyed = false;                    // matched by key: differences inside a pair show its key
-  bool in_pair = false;                  // the child being compared is one of a pair
-  std::uint32_t rule = Step::none;       // the `Options::rules` index of a keyed array's rule
-  std::uint32_t tolerance = Step::none;  // the number tolerance in force inside, if any
-  std::size_t steps_first = 0;
+  bool keyed = false;      // matched by key: differences inside a pair show its key
+  bool in_pair = false;    // the child being compared is one of a pair
+  std::uint32_t rule = 0;  // the `Options::rules` index of a keyed array's rule
   // The token of the child being compared: its member name, or its index in an array.
   std::string_view key;
   std::size_t index = 0;
@@ -768,6 +766,9 @@ struct Frame {
   // An object pair: its members are `Scratch::members` from `base` on.
   Phase phase = Phase::Aligned;
   bool resort_shadow = false;  // the shadow's members are sorted by key, not position
+  // 1 + the `Options::rules` index of the number tolerance in force inside, 0 for none (so that
+  // a new frame is all zeros): `Step::none + 1` wraps to 0.
+  std::uint32_t tolerance = 0;
   std::size_t base = 0;
   std::size_t next = 0;
   std::size_t stop = 0;
@@ -1039,6 +1040,10 @@ class Walk {
   // the number tolerance in force there.
   [[nodiscard]] bool skipped() {
     if (!has_patterns_) return false;
+    return skipped_by_patterns();
+  }
+
+  [[nodiscard]] bool skipped_by_patterns() {
     const CompiledPatterns& patterns = s_.patterns;
     std::vector<std::uint32_t>& next = s_.next_alive;
     next.clear();
@@ -1056,7 +1061,7 @@ class Walk {
       return false;
     }
     const Frame& f = s_.frames.back();
-    tolerance_here_ = f.tolerance;
+    tolerance_here_ = f.tolerance - 1U;
     const std::size_t depth = s_.frames.size() - 1;  // tokens in the parent's pointer
     for (std::uint32_t i = f.alive_first; i < f.alive_first + f.alive_count; ++i) {
       const std::uint32_t p = s_.alive[i];
@@ -1072,6 +1077,13 @@ class Walk {
     return false;
   }
 
+  // Whether two unequal numbers are within the tolerance in force.
+  [[gnu::cold]] bool tolerated(dom::element a, dom::element_type ta, dom::element b,
+                               dom::element_type tb) const noexcept {
+    return within(options_.rules[tolerance_here_].tolerance, number_value(a, ta),
+                  number_value(b, tb));
+  }
+
   // A rule's pattern matches the value being visited; later rules win over earlier ones.
   void apply_rule(std::uint32_t r) noexcept {
     if (options_.rules[r].kind == Rule::Kind::NumberTolerance) {
@@ -1083,23 +1095,25 @@ class Walk {
 
   // A frame was pushed for the value just visited: it inherits the patterns alive in it.
   void inherit_alive(Frame& f) {
-    f.tolerance = tolerance_here_;
     f.alive_first = static_cast<std::uint32_t>(s_.alive.size());
     f.alive_count = 0;
-    if (!has_patterns_) return;
+    if (!has_patterns_) return;  // and no tolerance: `tolerance` stays 0
+    f.tolerance = tolerance_here_ + 1U;
     s_.alive.insert(s_.alive.end(), s_.next_alive.begin(), s_.next_alive.end());
     f.alive_count = static_cast<std::uint32_t>(s_.next_alive.size());
   }
 
   void pop_frame() {
-    const Frame& f = s_.frames.back();
-    s_.alive.resize(f.alive_first);
-    if (f.planned) {
-      s_.elements.resize(f.base);
-      s_.steps.resize(f.steps_first);
-    }
-    if (f.keyed) --keyed_frames_;
+    if (has_patterns_) s_.alive.resize(s_.frames.back().alive_first);
     s_.frames.pop_back();
+  }
+
+  void pop_planned_frame() {
+    const Frame& f = s_.frames.back();
+    s_.elements.resize(f.base);
+    s_.steps.resize(f.shadow_first);
+    if (f.keyed) --keyed_frames_;
+    pop_frame();
   }
 
   // Note how an array was compared otherwise than asked, at the pointer of the value being
@@ -1191,9 +1205,8 @@ class Walk {
         equal = a.get_bool().value_unsafe() == b.get_bool().value_unsafe();
         break;
       case Kind::Number:
-        equal = numbers_equal(a, ta, b, tb) ||
-                (tolerance_here_ != none && within(options_.rules[tolerance_here_].tolerance,
-                                                   number_value(a, ta), number_value(b, tb)));
+        equal = numbers_equal(a, ta, b, tb);
+        if (!equal && tolerance_here_ != none) equal = tolerated(a, ta, b, tb);
         break;
       case Kind::String:
         equal = same_bytes(a.get_string().value_unsafe(), b.get_string().value_unsafe());
@@ -1213,26 +1226,33 @@ class Walk {
   enum class Plan : std::uint8_t { Positions, Aligned, Unordered, Keyed };
 
   void push_array(dom::array a, dom::array b) {
+    // simdjson's sizes saturate at 2^24 - 1: more than any bound.
+    if (rule_here_ != none || (a.size() != b.size() && options_.max_aligned_items > 0))
+        [[unlikely]] {
+      if (push_planned_array(a, b)) return;
+    }
+    Frame& f = s_.frames.emplace_back();
+    inherit_alive(f);
+    f.is_array = true;
+    f.ia = a.begin();
+    f.ea = a.end();
+    f.ib = b.begin();
+    f.eb = b.end();
+    f.next = 0;
+  }
+
+  // Push a frame for an array pair aligned, unordered or keyed; false (with a note) when it is
+  // to be compared by position. This path and the others that only rules and arrays of unequal
+  // lengths take are marked cold, so that the walk of equal documents stays as compact as it
+  // was without them.
+  [[gnu::cold]] bool push_planned_array(dom::array a, dom::array b) {
     const std::uint32_t rule = rule_here_;
-    const std::size_t n = a.size();  // simdjson saturates at 2^24 - 1: more than any bound
-    const std::size_t m = b.size();
-    const bool align = n != m && options_.max_aligned_items > 0;
+    const bool align = a.size() != b.size() && options_.max_aligned_items > 0;
     Plan plan = align ? Plan::Aligned : Plan::Positions;
     if (rule != none) {
       plan = options_.rules[rule].kind == Rule::Kind::MatchArrayBy ? Plan::Keyed : Plan::Unordered;
     }
-    if (plan != Plan::Positions && !affordable(plan, a, b)) plan = Plan::Positions;
-    if (plan == Plan::Positions) {
-      Frame& f = s_.frames.emplace_back();
-      inherit_alive(f);
-      f.is_array = true;
-      f.ia = a.begin();
-      f.ea = a.end();
-      f.ib = b.begin();
-      f.eb = b.end();
-      f.next = 0;
-      return;
-    }
+    if (!affordable(plan, a, b)) return false;
     const std::size_t base = s_.elements.size();
     for (const dom::element e : a) s_.elements.push_back(e);
     const std::size_t mid = s_.elements.size();
@@ -1243,29 +1263,25 @@ class Walk {
       plan = Plan::Aligned;
       planned = align && affordable(plan, a, b);
     }
+    if (!planned) {  // a keyed array that fell back, too large to align
+      s_.elements.resize(base);
+      return false;
+    }
     if (plan == Plan::Unordered) plan_unordered(base, mid);
-    if (plan == Plan::Aligned && planned) plan_aligned(base, mid);
+    if (plan == Plan::Aligned) plan_aligned(base, mid);
     Frame& f = s_.frames.emplace_back();
     inherit_alive(f);
     f.is_array = true;
-    if (!planned) {  // a keyed array that fell back, too large to align
-      s_.elements.resize(base);
-      f.ia = a.begin();
-      f.ea = a.end();
-      f.ib = b.begin();
-      f.eb = b.end();
-      f.next = 0;
-      return;
-    }
     f.planned = true;
     f.keyed = plan == Plan::Keyed;
     if (f.keyed) ++keyed_frames_;
     f.rule = rule;
     f.base = base;
     f.offset = mid;
-    f.steps_first = first_step;
+    f.shadow_first = first_step;
     f.next = first_step;
     f.stop = s_.steps.size();
+    return true;
   }
 
   // Whether `plan` is within the bounds for arrays `a` and `b`; notes why not otherwise.
@@ -1676,30 +1692,35 @@ class Walk {
     }
   }
 
+  // `step` for a planned array: its steps in order.
+  [[gnu::cold]] void step_planned(Frame& f) {
+    while (f.next != f.stop) {
+      const Step st = s_.steps[f.next++];
+      if (st.same) continue;  // equal hashes: equal elements
+      if (st.a != none && st.b != none) {
+        f.index = st.a;
+        f.in_pair = true;
+        // Copied first: `visit` may grow (move) the elements.
+        const dom::element x = s_.elements[f.base + st.a];
+        const dom::element y = s_.elements[f.offset + st.b];
+        if (visit(x, y) || stopped_) return;  // pushed: `f` may have moved
+      } else {
+        f.in_pair = false;
+        f.index = st.a != none ? st.a : st.b;
+        one_sided(st.a != none ? FieldChange::Removed : FieldChange::Added,
+                  s_.elements[st.a != none ? f.base + st.a : f.offset + st.b]);
+        if (stopped_) return;
+      }
+    }
+    pop_planned_frame();
+  }
+
   // Go on with the innermost array or object: compare its children until one is an array or
   // object (pushed: the caller goes on with that) or there are none left (popped).
   void step() {
     Frame& f = s_.frames.back();
-    if (f.planned) {
-      while (f.next != f.stop) {
-        const Step st = s_.steps[f.next++];
-        if (st.same) continue;  // equal hashes: equal elements
-        if (st.a != none && st.b != none) {
-          f.index = st.a;
-          f.in_pair = true;
-          // Copied first: `visit` may grow (move) the elements.
-          const dom::element x = s_.elements[f.base + st.a];
-          const dom::element y = s_.elements[f.offset + st.b];
-          if (visit(x, y) || stopped_) return;  // pushed: `f` may have moved
-        } else {
-          f.in_pair = false;
-          f.index = st.a != none ? st.a : st.b;
-          one_sided(st.a != none ? FieldChange::Removed : FieldChange::Added,
-                    s_.elements[st.a != none ? f.base + st.a : f.offset + st.b]);
-          if (stopped_) return;
-        }
-      }
-      pop_frame();
+    if (f.planned) [[unlikely]] {
+      step_planned(f);
       return;
     }
     if (f.is_array) {
