@@ -88,9 +88,10 @@ struct Options {
   /// Arrays with more elements than this on either side are not aligned, matched by key or
   /// compared as multisets: they compare by position, and `BodyComparison::notes` says so.
   /**
-   * Aligning, keying or matching a multiset costs O(n log n) time and about 64 bytes per element
-   * (n elements on both sides together), on top of hashing every value inside the arrays once.
-   * 0 turns the alignment of arrays with no rule off: they compare by position.
+   * Aligning, keying or matching a multiset costs O(n) time and about 64 bytes per element (n
+   * elements on both sides together), plus O(a log a) for the a anchors of an alignment, on top
+   * of hashing every value inside the arrays once. 0 compares every array by position: arrays
+   * with no rule silently, non-empty ones with a rule with a note.
    */
   std::size_t max_aligned_items = 100'000;
 
