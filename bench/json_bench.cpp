@@ -1,13 +1,17 @@
 // Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
 // The JSON comparison beside its floor, simdjson parsing both documents, and the byte comparison
 // beside memcmp, all on a ~4 KB API response; then one object of 16,384 members, with ordinary
-// names beside names chosen to collide under std::hash.
+// names beside names chosen to collide under std::hash; then arrays of 1,000 records under the
+// array rules and a number tolerance, each beside simdjson parsing its two documents.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <random>
 #include <request_shadow/divergence.hpp>
 #include <request_shadow/json.hpp>
 #include <string>
@@ -267,5 +271,120 @@ void BM_JsonCompareManyCollidingMembers(benchmark::State& state) {
   compare_many_members(state, true);
 }
 BENCHMARK(BM_JsonCompareManyCollidingMembers)->Arg(16384)->Unit(benchmark::kMicrosecond);
+
+// Arrays of 1,000 records, `{"id":7,"name":"item 7","price":17.25,"tags":["a","b"]}`, as the
+// array rules see them. Each scenario has its floor, simdjson parsing both of its documents.
+enum class Records : std::uint8_t {
+  Unordered,              // the shadow's records shuffled; `unordered_array("/items")`
+  KeyedInsertFront,       // one record inserted at the front; `match_array_by("/items", "/id")`
+  InsertFront,            // the same insertion, no rule: aligned
+  InsertFrontByPosition,  // the same insertion, no rule, alignment off: a cascade
+  Tolerance,  // every shadow price off by a few units in the last place; a tolerance on ""
+};
+
+std::string record_json(std::size_t i, double price) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, price);
+  return R"({"id":)" + std::to_string(i) + R"(,"name":"item )" + std::to_string(i) +
+         R"(","price":)" + std::string(buf, r.ptr) + R"(,"tags":["a","b"]})";
+}
+
+struct RecordsCase {
+  std::string primary;
+  std::string shadow;
+  rs::json::Options options;
+  std::size_t expected_differences = 0;
+};
+
+RecordsCase records_case(Records scenario) {
+  constexpr std::size_t count = 1000;
+  std::vector<std::string> a;
+  std::vector<std::string> b;
+  for (std::size_t i = 0; i < count; ++i) {
+    const double price = 10.0 + static_cast<double>(i % 97) + 0.25;
+    a.push_back(record_json(i, price));
+    b.push_back(record_json(i, scenario == Records::Tolerance ? price * (1 + 4e-16) : price));
+  }
+  RecordsCase c;
+  switch (scenario) {
+    case Records::Unordered: {
+      std::mt19937 rng(1000);
+      std::shuffle(b.begin(), b.end(), rng);
+      c.options.unordered_array("/items");
+      break;
+    }
+    case Records::KeyedInsertFront:
+      c.options.match_array_by("/items", "/id");
+      [[fallthrough]];
+    case Records::InsertFront:
+      b.insert(b.begin(), record_json(count, 1.5));
+      c.expected_differences = 1;
+      break;
+    case Records::InsertFrontByPosition:
+      b.insert(b.begin(), record_json(count, 1.5));
+      c.options.max_aligned_items = 0;
+      c.expected_differences = c.options.max_differences;  // and truncated
+      break;
+    case Records::Tolerance:
+      c.options.number_tolerance("", {.relative = 1e-12});
+      break;
+  }
+  const auto join = [](const std::vector<std::string>& items) {
+    std::string out = R"({"items":[)";
+    for (std::size_t i = 0; i < items.size(); ++i) out += (i == 0 ? "" : ",") + items[i];
+    return out + "]}";
+  };
+  c.primary = join(a);
+  c.shadow = join(b);
+  return c;
+}
+
+void BM_SimdjsonParseBothRecords(benchmark::State& state, Records scenario) {
+  const RecordsCase c = records_case(scenario);
+  simdjson::dom::parser pa;
+  simdjson::dom::parser pb;
+  for (auto _ : state) {
+    simdjson::dom::element ea;
+    simdjson::dom::element eb;
+    if (pa.parse(c.primary.data(), c.primary.size()).get(ea) ||
+        pb.parse(c.shadow.data(), c.shadow.size()).get(eb)) {
+      state.SkipWithError("parse failed");
+      break;
+    }
+    benchmark::DoNotOptimize(ea);
+    benchmark::DoNotOptimize(eb);
+  }
+  set_bytes(state, c.primary, c.shadow);
+}
+
+void BM_JsonCompareRecords(benchmark::State& state, Records scenario) {
+  const RecordsCase c = records_case(scenario);
+  if (rs::json::compare(c.primary, c.shadow, {}, c.options).fields.size() !=
+      c.expected_differences) {
+    state.SkipWithError("unexpected differences");
+  }
+  for (auto _ : state) {
+    auto found = rs::json::compare(c.primary, c.shadow, {}, c.options);
+    benchmark::DoNotOptimize(found);
+  }
+  set_bytes(state, c.primary, c.shadow);
+}
+
+BENCHMARK_CAPTURE(BM_SimdjsonParseBothRecords, unordered, Records::Unordered)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_JsonCompareRecords, unordered, Records::Unordered)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_SimdjsonParseBothRecords, keyed_insert_front, Records::KeyedInsertFront)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_JsonCompareRecords, keyed_insert_front, Records::KeyedInsertFront)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_JsonCompareRecords, insert_front, Records::InsertFront)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_JsonCompareRecords, insert_front_by_position, Records::InsertFrontByPosition)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_SimdjsonParseBothRecords, tolerance, Records::Tolerance)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_JsonCompareRecords, tolerance, Records::Tolerance)
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -2,12 +2,14 @@
 //
 // Migrating a JSON service from v1 to v2 in process, with a JSON-aware comparison.
 //
-// v2 writes its keys in another order and with other whitespace (not a divergence), formats the
-// items' `updated_at` timestamps differently (ignored by a rule), stamps every answer with a
-// fresh `request_id`, as v1 does (noise: v1 itself never answers the same id twice, which a
-// second v1 call reveals), and adds a `tier` field to the account (the one real change, reported
-// by its JSON Pointer). The program prints what an operator reads, and exits non-zero if the
-// comparison finds anything else.
+// v2 writes its keys in another order and with other whitespace (not a divergence), lists the
+// items in another order (matched by their `sku` with `match_array_by`), computes prices in
+// another order, off in the last digits (`number_tolerance`), formats the items' `updated_at`
+// timestamps differently (ignored by a rule), stamps every answer with a fresh `request_id`, as
+// v1 does (noise: v1 itself never answers the same id twice, which a second v1 call reveals),
+// and adds a `tier` field to the account (the one real change, reported by its JSON Pointer).
+// The program prints what an operator reads, and exits non-zero if the comparison finds
+// anything else, or if the array and number rules were not needed.
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <atomic>
@@ -32,34 +34,46 @@ struct RequestIds {
   std::string take(const char* prefix) const { return prefix + std::to_string((*next)++); }
 };
 
-// The account service in production.
+// The account service in production: its answer.
+std::string v1_body(const std::string& user, const std::string& request_id) {
+  return R"({"user":")" + user + R"(","request_id":")" + request_id +
+         R"(","items":[{"sku":"book","price":12.5,"updated_at":"2026-11-26T10:00:00Z"},)"
+         R"({"sku":"pen","price":2,"updated_at":"2026-11-20T08:30:00Z"}],"balance":100})";
+}
+
+// The rewrite: other key order and spacing, the items in another order, other timestamp
+// format, `2.0` for `2`, a price off in its last digits, a new field.
+std::string v2_body(const std::string& user, const std::string& request_id) {
+  return "{\n  \"balance\": 100,\n  \"items\": [\n"
+         "    {\"updated_at\": \"2026-11-20T08:30:00.000+00:00\", \"price\": 2.0, \"sku\": "
+         "\"pen\"},\n"
+         "    {\"updated_at\": \"2026-11-26T10:00:00.000+00:00\", \"price\": 12.500000000001, "
+         "\"sku\": \"book\"}\n  ],\n  \"tier\": \"standard\",\n  \"user\": \"" +
+         user + "\",\n  \"request_id\": \"" + request_id + "\"\n}";
+}
+
 struct AccountsV1 {
   RequestIds ids;
   asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
-    const std::string user = text(input);
-    co_return rs::ResponseRecord::success(
-        R"({"user":")" + user + R"(","request_id":")" + ids.take("v1-") +
-        R"(","items":[{"sku":"book","price":12.5,"updated_at":"2026-11-26T10:00:00Z"},)"
-        R"({"sku":"pen","price":2,"updated_at":"2026-11-20T08:30:00Z"}],"balance":100})")
+    co_return rs::ResponseRecord::success(v1_body(text(input), ids.take("v1-")))
         .with_header("Content-Type", "application/json");
   }
 };
 
-// The rewrite: other key order and spacing, other timestamp format, `2.0` for `2`, a new field.
 struct AccountsV2 {
   RequestIds ids;
   asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
-    const std::string user = text(input);
-    co_return rs::ResponseRecord::success(
-        "{\n  \"balance\": 100,\n  \"items\": [\n"
-        "    {\"updated_at\": \"2026-11-26T10:00:00.000+00:00\", \"price\": 12.50, \"sku\": "
-        "\"book\"},\n"
-        "    {\"updated_at\": \"2026-11-20T08:30:00.000+00:00\", \"price\": 2.0, \"sku\": "
-        "\"pen\"}\n  ],\n  \"tier\": \"standard\",\n  \"user\": \"" +
-        user + "\",\n  \"request_id\": \"" + ids.take("v2-") + "\"\n}")
+    co_return rs::ResponseRecord::success(v2_body(text(input), ids.take("v2-")))
         .with_header("content-type", "application/json");  // the same header, in lower case
   }
 };
+
+// The JSON rules of this migration: items matched by their `sku`, prices equal to a cent.
+rs::json::Options json_rules() {
+  return rs::json::Options{}
+      .match_array_by("/items", "/sku")
+      .number_tolerance("/items/*/price", {.absolute = 0.005});
+}
 
 using Migration = rs::Shadower<AccountsV1, AccountsV2>;
 
@@ -86,7 +100,7 @@ int main() {
   constexpr int requests = 100;
   Migration migration(AccountsV1{}, AccountsV2{},
                       rs::ShadowConfig::full_sample()
-                          .body_comparator(rs::json::comparator())
+                          .body_comparator(rs::json::comparator(json_rules()))
                           .ignore_pointer("/items/*/updated_at")
                           .noise_cancellation(rs::NoiseCancellation{10, 1000}));
   asio::io_context ctx;
@@ -119,7 +133,22 @@ int main() {
   const auto entries = migration.divergences();
   if (!entries.empty()) std::cout << rs::to_json_line(entries.front()) << '\n';
 
-  // What the migration must show: every call diverges in exactly one way, `/tier` added.
+  // Without the array and number rules, the same pair of answers reads differently: the items
+  // compared by position (every field of both changed) and the price.
+  std::printf("\nWithout match_array_by and number_tolerance, the same answers differ at:\n");
+  const std::string primary = v1_body("user-0", "id");
+  const std::string shadow = v2_body("user-0", "id");
+  rs::PointerPatterns ignored;
+  ignored.add("/items/*/updated_at");
+  const auto plain = rs::json::compare(primary, shadow, ignored);
+  for (const rs::FieldDiff& field : plain.fields) {
+    std::printf("  %s %s\n", field.pointer.c_str(),
+                std::string(rs::to_string(field.change)).c_str());
+  }
+  const auto ruled = rs::json::compare(primary, shadow, ignored, json_rules());
+
+  // What the migration must show: every call diverges in exactly one way, `/tier` added; the
+  // rules are what make it so.
   // And the request id must have been taken out as noise, then ignored.
   bool request_id_ignored = false;
   for (const auto& noise : stats.noise) {
@@ -127,7 +156,8 @@ int main() {
   }
   const bool as_expected =
       stats.calls == requests && stats.diverged == requests && stats.signatures.size() == 1 &&
-      stats.signatures[0].signature.text == "body json /tier added" && request_id_ignored;
+      stats.signatures[0].signature.text == "body json /tier added" && request_id_ignored &&
+      ruled.fields.size() == 1 && ruled.fields[0].pointer == "/tier" && plain.fields.size() > 1;
   if (!as_expected) {
     std::fprintf(stderr, "unexpected comparison result\n");
     return 1;

@@ -2,9 +2,12 @@
 //
 // Fuzzes `json::compare` (json.hpp) on two arbitrary bodies, with ignore patterns and options.
 //
-// Input: a byte for `max_differences` (its value mod 8), a byte for `max_depth` (below 200: the
+// Input: a byte for `max_differences` (its value mod 8; bit 3 set: arrays of different lengths
+// are aligned, otherwise `max_aligned_items` is 0), a byte for `max_depth` (below 200: the
 // default; otherwise its value minus 200), then `Input::text()` fields: the primary's body, the
-// shadow's, then up to 8 ignore patterns (one that starts with `=` is the rest as a value place).
+// shadow's, then up to 8 ignore patterns (one that starts with `=` is the rest as a value place;
+// `!u`, `!k` and `!t` make the rest an `unordered_array`, `match_array_by` `/id`, or
+// `number_tolerance` 0.5 pattern).
 //
 // Invariants (each violation prints what broke and aborts):
 // 1. `compare` throws nothing but `json::ParseError`. A side is readable when comparing it with
@@ -13,11 +16,13 @@
 // 2. `compare(a, a)` lists no difference and is not truncated.
 // 3. Swapping the sides swaps `Added` and `Removed` and the two excerpts of each difference:
 //    the lists agree as multisets (their orders differ: the primary's members come first).
+//    Checked without alignment and rules, which may break ties by side.
 // 4. With `max_differences` k (0 counting as 1), the list is the first k differences of the
 //    uncapped list, and `truncated` is set exactly when the uncapped list is longer.
 // 5. Every pointer is an RFC 6901 pointer (empty or from `/` on, `~` only in `~0` and `~1`); an
 //    added value has only a shadow excerpt, a removed one only a primary excerpt, the others both;
-//    an excerpt is printable ASCII, at most 48 bytes of the value's text, escaped, and `...`.
+//    an excerpt is printable ASCII, at most 48 bytes of the value's text, escaped, and `...`
+//    (after the key of its pair in a `match_array_by` array: `[/id=...] `).
 // 6. Ignore patterns: no listed pointer is matched by `PointerPatterns::matches`, and the
 //    uncapped list with the patterns is the uncapped list without them, filtered by `matches`
 //    (the walk's skipping of a value and its subtree agrees with matching each pointer). Value
@@ -27,6 +32,7 @@
 // 8. Each difference is where its pointer says (checked with simdjson's `at_pointer`, for
 //    documents without repeated member names): an added value only in the shadow, a removed one
 //    only in the primary, a changed one a scalar of one kind in both, a changed type two kinds.
+//    Checked without alignment and rules, whose pairs may be at different indices.
 
 #include <request_shadow/json.hpp>
 // The header under test comes first: it must compile on its own.
@@ -59,9 +65,15 @@ struct Result {
   std::string error;
 };
 
+// The rules and alignment of the input being run.
+json::Options& base_options() {
+  static json::Options options;
+  return options;
+}
+
 Result run(std::string_view a, std::string_view b, const rs::PointerPatterns& ignored,
            std::size_t max_differences, std::size_t max_depth) {
-  json::Options options;
+  json::Options options = base_options();
   options.max_differences = max_differences;
   options.max_depth = max_depth;
   Result r;
@@ -94,13 +106,15 @@ bool well_formed_pointer(std::string_view p) {
   return true;
 }
 
-void check_fields(const std::vector<rs::FieldDiff>& fields) {
+void check_fields(const std::vector<rs::FieldDiff>& fields, bool keyed) {
+  constexpr std::size_t excerpt_limit = 4 * 48 + 3;
+  // With a key first: `[/id=` (the member is `/id`), its excerpt, `] `.
+  const std::size_t limit = keyed ? 2 * excerpt_limit + 7 : excerpt_limit;
   for (const auto& f : fields) {
     require(well_formed_pointer(f.pointer), "every pointer is an RFC 6901 pointer", f.pointer);
     for (const std::string* excerpt : {&f.primary, &f.shadow}) {
-      require(excerpt->size() <= 4 * 48 + 3 &&
-                  std::all_of(excerpt->begin(), excerpt->end(),
-                              [](char c) { return c >= 0x20 && c < 0x7f; }),
+      require(excerpt->size() <= limit && std::all_of(excerpt->begin(), excerpt->end(),
+                                                      [](char c) { return c >= 0x20 && c < 0x7f; }),
               "an excerpt is printable ASCII, 48 bytes of the value escaped at most", *excerpt);
     }
     const bool has_primary = !f.primary.empty();
@@ -257,15 +271,31 @@ REQUEST_SHADOW_FUZZ_ORACLE void check_places(std::string_view a, std::string_vie
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   rs::fuzz::Input in(data, size);
-  const std::size_t max_differences = in.byte() % 8U;
+  const std::uint8_t max_differences_byte = in.byte();
+  const std::size_t max_differences = max_differences_byte % 8U;
   const std::uint8_t depth_byte = in.byte();
   const std::size_t max_depth = depth_byte < 200 ? json::Options{}.max_depth : depth_byte - 200U;
   const std::string a = in.text();
   const std::string b = in.text();
+  const bool align = (max_differences_byte & 8U) != 0;
+  json::Options& options = base_options();
+  options = json::Options{};
+  if (!align) options.max_aligned_items = 0;
   rs::PointerPatterns ignored;
+  bool keyed = false;
   for (int i = 0; i < 8 && !in.empty(); ++i) {
     const std::string p = in.text();
-    if (!p.empty() && p.front() == '=') {
+    const std::string_view rest = p.size() >= 2 ? std::string_view(p).substr(2) : "";
+    if (p.size() >= 2 && p.front() == '!' && (rest.empty() || rest.front() == '/')) {
+      if (p[1] == 'u') {
+        options.unordered_array(rest);
+      } else if (p[1] == 'k') {
+        options.match_array_by(rest, "/id");
+        keyed = true;
+      } else if (p[1] == 't') {
+        options.number_tolerance(rest, {.absolute = 0.5});
+      }
+    } else if (!p.empty() && p.front() == '=') {
       if (p.size() == 1 || p[1] == '/') ignored.add_value_place(std::string_view(p).substr(1));
     } else if (p.empty() || p.front() == '/') {
       ignored.add(p);
@@ -312,13 +342,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const std::vector<rs::FieldDiff>& full = ab.found->fields;
   require(!ab.found->truncated, "an uncapped comparison is not truncated");
-  check_fields(full);
-  check_fields(ba.found->fields);
+  check_fields(full, keyed);
+  check_fields(ba.found->fields, keyed);
 
-  if (a.size() < 2048 && b.size() < 2048) check_places(a, b, full);
+  const bool by_position = !align && options.rules.empty();
+  if (by_position && a.size() < 2048 && b.size() < 2048) check_places(a, b, full);
 
   // 3. Swapping the sides.
-  require(as_multiset(full, false) == as_multiset(ba.found->fields, true),
+  require(!by_position || as_multiset(full, false) == as_multiset(ba.found->fields, true),
           "swapping the sides swaps added and removed",
           describe(full) + " vs " + describe(ba.found->fields));
 

@@ -56,6 +56,9 @@ struct BodyComparison {
   std::vector<FieldDiff> fields;
   /// More differences exist than `fields` lists (the comparator caps its list).
   bool truncated = false;
+  /// Where the comparator compared otherwise than its rules ask, and why, e.g. `/items:
+  /// match_array_by /id not applied, shadow element 3 has no key`; empty normally.
+  std::vector<std::string> notes{};
 };
 
 /// Rewrites a body before it is compared, on both sides (to drop a timestamp, say).

@@ -74,6 +74,9 @@ struct BodyDiff {
   /// Why this is a byte comparison although a comparator or normalizer applied (a body that is
   /// not valid JSON, say); empty otherwise.
   std::string fallback;
+  /// Where the comparator compared otherwise than its rules ask, and why (see
+  /// `BodyComparison::notes`); empty normally.
+  std::vector<std::string> notes{};
 
   friend bool operator==(const BodyDiff&, const BodyDiff&) = default;
 };
@@ -214,6 +217,7 @@ inline bool compare_structured(const std::vector<BodyComparator>& comparators,
       diff.format = c.name;
       diff.fields = std::move(found.fields);
       diff.fields_truncated = found.truncated;
+      diff.notes = std::move(found.notes);
     } catch (...) {
       failed(c, "");
     }
@@ -557,6 +561,7 @@ inline void append_status(std::string& out, const StatusDiff& status) {
       }
       if (d.body->fields_truncated) out += ", ...";
     }
+    for (const std::string& note : d.body->notes) out += " (" + note + ")";
     if (!d.body->fallback.empty()) out += " (fallback: " + d.body->fallback + ")";
   }
   return out;
