@@ -100,14 +100,17 @@ class Shadower {
   /// Call both backends with `input`; complete with the primary's response and the comparison.
   /**
    * The request key for sampling and for the log is `input`; the sampling decision is made here,
-   * when `call` is invoked. When the sampler leaves the key out, only the primary is called.
+   * when `call` is invoked. When the sampler leaves the key out, only the primary is called; so
+   * too when `ShadowConfig::shadow_if` refuses the request, or the call would exceed
+   * `ShadowConfig::max_shadows_per_second`.
    * Otherwise the shadow leg is handed to a worker (it starts once the caller first suspends, so
    * the primary is issued first), the primary is awaited, then the shadow is awaited until it
    * answers or its deadline passes, whichever comes first. A shadow answer is compared with
    * `Divergence::compare`; a divergence is counted and logged.
    *
-   * The shadow receives its own copy of `input`; the primary gets `input` itself, which must stay
-   * valid until the returned awaitable completes.
+   * The shadow receives its own copy of `input` (or of `ShadowConfig::shadow_request`'s rewrite
+   * of it); the primary gets `input` itself, which must stay valid until the returned awaitable
+   * completes.
    *
    * Completion: the `ShadowOutcome`, or the primary's exception rethrown unchanged. The shadow's
    * failures never throw. Only in test mode (`ShadowConfig::raise_on_mismatch`) does a divergence
@@ -237,14 +240,14 @@ class Shadower {
 
   /// Register an observer, for this shadower and its copies.
   /**
-   * Called once per sampled call whose primary answered, inline or detached, shadowed or stopped
-   * by `auto_stop`, after the outcome is counted and logged, so `ShadowOutcome::primary` is
-   * always the primary's real response: in the caller's coroutine for `call` and for a stopped
-   * call, otherwise for `call_detached` on the worker's strand, in the deadline timer's handler,
-   * or in a handler posted to the caller's execution context. Not called for a call whose primary
-   * threw, that was cancelled, or that was dropped with its `io_context`. Observers run
-   * concurrently from several threads, must be quick, and an exception they throw is swallowed.
-   * Registration is thread-safe.
+   * Called once per sampled call whose primary answered, inline or detached, shadowed, stopped
+   * by `auto_stop` or over `max_shadows_per_second`, after the outcome is counted and logged, so
+   * `ShadowOutcome::primary` is always the primary's real response: in the caller's coroutine for
+   * `call` and for a stopped call, otherwise for `call_detached` on the worker's strand, in the
+   * deadline timer's handler, or in a handler posted to the caller's execution context. Not called
+   * for a call whose primary threw, that was cancelled, or that was dropped with its `io_context`.
+   * Observers run concurrently from several threads, must be quick, and an exception they throw is
+   * swallowed. Registration is thread-safe.
    */
   Shadower& on_outcome(Observer observer) {
     std::lock_guard lock(state_->log_mutex);

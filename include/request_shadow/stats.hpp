@@ -98,13 +98,13 @@ struct NoiseCount {
 /**
  * Each call is counted once in `calls`, when it starts (when the awaitable returned by `call` or
  * `call_detached` first runs; one dropped unawaited never starts), whether it completes or not.
- * Its fate is counted once too, when it is decided: left out by the sampler or stopped by
- * `auto_stop` (at once), or, for a call whose shadow was started, shed, timed out, failed,
- * abandoned, matched or diverged (when the shadow settles). Until then the call is in
- * `sampled_in_progress`. A call that never ends because its coroutine is destroyed (its
- * `io_context` destroyed with the call pending) is counted as abandoned when it is destroyed.
- * A call that `ShadowConfig::shadow_if` refuses is `filtered`, before the sampler sees it. So
- * these always hold: `calls == sampled + skipped_by_sampler + filtered`,
+ * Its fate is counted once too, when it is decided: filtered by `shadow_if`, left out by the
+ * sampler, stopped by `auto_stop` or over `max_shadows_per_second` (at once), or, for a call whose
+ * shadow was started, shed, timed out, failed, abandoned, matched or diverged (when the shadow
+ * settles). Until then the call is in `sampled_in_progress`. A call that never ends because its
+ * coroutine is destroyed (its `io_context` destroyed with the call pending) is counted as abandoned
+ * when it is destroyed. A call that `ShadowConfig::shadow_if` refuses is `filtered`, before the
+ * sampler sees it. So these always hold: `calls == sampled + skipped_by_sampler + filtered`,
  * `sampled == shadow_ok + shadow_timed_out + expired_in_queue + shadow_failed + shadow_abandoned +
  * shed + stopped + rate_limited + sampled_in_progress` and `shadow_ok == matched + diverged`.
  * `primary_failed`, `cancelled` and `rule_errors` count calls that are also counted in one of
