@@ -472,6 +472,9 @@ class ShadowConfig {
   std::size_t max_in_flight_ = default_max_in_flight_shadows;
   std::string salt_;
   KeyExtractor extractor_;
+  RequestFilter filter_;
+  RequestRewrite rewrite_;
+  std::optional<RateCap> rate_cap_;
   std::vector<std::string> ignored_headers_;
   bool raise_on_mismatch_ = false;
   bool latency_histograms_ = false;
@@ -480,9 +483,6 @@ class ShadowConfig {
   PointerPatterns ignored_pointers_;
   std::vector<BodyNormalizer> normalizers_;
   std::vector<BodyComparator> comparators_;
-  RequestFilter filter_;
-  RequestRewrite rewrite_;
-  std::optional<RateCap> rate_cap_;
 };
 
 }  // namespace request_shadow

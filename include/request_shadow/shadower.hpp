@@ -301,13 +301,16 @@ class Shadower {
     std::shared_ptr<detail::EngineBase> engine;
     std::atomic<std::chrono::steady_clock::rep> timeout;
     std::atomic<std::uint32_t> rate_ppm;
-    std::unique_ptr<detail::Breaker> breaker;       // auto_stop, when configured
-    std::unique_ptr<detail::NoiseTracker> noise;    // noise_cancellation, when configured
-    std::unique_ptr<detail::RateLimiter> limiter =  // max_shadows_per_second, when configured
+    std::unique_ptr<detail::Breaker> breaker;     // auto_stop, when configured
+    std::unique_ptr<detail::NoiseTracker> noise;  // noise_cancellation, when configured
+
+    // The bucket of max_shadows_per_second, when configured.
+    std::unique_ptr<detail::RateLimiter> limiter =
         config.max_shadows_per_second()
             ? std::make_unique<detail::RateLimiter>(config.max_shadows_per_second()->per_second,
                                                     config.max_shadows_per_second()->burst)
             : nullptr;
+
     detail::Counters counters;
     mutable std::mutex log_mutex;  // guards `log` and `observers`
     std::shared_ptr<DivergenceLog> log = std::make_shared<DivergenceLog>();
