@@ -893,11 +893,14 @@ class Shadower {
       notify(call.state(), lease.outcome());
       return primary;
     }
+    if (!key && call.state().config.shadow_request()) {
+      try {
+        key.emplace(reinterpret_cast<const char*>(input.data()), input.size());
+      } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory: the log keys the rewrite
+      }
+    }
     call.close();
     try {
-      if (!key && call.state().config.shadow_request()) {
-        key.emplace(reinterpret_cast<const char*>(input.data()), input.size());
-      }
       lease.detach(call.shared(), std::move(key));
     } catch (...) {  // NOLINT(bugprone-empty-catch): the lease abandons the shadow; primary wins
     }
