@@ -143,7 +143,7 @@ void BM_ShadowerCallWithRules(benchmark::State& state) {
   if (stats.shadow_ok != stats.calls) state.SkipWithError("lost calls");
 }
 
-// The HTTP helpers on a typical request: 5 header fields, one of them removed.
+// The HTTP rules on a typical request: 5 header fields, one of them removed.
 const std::string http_request =
     "GET /api/v1/prices?item=sku-123 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: bench/1.0\r\n"
     "Accept: application/json\r\nAuthorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc\r\n"

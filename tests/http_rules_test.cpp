@@ -163,7 +163,7 @@ TEST(HttpHeaderKey, ARequestWithoutTheFieldIsKeyedOnItself) {
   EXPECT_EQ(key(""), "");
 }
 
-// The reason for the helper: at 50 %, identical requests are all in or all out when keyed on
+// Why key on a header: at 50 %, identical requests are all in or all out when keyed on
 // themselves, and split by user when keyed on the user.
 TEST(HttpHeaderKey, IdenticalRequestsOfDifferentUsersAreSampledApart) {
   auto config = rs::ShadowConfig::full_sample().sample_rate(50);
