@@ -26,6 +26,7 @@ def check_prometheus(path):
         "request_shadow_sample_rate_ratio",
         "request_shadow_noise_probes", "request_shadow_noise_cancelled",
         "request_shadow_divergence_kinds", "request_shadow_signature_divergences",
+        "request_shadow_filtered", "request_shadow_rule_errors",
     }
     missing = expected - names
     if missing:
@@ -42,6 +43,12 @@ def check_prometheus(path):
         sys.exit("prometheus: no shadow latency recorded")
     if calls <= 0:
         sys.exit("prometheus: no calls counted")
+    filtered = next(s.value for s in samples if s.name == "request_shadow_filtered_total")
+    if filtered <= 0:
+        sys.exit("prometheus: no call filtered by shadow_if")
+    if not any(s.name == "request_shadow_shadow_results_total"
+               and s.labels.get("result") == "rate_limited" for s in samples):
+        sys.exit("prometheus: no rate_limited shadow result")
     print(f"prometheus: {len(families)} families, {len(samples)} samples, {calls:.0f} calls: ok")
 
 
@@ -71,9 +78,13 @@ def check_summary(path):
             if "results" in entry:
                 r = entry["results"]
                 fates = ("ok", "timed_out", "expired_in_queue", "failed", "abandoned", "shed",
-                         "stopped", "in_progress")
+                         "stopped", "rate_limited", "in_progress")
                 if sum(r[f] for f in fates) != r["sampled"] or r["ok"] != r["matched"] + r["diverged"]:
                     sys.exit(f"summary: line {number}: the fates do not add up: {line}")
+                if r["sampled"] + r["skipped"] + r["filtered"] != r["calls"]:
+                    sys.exit(f"summary: line {number}: the calls do not add up: {line}")
+                if r["filtered"] <= 0 or "rule_errors" not in r:
+                    sys.exit(f"summary: line {number}: no call filtered by shadow_if: {line}")
                 results += 1
             elif "signature" in entry:
                 for field in ("text", "count", "share", "last_seen", "exemplar_keys"):

@@ -13,8 +13,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <request_shadow/http_rules.hpp>
 #include <request_shadow/shadower.hpp>
 #include <string>
+#include <string_view>
 
 #include "calibration.hpp"
 
@@ -124,6 +126,46 @@ void shadower_call(benchmark::State& state, int sample_rate) {
 }
 
 void BM_ShadowerCall(benchmark::State& state) { shadower_call(state, 100); }
+
+// A sampled call with every request rule set, each as cheap as it can be: a predicate that lets
+// everything through, a rewrite that copies the request, and a rate cap never reached. What is
+// left is what the rules themselves cost the call path.
+void BM_ShadowerCallWithRules(benchmark::State& state) {
+  TrivialShadower sh(TrivialBackend{}, TrivialBackend{},
+                     rs::ShadowConfig::full_sample()
+                         .shadow_if([](std::string_view) { return true; })
+                         .shadow_request([](std::string_view r) { return std::string(r); })
+                         .max_shadows_per_second(1e12));
+  run_callers(state, [&](asio::io_context& ctx, const std::string& input, std::int64_t n) {
+    asio::co_spawn(ctx, shadower_loop(sh, input, n), asio::detached);
+  });
+  const auto stats = sh.stats();
+  if (stats.shadow_ok != stats.calls) state.SkipWithError("lost calls");
+}
+
+// The HTTP rules on a typical request: 5 header fields, one of them removed.
+const std::string http_request =
+    "GET /api/v1/prices?item=sku-123 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: bench/1.0\r\n"
+    "Accept: application/json\r\nAuthorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc\r\n"
+    "X-User: user-42\r\n\r\n";
+
+void BM_HttpSafeMethods(benchmark::State& state) {
+  const auto safe = rs::http_safe_methods();
+  for (auto _ : state) benchmark::DoNotOptimize(safe(http_request));
+}
+
+void BM_HttpStripHeaders(benchmark::State& state) {
+  const auto strip = rs::http_strip_headers({"authorization", "cookie"});
+  for (auto _ : state) benchmark::DoNotOptimize(strip(http_request));
+}
+
+void BM_HttpHeaderKey(benchmark::State& state) {
+  const auto key = rs::http_header_key("x-user");
+  for (auto _ : state) benchmark::DoNotOptimize(key(http_request));
+}
+BENCHMARK(BM_HttpSafeMethods);
+BENCHMARK(BM_HttpStripHeaders);
+BENCHMARK(BM_HttpHeaderKey);
 
 // The caller's cost of a detached call (the shadow and the comparison run after it returns, in
 // the same thread, and are included in the batch's time too: this is the throughput figure).
@@ -273,5 +315,6 @@ BENCHMARK(BM_CallerLatency<true>)
     ->Arg(64)
     ->UseManualTime();
 BENCHMARK(BM_ShadowerCallUnsampled)->Apply(caller_args);
+BENCHMARK(BM_ShadowerCallWithRules)->Apply(caller_args);
 
 }  // namespace

@@ -2,8 +2,10 @@
 //
 // Shadowing production traffic with a candidate that is sometimes slow, sometimes wrong and
 // sometimes hangs: detached calls (the caller never waits for the candidate), a deadline, a bound
-// on legs in flight, a live change of the sample rate, and at the end the counters as Prometheus
-// text, the last divergences as JSON lines, and the kinds of divergence with their shares.
+// on legs in flight, request rules (only safe methods reach the candidate, without their
+// credentials, at a capped rate), a live change of the sample rate, and at the end the counters
+// as Prometheus text, the last divergences as JSON lines, and the kinds of divergence with their
+// shares.
 //
 //   production                 a summary, then every export
 //   production --prometheus    only the Prometheus text
@@ -13,6 +15,7 @@
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -32,10 +35,21 @@ std::string text(std::span<const std::byte> input) {
   return {reinterpret_cast<const char*>(input.data()), input.size()};
 }
 
+// The item of a request written as HTTP/1 text: the last segment of its path.
+std::string item_of(std::string_view request) {
+  const auto line = request.substr(0, request.find("\r\n"));
+  const auto path = line.substr(0, line.rfind(' '));
+  return std::string(path.substr(path.rfind('/') + 1));
+}
+
+// Requests that reached the candidate with credentials in them (there must be none).
+std::atomic<int> leaked_credentials{0};
+
 // The production service: answers at once.
 struct PriceService {
   asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
-    co_return rs::ResponseRecord::success(R"({"item":")" + text(input) + R"(","price":100})")
+    co_return rs::ResponseRecord::success(R"({"item":")" + item_of(text(input)) +
+                                          R"(","price":100})")
         .with_header("content-type", "application/json");
   }
 };
@@ -44,7 +58,9 @@ struct PriceService {
 // price, one in 50 hangs and ignores cancellation.
 struct CandidatePriceService {
   asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
-    const std::string item = text(input);
+    const std::string request = text(input);
+    if (request.find("Authorization:") != std::string::npos) ++leaked_credentials;
+    const std::string item = item_of(request);
     const unsigned n = static_cast<unsigned>(std::hash<std::string>{}(item));
     const auto ex = co_await asio::this_coro::executor;
     if (n % 50 == 0) {
@@ -68,8 +84,12 @@ using PriceShadower = rs::Shadower<PriceService, CandidatePriceService>;
 asio::awaitable<void> serve(PriceShadower sh, int client, int requests) {
   for (int i = 0; i < requests; ++i) {
     const std::string item = "sku-" + std::to_string(client) + "-" + std::to_string(i);
+    // One request in 10 changes the cart: never shadowed, or it would be made twice.
+    const std::string request = std::string(i % 10 == 9 ? "POST /cart/" : "GET /price/") + item +
+                                " HTTP/1.1\r\nHost: shop\r\nAuthorization: Bearer client-" +
+                                std::to_string(client) + "\r\n\r\n";
     // The caller gets the price as soon as the production service answers.
-    const rs::ResponseRecord price = co_await sh.call_detached(item);
+    const rs::ResponseRecord price = co_await sh.call_detached(request);
     if (price.status != 200) throw std::logic_error("the caller lost its primary");
     const auto ex = co_await asio::this_coro::executor;
     asio::steady_timer next_request(ex, 1ms);
@@ -88,6 +108,9 @@ int main(int argc, char** argv) {
                              .shadow_timeout(20ms)
                              .max_in_flight_shadows(256)
                              .salt("pricing-v2")
+                             .shadow_if(rs::http_safe_methods())
+                             .shadow_request(rs::http_strip_headers({"authorization", "cookie"}))
+                             .max_shadows_per_second(3000, 300)
                              .latency_histograms(true)
                              .auto_stop(rs::AutoStop{0.9, 200, 1s}));
   shadower.with_log(32);
@@ -122,6 +145,11 @@ int main(int argc, char** argv) {
   for (auto& t : threads) t.join();
 
   const rs::ShadowStats stats = shadower.stats();
+  if (leaked_credentials.load() != 0) {
+    std::fprintf(stderr, "%d requests reached the candidate with credentials\n",
+                 leaked_credentials.load());
+    return 1;
+  }
   if (mode == "--prometheus") {
     std::cout << rs::to_prometheus(stats, "pricing-v2");
     return 0;
@@ -135,10 +163,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::printf(
-      "%llu calls: %llu skipped by the sampler, %llu matched, %llu diverged, %llu timed out, "
-      "%llu expired in the queue, %llu shed; %zu shadow legs still hanging\n\n",
-      static_cast<unsigned long long>(stats.calls),
+      "%llu calls: %llu filtered (unsafe methods), %llu skipped by the sampler, %llu over the "
+      "rate cap, %llu matched, %llu diverged, %llu timed out, %llu expired in the queue, %llu "
+      "shed; %zu shadow legs still hanging\n\n",
+      static_cast<unsigned long long>(stats.calls), static_cast<unsigned long long>(stats.filtered),
       static_cast<unsigned long long>(stats.skipped_by_sampler),
+      static_cast<unsigned long long>(stats.rate_limited),
       static_cast<unsigned long long>(stats.matched),
       static_cast<unsigned long long>(stats.diverged),
       static_cast<unsigned long long>(stats.shadow_timed_out),

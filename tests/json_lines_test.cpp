@@ -112,8 +112,12 @@ TEST(JsonLines, SummaryHasTheResultsThenOneLinePerKindThenPerNoisyPlace) {
   stats.matched = 2;
   stats.shadow_ok = 6;
   stats.expired_in_queue = 3;
+  stats.rate_limited = 0;
   stats.sampled = 9;
-  stats.calls = 10;
+  stats.skipped_by_sampler = 1;
+  stats.filtered = 2;
+  stats.rule_errors = 1;
+  stats.calls = 12;
   stats.signatures = log.signatures();
   stats.noise.push_back(rs::NoiseCount{rs::NoiseKind::Pointer, "/request_id", 12, true});
   std::ostringstream os;
@@ -121,9 +125,10 @@ TEST(JsonLines, SummaryHasTheResultsThenOneLinePerKindThenPerNoisyPlace) {
   std::istringstream in(os.str());
   std::string results;
   ASSERT_TRUE(std::getline(in, results));
-  EXPECT_EQ(results, R"({"results":{"calls":10,"sampled":9,"in_progress":0,"ok":6,"matched":2,)"
+  EXPECT_EQ(results, R"({"results":{"calls":12,"sampled":9,"in_progress":0,"ok":6,"matched":2,)"
                      R"("diverged":4,"timed_out":0,"expired_in_queue":3,"failed":0,"abandoned":0,)"
-                     R"("shed":0,"stopped":0}})");
+                     R"("shed":0,"stopped":0,"rate_limited":0,"skipped":1,"filtered":2,)"
+                     R"("rule_errors":1}})");
   std::string first;
   std::string second;
   std::string third;

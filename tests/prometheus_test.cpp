@@ -28,8 +28,11 @@ rs::ShadowStats sample_stats() {
   s.cancelled = 9;
   s.shadow_ok = 9;
   s.sampled_in_progress = 13;
-  s.sampled = 36;
-  s.calls = 41;
+  s.rate_limited = 14;
+  s.sampled = 50;
+  s.filtered = 15;
+  s.rule_errors = 16;
+  s.calls = 70;
   s.diverged_status = 1;
   s.diverged_headers = 0;
   s.diverged_body = 2;
@@ -76,7 +79,12 @@ bool is_utf8(std::string_view text) {
 TEST(Prometheus, EverySampleCarriesTheExperimentAndItsValue) {
   const auto text = rs::to_prometheus(sample_stats(), "codec-v2");
   for (const char* line : {
-           R"(request_shadow_calls_total{experiment="codec-v2"} 41)",
+           R"(request_shadow_calls_total{experiment="codec-v2"} 70)",
+           R"(request_shadow_filtered_total{experiment="codec-v2"} 15)",
+           R"(request_shadow_shadow_results_total{experiment="codec-v2",result="rate_limited"} 14)",
+           R"(request_shadow_rule_errors_total{experiment="codec-v2"} 16)",
+           "# TYPE request_shadow_filtered_total counter",
+           "# TYPE request_shadow_rule_errors_total counter",
            R"(request_shadow_skipped_total{experiment="codec-v2"} 5)",
            R"(request_shadow_shadow_results_total{experiment="codec-v2",result="ok"} 9)",
            R"(request_shadow_shadow_results_total{experiment="codec-v2",result="timed_out"} 1)",
@@ -125,7 +133,7 @@ TEST(Prometheus, EachFamilyIsDeclaredOnceBeforeItsSamples) {
       EXPECT_TRUE(in_family) << line << " is not in family " << declared;
     }
   }
-  EXPECT_EQ(types, 17);
+  EXPECT_EQ(types, 19);
 }
 
 TEST(Prometheus, LabelValuesAreEscaped) {
@@ -188,7 +196,7 @@ TEST(Prometheus, ExperimentIsWrittenAsValidUtf8) {
   for (const auto& [experiment, expected] : cases) {
     const auto text = rs::to_prometheus(sample_stats(), experiment);
     EXPECT_TRUE(is_utf8(text)) << experiment;
-    EXPECT_NE(text.find("calls_total{experiment=\"" + expected + "\"} 41\n"), std::string::npos)
+    EXPECT_NE(text.find("calls_total{experiment=\"" + expected + "\"} 70\n"), std::string::npos)
         << experiment;
   }
 }

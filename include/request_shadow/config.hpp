@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <asio/any_io_executor.hpp>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -14,6 +15,7 @@
 #include <request_shadow/response_record.hpp>
 #include <request_shadow/sampler.hpp>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -189,6 +191,84 @@ class ShadowConfig {
 
   /// The key extractor, empty when the whole request is the key.
   [[nodiscard]] const KeyExtractor& key_extractor() const noexcept { return extractor_; }
+
+  /// A predicate on a request: whether it may be sent to the shadow (see `shadow_if`).
+  using RequestFilter = std::function<bool(std::string_view request)>;
+
+  /// Shadow only the requests that `allow(request)` accepts, e.g. `http_safe_methods()`.
+  /**
+   * Called once per call, on the caller's thread, before the sampler (a refused request is not
+   * hashed). A refused request goes to the primary alone, is counted as `filtered` and reported
+   * as `ShadowFailure::filtered()`; observers do not see it. A predicate that throws refuses the
+   * request: it is counted as `filtered` and in `rule_errors`, and the caller still gets the
+   * primary. Called concurrently from several threads, so it must be thread-safe.
+   */
+  ShadowConfig& shadow_if(RequestFilter allow) {
+    filter_ = std::move(allow);
+    return *this;
+  }
+
+  /// The request filter, empty when every request may be shadowed.
+  [[nodiscard]] const RequestFilter& shadow_if() const noexcept { return filter_; }
+
+  /// A rewrite of a request for the shadow leg (see `shadow_request`).
+  using RequestRewrite = std::function<std::string(std::string_view request)>;
+
+  /// Send the shadow `rewrite(request)` instead of the request, e.g. `http_strip_headers(...)`.
+  /**
+   * Only the shadow leg (and, with noise cancellation, the secondary beside it, so that a
+   * difference the rewrite itself causes shows on both sides and cancels as noise) gets the
+   * rewritten request: the primary, the sampling key and the divergence log keep the original.
+   * Called once per call that is about to start a shadow leg (sampled, admitted by `auto_stop`
+   * and the rate cap), on the caller's thread, before the primary is called; the result is copied
+   * into the leg's own buffer, which the leg owns even when it is abandoned. A rewrite that throws
+   * leaves that call unshadowed: its shadow is reported as failed (`shadow_request threw: ...`),
+   * counted as `shadow_failed` and in `rule_errors`, never counted against the candidate by
+   * `auto_stop`, and the caller still gets the primary. Called concurrently from several threads,
+   * so it must be thread-safe.
+   */
+  ShadowConfig& shadow_request(RequestRewrite rewrite) {
+    rewrite_ = std::move(rewrite);
+    return *this;
+  }
+
+  /// The request rewrite, empty when the shadow gets the request as is.
+  [[nodiscard]] const RequestRewrite& shadow_request() const noexcept { return rewrite_; }
+
+  /// A cap on shadow legs started per second, and the bucket's depth in legs.
+  struct RateCap {
+    /// Legs per second, the bucket's refill rate.
+    double per_second = 0;
+    /// The most legs started at once after a quiet spell, the bucket's depth.
+    double burst = 0;
+  };
+
+  /// Cap the shadow legs started per second, on top of sampling (off by default).
+  /**
+   * A token bucket with no lock, shared by the `Shadower` and its copies on every thread: it holds
+   * `burst` tokens (0: one second's worth, `per_second` rounded up, at least 1) and refills at
+   * `per_second` (a fraction is allowed: 0.1 is one leg every 10 s). A sampled call that finds the
+   * bucket empty goes to the primary alone, is counted as `rate_limited` and reported as
+   * `ShadowFailure::rate_limited()`; a call that `auto_stop` keeps from the shadow takes no token.
+   * Use it to drive a candidate below the primary's rate, so that a slower candidate is not
+   * swamped into timing out. Throws `std::invalid_argument` unless `per_second` is finite and
+   * positive and `burst` finite and not negative.
+   */
+  ShadowConfig& max_shadows_per_second(double per_second, double burst = 0) {
+    if (!std::isfinite(per_second) || per_second <= 0 || !std::isfinite(burst) || burst < 0) {
+      throw std::invalid_argument(
+          "request_shadow::ShadowConfig::max_shadows_per_second: the rate must be finite and "
+          "positive, the burst finite and not negative");
+    }
+    rate_cap_ = RateCap{per_second,
+                        burst > 0 ? std::max(burst, 1.0) : std::max(std::ceil(per_second), 1.0)};
+    return *this;
+  }
+
+  /// The cap on shadow legs per second, if any.
+  [[nodiscard]] const std::optional<RateCap>& max_shadows_per_second() const noexcept {
+    return rate_cap_;
+  }
 
   /// Set how long the shadow leg may run, counted from the start of the call; negative is 0.
   ShadowConfig& shadow_timeout(std::chrono::steady_clock::duration timeout) noexcept {
@@ -478,6 +558,9 @@ class ShadowConfig {
   asio::any_io_executor shadow_executor_;
   std::string salt_;
   KeyExtractor extractor_;
+  RequestFilter filter_;
+  RequestRewrite rewrite_;
+  std::optional<RateCap> rate_cap_;
   std::vector<std::string> ignored_headers_;
   bool raise_on_mismatch_ = false;
   bool latency_histograms_ = false;

@@ -231,7 +231,10 @@ inline void write_json_lines(std::ostream& os, const std::vector<DivergenceEntry
 
 /// The fates of a stats snapshot's calls as one JSON object:
 /// `{"results":{"calls":..,"sampled":..,"in_progress":..,"ok":..,"matched":..,"diverged":..,
-/// "timed_out":..,"expired_in_queue":..,"failed":..,"abandoned":..,"shed":..,"stopped":..}}`.
+/// "timed_out":..,"expired_in_queue":..,"failed":..,"abandoned":..,"shed":..,"stopped":..,
+/// "rate_limited":..,"skipped":..,"filtered":..,"rule_errors":..}}`: `sampled` is the sum of
+/// `in_progress` and the fates from `ok` to `rate_limited`, and `calls` that of `sampled`,
+/// `skipped` (by the sampler) and `filtered`.
 [[nodiscard]] inline std::string results_json_line(const ShadowStats& s) {
   std::string out = "{\"results\":{";
   const std::pair<const char*, std::uint64_t> fields[] = {{"calls", s.calls},
@@ -245,7 +248,11 @@ inline void write_json_lines(std::ostream& os, const std::vector<DivergenceEntry
                                                           {"failed", s.shadow_failed},
                                                           {"abandoned", s.shadow_abandoned},
                                                           {"shed", s.shed},
-                                                          {"stopped", s.stopped}};
+                                                          {"stopped", s.stopped},
+                                                          {"rate_limited", s.rate_limited},
+                                                          {"skipped", s.skipped_by_sampler},
+                                                          {"filtered", s.filtered},
+                                                          {"rule_errors", s.rule_errors}};
   for (const auto& [name, value] : fields) {
     if (out.back() != '{') out += ',';
     out += '"';

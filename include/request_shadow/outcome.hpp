@@ -14,10 +14,12 @@ namespace request_shadow {
 
 /// Why a shadow leg produced no response to compare.
 enum class ShadowFailureKind : std::uint8_t {
-  TimedOut,  ///< The shadow did not answer before its deadline; it was abandoned.
-  Failed,    ///< The shadow backend threw, or the comparison could not be made.
-  Shed,      ///< Not started: `ShadowConfig::max_in_flight_shadows()` legs were already running.
-  Stopped,   ///< Not started: shadowing is stopped by `ShadowConfig::auto_stop`.
+  TimedOut,     ///< The shadow did not answer before its deadline; it was abandoned.
+  Failed,       ///< The shadow backend threw, or the comparison could not be made.
+  Shed,         ///< Not started: `ShadowConfig::max_in_flight_shadows()` legs were already running.
+  Stopped,      ///< Not started: shadowing is stopped by `ShadowConfig::auto_stop`.
+  Filtered,     ///< Not started: `ShadowConfig::shadow_if` refused the request (or threw).
+  RateLimited,  ///< Not started: over `ShadowConfig::max_shadows_per_second`.
 };
 
 /// A shadow leg that produced no response: whether it timed out or failed, and the error text.
@@ -33,6 +35,12 @@ struct ShadowFailure {
   [[nodiscard]] bool shed() const noexcept { return kind == ShadowFailureKind::Shed; }
   /// Whether the shadow was not started because shadowing is stopped (`auto_stop`).
   [[nodiscard]] bool stopped() const noexcept { return kind == ShadowFailureKind::Stopped; }
+  /// Whether the shadow was not started because `shadow_if` refused the request.
+  [[nodiscard]] bool filtered() const noexcept { return kind == ShadowFailureKind::Filtered; }
+  /// Whether the shadow was not started because of the cap on shadow legs per second.
+  [[nodiscard]] bool rate_limited() const noexcept {
+    return kind == ShadowFailureKind::RateLimited;
+  }
 
   friend bool operator==(const ShadowFailure&, const ShadowFailure&) = default;
 };

@@ -150,6 +150,8 @@ inline std::string prometheus_label_value(std::string_view value) {
   sample("calls_total", "", s.calls);
   family("skipped_total", "counter", "Calls the sampler left out.");
   sample("skipped_total", "", s.skipped_by_sampler);
+  family("filtered_total", "counter", "Calls whose request shadow_if refused, before sampling.");
+  sample("filtered_total", "", s.filtered);
   family("shadow_results_total", "counter", "What became of the shadow legs of sampled calls.");
   sample("shadow_results_total", "result=\"ok\"", s.shadow_ok);
   sample("shadow_results_total", "result=\"timed_out\"", s.shadow_timed_out);
@@ -158,6 +160,7 @@ inline std::string prometheus_label_value(std::string_view value) {
   sample("shadow_results_total", "result=\"abandoned\"", s.shadow_abandoned);
   sample("shadow_results_total", "result=\"shed\"", s.shed);
   sample("shadow_results_total", "result=\"stopped\"", s.stopped);
+  sample("shadow_results_total", "result=\"rate_limited\"", s.rate_limited);
   family("auto_stops_total", "counter", "Times shadowing stopped itself (auto_stop).");
   sample("auto_stops_total", "", s.auto_stops);
   family("comparisons_total", "counter", "Compared calls, by whether the responses matched.");
@@ -171,6 +174,9 @@ inline std::string prometheus_label_value(std::string_view value) {
   sample("primary_failures_total", "", s.primary_failed);
   family("cancelled_total", "counter", "Calls cancelled by their caller.");
   sample("cancelled_total", "", s.cancelled);
+  family("rule_errors_total", "counter",
+         "Calls on which shadow_if or shadow_request threw (the shadow was not called).");
+  sample("rule_errors_total", "", s.rule_errors);
   family("shadows_in_flight", "gauge", "Shadow legs running now, abandoned ones included.");
   sample("shadows_in_flight", "", s.in_flight_shadows);
   family("sampled_in_progress", "gauge", "Sampled calls started whose fate is not decided yet.");

@@ -10,6 +10,7 @@
 #include <request_shadow/body_comparator.hpp>
 #include <request_shadow/config.hpp>
 #include <request_shadow/divergence.hpp>
+#include <request_shadow/http_rules.hpp>
 #include <request_shadow/json_lines.hpp>
 #include <request_shadow/log.hpp>
 #include <request_shadow/outcome.hpp>

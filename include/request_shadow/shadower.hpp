@@ -24,6 +24,7 @@
 #include <request_shadow/detail/breaker.hpp>
 #include <request_shadow/detail/engine.hpp>
 #include <request_shadow/detail/noise.hpp>
+#include <request_shadow/detail/rate_limiter.hpp>
 #include <request_shadow/divergence.hpp>
 #include <request_shadow/log.hpp>
 #include <request_shadow/outcome.hpp>
@@ -99,14 +100,17 @@ class Shadower {
   /// Call both backends with `input`; complete with the primary's response and the comparison.
   /**
    * The request key for sampling and for the log is `input`; the sampling decision is made here,
-   * when `call` is invoked. When the sampler leaves the key out, only the primary is called.
+   * when `call` is invoked. When the sampler leaves the key out, only the primary is called; so
+   * too when `ShadowConfig::shadow_if` refuses the request, or the call would exceed
+   * `ShadowConfig::max_shadows_per_second`.
    * Otherwise the shadow leg is handed to a worker (it starts once the caller first suspends, so
    * the primary is issued first), the primary is awaited, then the shadow is awaited until it
    * answers or its deadline passes, whichever comes first. A shadow answer is compared with
    * `Divergence::compare`; a divergence is counted and logged.
    *
-   * The shadow receives its own copy of `input`; the primary gets `input` itself, which must stay
-   * valid until the returned awaitable completes.
+   * The shadow receives its own copy of `input` (or of `ShadowConfig::shadow_request`'s rewrite
+   * of it); the primary gets `input` itself, which must stay valid until the returned awaitable
+   * completes.
    *
    * Completion: the `ShadowOutcome`, or the primary's exception rethrown unchanged. The shadow's
    * failures never throw. Only in test mode (`ShadowConfig::raise_on_mismatch`) does a divergence
@@ -129,9 +133,7 @@ class Shadower {
     std::optional<std::string> key;
     std::uint64_t probe = 0;
     const Decision d = decide(input, key, probe);
-    if (d == Decision::Skip || d == Decision::Stopped) {
-      return run_primary<false>(state_, input, d == Decision::Stopped);
-    }
+    if (d != Decision::Sampled && d != Decision::Probe) return run_primary<false>(state_, input, d);
     return run_sampled<false>(Ticket(state_, probe), input, std::move(key));
   }
 
@@ -161,9 +163,7 @@ class Shadower {
     std::optional<std::string> key;
     std::uint64_t probe = 0;
     const Decision d = decide(input, key, probe);
-    if (d == Decision::Skip || d == Decision::Stopped) {
-      return run_primary<true>(state_, input, d == Decision::Stopped);
-    }
+    if (d != Decision::Sampled && d != Decision::Probe) return run_primary<true>(state_, input, d);
     return run_sampled<true>(Ticket(state_, probe), input, std::move(key));
   }
 
@@ -240,14 +240,14 @@ class Shadower {
 
   /// Register an observer, for this shadower and its copies.
   /**
-   * Called once per sampled call whose primary answered, inline or detached, shadowed or stopped
-   * by `auto_stop`, after the outcome is counted and logged, so `ShadowOutcome::primary` is
-   * always the primary's real response: in the caller's coroutine for `call` and for a stopped
-   * call, otherwise for `call_detached` on the worker's strand, in the deadline timer's handler,
-   * or in a handler posted to the caller's execution context. Not called for a call whose primary
-   * threw, that was cancelled, or that was dropped with its `io_context`. Observers run
-   * concurrently from several threads, must be quick, and an exception they throw is swallowed.
-   * Registration is thread-safe.
+   * Called once per sampled call whose primary answered, inline or detached, shadowed, stopped
+   * by `auto_stop` or over `max_shadows_per_second`, after the outcome is counted and logged, so
+   * `ShadowOutcome::primary` is always the primary's real response: in the caller's coroutine for
+   * `call` and for a stopped call, otherwise for `call_detached` on the worker's strand, in the
+   * deadline timer's handler, or in a handler posted to the caller's execution context. Not called
+   * for a call whose primary threw, that was cancelled, or that was dropped with its `io_context`.
+   * Observers run concurrently from several threads, must be quick, and an exception they throw is
+   * swallowed. Registration is thread-safe.
    */
   Shadower& on_outcome(Observer observer) {
     std::lock_guard lock(state_->log_mutex);
@@ -304,6 +304,14 @@ class Shadower {
     std::atomic<std::uint32_t> rate_ppm;
     std::unique_ptr<detail::Breaker> breaker;     // auto_stop, when configured
     std::unique_ptr<detail::NoiseTracker> noise;  // noise_cancellation, when configured
+
+    // The bucket of max_shadows_per_second, when configured.
+    std::unique_ptr<detail::RateLimiter> limiter =
+        config.max_shadows_per_second()
+            ? std::make_unique<detail::RateLimiter>(config.max_shadows_per_second()->per_second,
+                                                    config.max_shadows_per_second()->burst)
+            : nullptr;
+
     detail::Counters counters;
     mutable std::mutex log_mutex;  // guards `log` and `observers`
     std::shared_ptr<DivergenceLog> log = std::make_shared<DivergenceLog>();
@@ -413,6 +421,7 @@ class Shadower {
                                     std::span<const std::byte> input) noexcept {
     try {
       const std::chrono::steady_clock::duration timeout(s.timeout.load(std::memory_order_relaxed));
+      if (s.config.shadow_request()) return begin_rewritten(s, ex, input, timeout);
       return detail::start_shadow(s.engine, ex, input, timeout);
     } catch (const std::exception& e) {
       detail::Counters::bump(s.counters.local().shadow_failed);
@@ -425,6 +434,28 @@ class Shadower {
         std::terminate();  // not even a few hundred bytes left
       }
     }
+  }
+
+  // Start the shadow leg with the rewritten request (`shadow_request`). The rewrite lives here only
+  // until the engine has copied it into the leg's own buffer.
+  static detail::Lease begin_rewritten(State& s, const asio::any_io_executor& ex,
+                                       std::span<const std::byte> input,
+                                       std::chrono::steady_clock::duration timeout) {
+    std::string rewritten;
+    try {
+      rewritten = s.config.shadow_request()(
+          std::string_view(reinterpret_cast<const char*>(input.data()), input.size()));
+    } catch (...) {
+      auto spare = std::make_unique<ShadowOutcome>();
+      spare->shadow_failed =
+          failure(ShadowFailureKind::Failed,
+                  "shadow_request threw: ", detail::what_of(std::current_exception()));
+      detail::Counters::bump(s.counters.local().rule_errors);
+      detail::Counters::bump(s.counters.local().shadow_failed);
+      return detail::Lease(std::move(spare));
+    }
+    return detail::start_shadow(
+        s.engine, ex, std::as_bytes(std::span(rewritten.data(), rewritten.size())), timeout);
   }
 
   // The primary threw: count it and abandon the shadow leg.
@@ -607,23 +638,59 @@ class Shadower {
     }
   }
 
-  enum class Decision : std::uint8_t { Skip, Stopped, Sampled, Probe };
+  // What a call does: the primary alone (skipped by the sampler, stopped by `auto_stop`, refused
+  // by `shadow_if` or by a `shadow_if` that threw, over the rate cap), or both legs.
+  enum class Decision : std::uint8_t {
+    Skip,
+    Stopped,
+    Filtered,
+    FilterFailed,
+    RateLimited,
+    Sampled,
+    Probe
+  };
 
   // What this call does; `key` is set to the extracted key when there is an extractor, `probe` to
   // the auto-stop probe's ticket when this call probes.
   Decision decide(std::span<const std::byte> input, std::optional<std::string>& key,
                   std::uint64_t& probe) const {
-    if (!sample(input, key)) return Decision::Skip;
-    if (!state_->breaker || state_->breaker->closed()) return Decision::Sampled;
-    switch (state_->breaker->admit(shadow_timeout(), probe)) {
-      case detail::Breaker::Admit::Yes:
-        return Decision::Sampled;
-      case detail::Breaker::Admit::Probe:
-        return Decision::Probe;
-      case detail::Breaker::Admit::No:
-        break;
+    if (state_->config.shadow_if()) {
+      const Decision allowed = filter(input);
+      if (allowed != Decision::Sampled) return allowed;
     }
-    return Decision::Stopped;
+    if (!sample(input, key)) return Decision::Skip;
+    Decision d = Decision::Sampled;
+    if (state_->breaker && !state_->breaker->closed()) {
+      switch (state_->breaker->admit(shadow_timeout(), probe)) {
+        case detail::Breaker::Admit::Yes:
+          break;
+        case detail::Breaker::Admit::Probe:
+          d = Decision::Probe;
+          break;
+        case detail::Breaker::Admit::No:
+          return Decision::Stopped;
+      }
+    }
+    if (state_->limiter && !state_->limiter->try_take(std::chrono::steady_clock::now())) {
+      if (d == Decision::Probe) {  // the probe is given up: the next call may probe at once
+        judge(*state_, detail::Breaker::Result::Unknown, probe);
+        probe = 0;
+      }
+      return Decision::RateLimited;
+    }
+    return d;
+  }
+
+  // Whether `shadow_if` lets the request through (Sampled), refuses it, or throws.
+  Decision filter(std::span<const std::byte> input) const noexcept {
+    try {
+      return state_->config.shadow_if()(
+                 std::string_view(reinterpret_cast<const char*>(input.data()), input.size()))
+                 ? Decision::Sampled
+                 : Decision::Filtered;
+    } catch (...) {
+      return Decision::FilterFailed;  // a rule that throws never costs the primary
+    }
   }
 
   // Whether this call is sampled; `key` is set to the extracted key when there is an extractor.
@@ -648,43 +715,82 @@ class Shadower {
   // The outcome of a call that reached only the primary. A plain function, so that the outcome
   // is built on the stack: `run_primary`'s frame holds only the response, which keeps the frame
   // small enough for Asio's per-thread frame cache to recycle it (blocks up to 1020 bytes).
-  static ShadowOutcome primary_only(ResponseRecord&& primary, bool stopped) {
+  static ShadowOutcome primary_only(ResponseRecord&& primary, Decision why) {
     ShadowOutcome out;
     out.primary = std::move(primary);
-    if (stopped) {
-      out.shadow_failed = ShadowFailure{ShadowFailureKind::Stopped, "auto-stopped"};
-    } else {
-      out.skipped_by_sampler = true;
+    switch (why) {
+      case Decision::Stopped:
+        out.shadow_failed = ShadowFailure{ShadowFailureKind::Stopped, "auto-stopped"};
+        break;
+      case Decision::Filtered:
+        out.shadow_failed = ShadowFailure{ShadowFailureKind::Filtered, "refused by shadow_if"};
+        break;
+      case Decision::FilterFailed:
+        out.shadow_failed = ShadowFailure{ShadowFailureKind::Filtered, "shadow_if threw"};
+        break;
+      case Decision::RateLimited:
+        out.shadow_failed =
+            ShadowFailure{ShadowFailureKind::RateLimited, "over max_shadows_per_second"};
+        break;
+      default:
+        out.skipped_by_sampler = true;
+        break;
     }
     return out;
   }
 
-  // The same, for an inline call; the observers of a stopped call see it, primary included.
-  static ShadowOutcome primary_only(State& s, ResponseRecord&& primary, bool stopped) {
-    ShadowOutcome out = primary_only(std::move(primary), stopped);
-    if (stopped) notify(s, out);
+  // Whether a call that reached only the primary is a sampled one, which observers see.
+  static constexpr bool observed(Decision why) noexcept {
+    return why == Decision::Stopped || why == Decision::RateLimited;
+  }
+
+  // The same, for an inline call; the observers of a sampled call see it, primary included.
+  static ShadowOutcome primary_only(State& s, ResponseRecord&& primary, Decision why) {
+    ShadowOutcome out = primary_only(std::move(primary), why);
+    if (observed(why)) notify(s, out);
     return out;
   }
 
-  // Tell the observers of a stopped detached call, with a copy of its primary's response.
-  static void notify_stopped(State& s, const ResponseRecord& primary) noexcept {
+  // Tell the observers of a sampled detached call that reached only the primary, with a copy of
+  // its primary's response.
+  static void notify_primary_only(State& s, const ResponseRecord& primary, Decision why) noexcept {
     if (!s.any_observers.load(std::memory_order_acquire)) return;
     try {
-      notify(s, primary_only(ResponseRecord(primary), true));
+      notify(s, primary_only(ResponseRecord(primary), why));
     } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the caller gets its primary
     }
   }
 
-  // The primary alone: the sampler left the key out, or shadowing is stopped (`stopped`). The
-  // call is counted when it starts; a stopped call's observers are told once its primary has
-  // answered.
+  // Count a call that reaches only the primary, when it starts.
+  static void count_primary_only(State& s, Decision why) noexcept {
+    detail::CounterShard& c = s.counters.local();
+    switch (why) {
+      case Decision::Stopped:
+        detail::Counters::bump(c.stopped);
+        break;
+      case Decision::FilterFailed:
+        detail::Counters::bump(c.rule_errors);
+        [[fallthrough]];
+      case Decision::Filtered:
+        detail::Counters::bump(c.filtered);
+        break;
+      case Decision::RateLimited:
+        detail::Counters::bump(c.rate_limited);
+        break;
+      default:
+        detail::Counters::bump(c.skipped_by_sampler);
+        break;
+    }
+  }
+
+  // The primary alone, for the reason `why`. The call is counted when it starts; the observers of
+  // a sampled one (stopped, rate-limited) are told once its primary has answered.
   template <bool Detached>
   static asio::awaitable<Result<Detached>> run_primary(std::shared_ptr<State> state,
                                                        std::span<const std::byte> input,
-                                                       bool stopped) {
+                                                       Decision why) {
     State& s = *state;
-    detail::Counters::bump(stopped ? s.counters.local().stopped
-                                   : s.counters.local().skipped_by_sampler);
+    count_primary_only(s, why);
     ResponseRecord primary;
     std::exception_ptr error;
     try {
@@ -698,10 +804,10 @@ class Shadower {
       std::rethrow_exception(error);
     }
     if constexpr (Detached) {
-      if (stopped) notify_stopped(s, primary);
+      if (observed(why)) notify_primary_only(s, primary, why);
       co_return std::move(primary);
     } else {
-      co_return primary_only(s, std::move(primary), stopped);
+      co_return primary_only(s, std::move(primary), why);
     }
   }
 
@@ -749,7 +855,7 @@ class Shadower {
       std::rethrow_exception(error);
     }
     if constexpr (Detached) {
-      co_return hand_over(call, lease, std::move(key));
+      co_return hand_over(call, lease, std::move(key), input);
     } else {
       bool cancelled = false;
       if (!lease.settled()) {
@@ -779,12 +885,20 @@ class Shadower {
 
   // The caller's copy of the primary; the engine finishes the call with the slot's copy (and
   // counts it, even if it has to drop it).
+  // `input` is the original request: the log keeps it when the shadow's copy was rewritten.
   static ResponseRecord hand_over(Ticket& call, detail::Lease& lease,
-                                  std::optional<std::string> key) {
+                                  std::optional<std::string> key,
+                                  std::span<const std::byte> input) {
     ResponseRecord primary = lease.outcome().primary;
     if (!lease) {  // never submitted: the outcome says why
       notify(call.state(), lease.outcome());
       return primary;
+    }
+    if (!key && call.state().config.shadow_request()) {
+      try {
+        key.emplace(reinterpret_cast<const char*>(input.data()), input.size());
+      } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory: the log keys the rewrite
+      }
     }
     call.close();
     try {

@@ -98,23 +98,27 @@ struct NoiseCount {
 /**
  * Each call is counted once in `calls`, when it starts (when the awaitable returned by `call` or
  * `call_detached` first runs; one dropped unawaited never starts), whether it completes or not.
- * Its fate is counted once too, when it is decided: left out by the sampler or stopped by
- * `auto_stop` (at once), or, for a call whose shadow was started, shed, timed out, failed,
- * abandoned, matched or diverged (when the shadow settles). Until then the call is in
- * `sampled_in_progress`. A call that never ends because its coroutine is destroyed (its
- * `io_context` destroyed with the call pending) is counted as abandoned when it is destroyed.
- * So these always hold: `calls == sampled + skipped_by_sampler`,
+ * Its fate is counted once too, when it is decided: filtered by `shadow_if`, left out by the
+ * sampler, stopped by `auto_stop` or over `max_shadows_per_second` (at once), or, for a call whose
+ * shadow was started, shed, timed out, failed, abandoned, matched or diverged (when the shadow
+ * settles). Until then the call is in `sampled_in_progress`. A call that never ends because its
+ * coroutine is destroyed (its `io_context` destroyed with the call pending) is counted as abandoned
+ * when it is destroyed. A call that `ShadowConfig::shadow_if` refuses is `filtered`, before the
+ * sampler sees it. So these always hold: `calls == sampled + skipped_by_sampler + filtered`,
  * `sampled == shadow_ok + shadow_timed_out + expired_in_queue + shadow_failed + shadow_abandoned +
- * shed + stopped + sampled_in_progress` and `shadow_ok == matched + diverged`. `primary_failed` and
- * `cancelled` count calls that are also counted in one of those.
+ * shed + stopped + rate_limited + sampled_in_progress` and `shadow_ok == matched + diverged`.
+ * `primary_failed`, `cancelled` and `rule_errors` count calls that are also counted in one of
+ * those.
  */
 struct ShadowStats {
-  /// Calls started (sampled + skipped_by_sampler).
+  /// Calls started (sampled + skipped_by_sampler + filtered).
   std::uint64_t calls = 0;
   /// Sampled calls started: those whose fate is decided, and `sampled_in_progress`.
   std::uint64_t sampled = 0;
   /// Calls the sampler left out.
   std::uint64_t skipped_by_sampler = 0;
+  /// Calls whose request `ShadowConfig::shadow_if` refused (or threw on): never sampled.
+  std::uint64_t filtered = 0;
   /// Calls whose primary threw (the caller got the exception).
   std::uint64_t primary_failed = 0;
   /// Calls cancelled by their caller.
@@ -137,6 +141,11 @@ struct ShadowStats {
   std::uint64_t shed = 0;
   /// Sampled calls whose shadow was not started because shadowing was stopped (`auto_stop`).
   std::uint64_t stopped = 0;
+  /// Sampled calls whose shadow was not started because of `max_shadows_per_second`.
+  std::uint64_t rate_limited = 0;
+  /// Calls on which a request rule threw: `shadow_if` (such a call is also in `filtered`) or
+  /// `shadow_request` (also in `shadow_failed`). The caller got the primary either way.
+  std::uint64_t rule_errors = 0;
   /// How many times `auto_stop` stopped shadowing.
   std::uint64_t auto_stops = 0;
   /// Compared calls whose responses matched.
@@ -209,11 +218,13 @@ struct AtomicHistogram {
 // increment, a sampled one two (its start and its fate).
 struct CounterShard {
   using Counter = std::atomic<std::uint64_t>;
-  Counter started{0};  // sampled calls that started a shadow (the `stopped` ones are not here)
+  // Sampled calls that started a shadow (the `stopped` and `rate_limited` ones are not here).
+  Counter started{0};
   Counter skipped_by_sampler{0}, primary_failed{0}, cancelled{0}, shadow_timed_out{0},
       expired_in_queue{0}, shadow_failed{0}, shadow_abandoned{0}, shed{0}, stopped{0},
       auto_stops{0}, matched{0}, diverged{0}, diverged_status{0}, diverged_headers{0},
-      diverged_body{0}, noise_probes{0}, noise_cancelled{0};
+      diverged_body{0}, noise_probes{0}, noise_cancelled{0}, filtered{0}, rate_limited{0},
+      rule_errors{0};
 
   AtomicHistogram primary_latency, shadow_latency;
 };
@@ -251,6 +262,9 @@ struct Counters {
     s.shadow_abandoned = total(&C::shadow_abandoned);
     s.shed = total(&C::shed);
     s.stopped = total(&C::stopped);
+    s.filtered = total(&C::filtered);
+    s.rate_limited = total(&C::rate_limited);
+    s.rule_errors = total(&C::rule_errors);
     s.auto_stops = total(&C::auto_stops);
     s.matched = total(&C::matched);
     s.diverged = total(&C::diverged);
@@ -261,12 +275,13 @@ struct Counters {
     s.noise_cancelled = total(&C::noise_cancelled);
     s.shadow_ok = s.matched + s.diverged;
     const std::uint64_t decided = s.shadow_ok + s.shadow_timed_out + s.expired_in_queue +
-                                  s.shadow_failed + s.shadow_abandoned + s.shed + s.stopped;
+                                  s.shadow_failed + s.shadow_abandoned + s.shed + s.stopped +
+                                  s.rate_limited;
     // Read after the fates, so that it is seldom behind them; a call counted in a fate has started,
     // so while calls run on other threads the larger figure is the truer one.
-    s.sampled = std::max(total(&C::started) + s.stopped, decided);
+    s.sampled = std::max(total(&C::started) + s.stopped + s.rate_limited, decided);
     s.sampled_in_progress = s.sampled - decided;
-    s.calls = s.sampled + s.skipped_by_sampler;
+    s.calls = s.sampled + s.skipped_by_sampler + s.filtered;
     s.primary_latency = merged(&C::primary_latency);
     s.shadow_latency = merged(&C::shadow_latency);
     return s;
