@@ -847,9 +847,11 @@ class Shadower {
           std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
                                                                primary_started));
     }
-    asio::cancellation_state cs;
+    // Read once: nothing below replaces the coroutine's cancellation state (the primary, which
+    // could, has returned), and each `co_await` costs the frame room for its temporaries, which
+    // must stay under Asio's limit for recycled frames (see "Small frames" in README.md).
+    const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
     if (error) {
-      cs = co_await asio::this_coro::cancellation_state;
       primary_failed(s, lease ? &lease : nullptr, cs.cancelled() != asio::cancellation_type::none);
       call.close();
       std::rethrow_exception(error);
@@ -861,7 +863,6 @@ class Shadower {
       if (!lease.settled()) {
         // A cancellation that arrived while the primary ran reached only the primary; a primary
         // that ignored it may also have turned off throw-on-cancel. Check before waiting.
-        cs = co_await asio::this_coro::cancellation_state;
         cancelled = cs.cancelled() != asio::cancellation_type::none;
         if (!cancelled) {
           try {
@@ -870,7 +871,6 @@ class Shadower {
           } catch (...) {
             error = std::current_exception();
           }
-          cs = co_await asio::this_coro::cancellation_state;
           cancelled = cs.cancelled() != asio::cancellation_type::none;
         }
       }
