@@ -188,25 +188,42 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
   // Take what the shadow produced, if it settled. A shadow still running is abandoned and sent a
   // terminal cancellation. The caller keeps the slot until release().
   Result collect(Slot& slot) {
+    // Settled already, the usual case: whoever settled it stored the result before the state and
+    // writes no more of it, and only this caller reads it. No lock.
+    if (const auto state = slot.state.load(std::memory_order_acquire);
+        state != Slot::State::Running) {
+      return settled_result(slot, state);
+    }
     Result result;
     std::shared_ptr<Worker> cancel_worker;
     std::uint64_t gen = 0;
     {
       const std::lock_guard lock(slot.lane->mutex);
-      result.state = slot.state;
-      result.timeout = slot.timeout;
-      result.expired_in_queue = slot.expired_in_queue;
-      if (slot.state == Slot::State::Done) {
-        if (slot.response) result.response = &*slot.response;
-        if (slot.secondary) result.secondary = &*slot.secondary;
-        result.error = std::move(slot.error);
-        result.failed = slot.failed;
-        result.elapsed = slot.elapsed;
-      } else if (slot.state == Slot::State::Running) {
+      if (slot.state == Slot::State::Running) {
+        result.state = Slot::State::Running;
+        result.timeout = slot.timeout;
         abandon(slot, cancel_worker, gen);
+      } else {
+        result = settled_result(slot, slot.state);
       }
     }
     if (cancel_worker) send_cancel(std::move(cancel_worker), &slot, gen);
+    return result;
+  }
+
+  // The result of a slot whose state is `state`, not Running.
+  static Result settled_result(Slot& slot, Slot::State state) noexcept {
+    Result result;
+    result.state = state;
+    result.timeout = slot.timeout;
+    result.expired_in_queue = slot.expired_in_queue;
+    if (state == Slot::State::Done) {
+      if (slot.response) result.response = &*slot.response;
+      if (slot.secondary) result.secondary = &*slot.secondary;
+      result.error = std::move(slot.error);
+      result.failed = slot.failed;
+      result.elapsed = slot.elapsed;
+    }
     return result;
   }
 
@@ -428,22 +445,29 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
                             Clock::duration elapsed, ResponseRecord* secondary,
                             std::optional<Parked>& caller, bool& settle) {
     if (job.state != Slot::State::Running) return;
-    job.state = Slot::State::Done;
-    if (error != nullptr) {
-      job.failed = true;
-      job.elapsed = elapsed;
-      job.response.reset();
-      job.error = *error;
-    } else if (response != nullptr || job.shadow_reported) {
-      if (response != nullptr) {
-        job.response.emplace(std::move(*response));
+    // The result first, the state last: a caller that reads a settled state reads the result
+    // without the lock (collect).
+    try {
+      if (error != nullptr) {
+        job.failed = true;
         job.elapsed = elapsed;
+        job.response.reset();
+        job.error = *error;
+      } else if (response != nullptr || job.shadow_reported) {
+        if (response != nullptr) {
+          job.response.emplace(std::move(*response));
+          job.elapsed = elapsed;
+        }
+        if (secondary != nullptr && !job.failed) job.secondary.emplace(std::move(*secondary));
+      } else {
+        job.failed = true;
+        job.error = "the shadow leg ended without an answer";
       }
-      if (secondary != nullptr && !job.failed) job.secondary.emplace(std::move(*secondary));
-    } else {
-      job.failed = true;
-      job.error = "the shadow leg ended without an answer";
+    } catch (...) {
+      job.state.store(Slot::State::Done, std::memory_order_release);
+      throw;
     }
+    job.state.store(Slot::State::Done, std::memory_order_release);
     job.lane->deadlines.unlink(job);
     unpark_into(job.parked, caller);
     settle = job.detached && !job.settling;
@@ -528,9 +552,11 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
       if (!lane.alive || !lane.timer.fired(gen)) return;  // re-armed or cancelled since
       const auto next = lane.deadlines.expire(now, [&](Slot& s) {
         // A shadow that answered in time is not late because its secondary is.
-        s.state = s.shadow_reported ? Slot::State::Done : Slot::State::TimedOut;
         // Still queued, or assigned to a worker that has not taken it yet.
         s.expired_in_queue = !s.shadow_reported && (s.worker == nullptr || s.worker->running != &s);
+        // The state last (see settle_locked).
+        s.state.store(s.shadow_reported ? Slot::State::Done : Slot::State::TimedOut,
+                      std::memory_order_release);
         if (auto h = unpark(s.parked)) wake.push_back(std::move(*h));
         if (s.worker != nullptr && s.worker->running == &s) {
           cancels.push_back({s.worker->shared_from_this(), {&s, s.gen}});
@@ -660,12 +686,12 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
   void drop_job(Slot& job, std::vector<DroppedCall>& doomed, std::vector<Parked>* wake = nullptr,
                 const char* why = "shadow worker destroyed") noexcept {
     if (job.state == Slot::State::Running) {
-      job.state = Slot::State::Done;
       job.failed = true;
       try {
         job.error = why;
       } catch (...) {  // NOLINT(bugprone-empty-catch): reported without the text
       }
+      job.state.store(Slot::State::Done, std::memory_order_release);  // last (see settle_locked)
       job.lane->deadlines.unlink(job);
       if (wake != nullptr && job.parked && wake->size() < wake->capacity()) {
         wake->push_back(std::move(*job.parked));
