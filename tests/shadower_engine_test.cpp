@@ -135,9 +135,15 @@ TEST(ShadowerEngine, ManyAbandonedStubbornShadows) {
       EXPECT_TRUE(f->done);
       EXPECT_TRUE(f->timed_out);
     }
-    EXPECT_EQ(sh.in_flight_shadows(), static_cast<std::size_t>(callers * calls_each));
-    EXPECT_EQ(shadow->probe->frames.load(), callers * calls_each);
-    EXPECT_EQ(sh.stats().shadow_timed_out, static_cast<std::uint64_t>(callers * calls_each));
+    // Every leg either reached the stubborn shadow, which still holds it, or (on a loaded
+    // machine, with a 10 ms deadline) expired while queued for a worker and never started.
+    const int started = shadow->probe->frames.load();
+    const auto stats = sh.stats();
+    EXPECT_GT(started, 0);
+    EXPECT_EQ(sh.in_flight_shadows(), static_cast<std::size_t>(started));
+    EXPECT_EQ(stats.shadow_timed_out, static_cast<std::uint64_t>(started));
+    EXPECT_EQ(stats.shadow_timed_out + stats.expired_in_queue,
+              static_cast<std::uint64_t>(callers * calls_each));
   }
   // Destroying the context destroyed every abandoned leg and nothing else.
   EXPECT_EQ(shadow->probe->frames.load(), 0);

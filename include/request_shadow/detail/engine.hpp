@@ -329,12 +329,22 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
     Worker& w = *worker;
     for (;;) {
       std::unique_lock lock(w.lane->mutex);
+      stop_unwinding(w);
       Slot* job = std::exchange(w.job, nullptr);
       if (job == nullptr && !w.retire && w.lane->alive) {
         job = w.lane->pending.pop();
         if (job != nullptr) job->worker = &w;
       }
-      if (job == nullptr) return nullptr;
+      if (job == nullptr) {
+        // About to wait: the lane's last call, if that was it, has run whatever its caller did
+        // synchronously after it (a caller resumed inline from finish() starts its next call
+        // before this), so this is where an idle lane is noticed, rather than posting a reaper
+        // on each call that leaves no other in flight.
+        const bool reap = reap_due(*w.lane);
+        lock.unlock();
+        if (reap) post_reaper(w.lane);
+        return nullptr;
+      }
       if (job->state == Slot::State::Running) {
         w.running = job;
         return job;
@@ -391,7 +401,6 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
               ResponseRecord* secondary = nullptr) {
     Worker& w = *worker;
     std::optional<Parked> caller;
-    bool reap = false;
     bool settle = false;
     const std::string error_text = error_text_of(error);
     Lane* lane = w.lane;
@@ -406,6 +415,7 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
       job.worker_gone = true;
       if (job.caller_gone && !job.settling) give_back(job);
       leg_done(*lane);
+      if (!std::exchange(w.unwinding, true)) ++lane->unwinding;
       if (lane->alive && !w.retire) {
         if (Slot* next = lane->pending.pop()) {
           assign(*next, w);  // stay busy: the queue drains without waking anyone
@@ -415,14 +425,12 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
           // context busy for ever. It exits instead.
           w.retire = true;
         } else {
-          lane->idle.push(w);
-          reap = reap_due(*lane);
+          lane->idle.push(w);  // take_job, next, posts the reaper if the lane is idle then
         }
       } else {
         w.retire = true;
       }
     }
-    if (reap) post_reaper(lane);
     if (settle) settle_detached(job);
     // Inline when the caller's executor allows it: the caller then often starts its next call
     // on this same worker before the worker would have parked.
@@ -479,23 +487,29 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
   void worker_exit(Worker& w) noexcept {
     Lane* redispatch = nullptr;
     std::vector<Parked> wake;
+    bool reap = false;
     {
       std::vector<DroppedCall> doomed;
-      worker_exit_locked(w, doomed, redispatch, wake);
+      worker_exit_locked(w, doomed, redispatch, wake, reap);
       // `doomed` is destroyed here, after the lock was released.
     }
     try {
       for (auto& h : wake) asio::post(std::move(h));
       // A job queued while this worker was retiring found it still counted; start another.
       if (redispatch != nullptr) post_dispatcher(redispatch);
+      // It left between finish() and take_job(), where it would have noticed an idle lane.
+      if (reap) post_reaper(w.lane);
     } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the deadline releases them
     }
   }
 
   void worker_exit_locked(Worker& w, std::vector<DroppedCall>& doomed, Lane*& redispatch,
-                          std::vector<Parked>& wake) noexcept {
+                          std::vector<Parked>& wake, bool& reap) noexcept {
     Lane& lane = *w.lane;
     const std::lock_guard lock(lane.mutex);
+    const bool unwinding = w.unwinding;
+    stop_unwinding(w);
+    reap = unwinding && reap_due(lane);
     --lane.workers;
     if (lane.alive && !lane.pending.empty() && !std::exchange(lane.dispatch_posted, true)) {
       redispatch = &lane;
@@ -760,9 +774,16 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
     post_home(lane, [engine = shared_from_this(), lane] { engine->reap(*lane); });
   }
 
-  // Whether the lane has no call in flight and no reaper on its way; marks one as posted.
+  // Whether the lane has no call in flight, no worker that will notice it (Lane::unwinding) and
+  // no reaper on its way; marks one as posted.
   static bool reap_due(Lane& lane) noexcept {
-    return lane.in_flight == 0 && lane.alive && !std::exchange(lane.reaper_posted, true);
+    return lane.in_flight == 0 && lane.unwinding == 0 && lane.alive &&
+           !std::exchange(lane.reaper_posted, true);
+  }
+
+  // Under the lock: `w` reached take_job() (or exited) after finish().
+  static void stop_unwinding(Worker& w) noexcept {
+    if (std::exchange(w.unwinding, false)) --w.lane->unwinding;
   }
 
   void reap(Lane& lane) {

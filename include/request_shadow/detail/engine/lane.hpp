@@ -45,6 +45,9 @@ struct alignas(64) Lane {
   std::size_t workers = 0;    // worker coroutines alive on this lane
   std::size_t in_flight = 0;  // callers holding a slot, and detached calls not yet settled
   bool reaper_posted = false;
+  // Workers between finish() and their next take_job(): each notices an idle lane itself when it
+  // gets there, after whatever its caller, resumed inline, did next; no reaper is posted for them.
+  std::size_t unwinding = 0;
   std::size_t credits = 0;  // admissions taken from the engine's budget and not in use
   // Legs in flight on this lane (queued, assigned or running): written under `mutex`, read
   // without it by the engine's in_flight().

@@ -37,6 +37,7 @@ struct Worker : std::enable_shared_from_this<Worker> {
   std::optional<Parked> parked;  // while it waits for a job
   bool idle = false;             // in its lane's idle stack
   bool retire = false;           // exit instead of waiting
+  bool unwinding = false;        // between finish() and its next take_job() (Lane::unwinding)
 };
 
 // Give `job` to `w`; the worker takes it when it next looks (take_job).
