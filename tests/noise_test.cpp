@@ -796,9 +796,10 @@ TEST(Noise, ARegressionAtANoisyPlaceIsReportedOnceItsRateClearlyExceedsTheSecond
     EXPECT_EQ(fields_of(out).size(), 1U);
     EXPECT_FALSE(out.noise);
   }
-  // Only the first calls of the regression pass for noise: the window already tells it apart
-  // after a handful.
-  EXPECT_LE(hidden, 4);
+  // Only the first difference the secondary does not share passes for noise (call 201: the
+  // shadow 102 times in 201 calls, the secondary 100); at call 203 (104 against 101) the shadow
+  // is more than 1 % of the calls ahead.
+  EXPECT_EQ(hidden, 1);
   const auto& ts = place(t.shadower.stats(), NoiseKind::Pointer, "/ts");
   EXPECT_FALSE(ts.judged_noise);
   EXPECT_EQ(ts.window_requests, 399U);  // both phases: calls 1 to 399
