@@ -800,7 +800,8 @@ TEST(Noise, ARegressionAtANoisyPlaceIsReportedOnceItsRateClearlyExceedsTheSecond
   // shadow 102 times in 201 calls, the secondary 100); at call 203 (104 against 101) the shadow
   // is more than 1 % of the calls ahead.
   EXPECT_EQ(hidden, 1);
-  const auto& ts = place(t.shadower.stats(), NoiseKind::Pointer, "/ts");
+  const auto stats = t.shadower.stats();
+  const auto& ts = place(stats, NoiseKind::Pointer, "/ts");
   EXPECT_FALSE(ts.judged_noise);
   EXPECT_EQ(ts.window_requests, 399U);  // both phases: calls 1 to 399
   EXPECT_NEAR(ts.shadow_rate(), 0.75, 0.01);
@@ -817,7 +818,8 @@ TEST(Noise, APlaceWhereTheSecondaryDidNotDifferInTheWindowIsNeverNoise) {
     const auto out = t.call(ctx, "ts=0", "ts=x", "ts=0");
     ASSERT_EQ(fields_of(out).size(), 1U) << i;
   }
-  const auto& ts = place(t.shadower.stats(), NoiseKind::Pointer, "/ts");
+  const auto stats = t.shadower.stats();
+  const auto& ts = place(stats, NoiseKind::Pointer, "/ts");
   EXPECT_EQ(ts.secondary_differed, 0U);
   EXPECT_FALSE(ts.judged_noise);
 }
@@ -884,7 +886,8 @@ TEST(Noise, AStructuralPlaceOrAByteBodyIsNeverNoiseBeyondTheCall) {
     const std::string secondary = i % 4 == 0 ? "a=1" : (i % 4 == 2 ? "a=1;debug=y" : "a=1;debug=1");
     (void)t.call(ctx, "a=1;debug=1", i % 2 == 1 ? "a=1;debug=x" : "a=1;debug=1", secondary);
   }
-  const auto& debug = place(t.shadower.stats(), NoiseKind::Pointer, "/debug");
+  const auto stats = t.shadower.stats();
+  const auto& debug = place(stats, NoiseKind::Pointer, "/debug");
   EXPECT_GT(debug.window_requests, 100U);
   EXPECT_FALSE(debug.judged_noise);
   EXPECT_EQ(fields_of(t.call(ctx, "a=1;debug=1", "a=1;debug=x", "a=1;debug=1")).size(), 1U);
