@@ -121,9 +121,9 @@ class NoiseTracker {
   // is never ignored for good. Returns the places of `shadow` judged noise by their rates now.
   Judged observe(bool probed, const Divergence* noise, const Divergence* shadow) {
     std::vector<Site> secondary_sites = noise ? sites_of(*noise) : std::vector<Site>{};
-    std::vector<Site> shadow_sites = shadow ? sites_of(*shadow) : std::vector<Site>{};
-    const auto before = [](const Site& a, const Site& b) {
-      return std::tie(a.kind, a.key) < std::tie(b.kind, b.key);
+    const Judged shadow_places = shadow ? places_of(*shadow) : Judged{};
+    const auto before = [](const Site& a, const std::pair<NoiseKind, std::string>& b) {
+      return std::tie(a.kind, a.key) < std::tie(b.first, b.second);
     };
     Judged judged;
 
@@ -133,9 +133,8 @@ class NoiseTracker {
       std::shared_ptr<IgnoreRules> next;
       // The secondary's places, then the shadow's that the secondary did not show.
       for (auto& site : secondary_sites) {
-        const bool shadow_too =
-            std::binary_search(shadow_sites.begin(), shadow_sites.end(), site, before);
         auto key = std::make_pair(site.kind, site.key);
+        const bool shadow_too = std::binary_search(shadow_places.begin(), shadow_places.end(), key);
         auto it = counts_.find(key);
         if (it == counts_.end()) {
           if (counts_.size() >= rule_.max_tracked) continue;
@@ -164,19 +163,20 @@ class NoiseTracker {
         }
       }
       if (next) rules_ = std::move(next);
-      for (const auto& site : shadow_sites) {
-        if (std::binary_search(secondary_sites.begin(), secondary_sites.end(), site, before)) {
+      for (const auto& place : shadow_places) {
+        const auto at =
+            std::lower_bound(secondary_sites.begin(), secondary_sites.end(), place, before);
+        if (at != secondary_sites.end() && at->kind == place.first && at->key == place.second) {
           continue;  // counted above
         }
-        const auto it = counts_.find(std::make_pair(site.kind, site.key));
+        const auto it = counts_.find(place);
         if (it != counts_.end()) it->second.rates.record(clock_, probe, true, false);
       }
     }
-    for (const auto& site : shadow_sites) {
-      if (site.kind == NoiseKind::Body) continue;
-      const auto it = counts_.find(std::make_pair(site.kind, site.key));
-      if (it != counts_.end() && noise_now(site.kind, it->second))
-        judged.emplace_back(site.kind, site.key);
+    for (const auto& place : shadow_places) {
+      if (place.first == NoiseKind::Body) continue;
+      const auto it = counts_.find(place);
+      if (it != counts_.end() && noise_now(place.first, it->second)) judged.push_back(place);
     }
     return judged;
   }
@@ -324,6 +324,28 @@ class NoiseTracker {
                             }),
                 sites.end());
     return sites;
+  }
+
+  // The places `d` differs at, each once, sorted: where `sites_of` finds them, without names.
+  static Judged places_of(const Divergence& d) {
+    Judged places;
+    if (d.headers) {
+      for (const auto* list : {&d.headers->added, &d.headers->removed, &d.headers->changed}) {
+        for (const auto& name : *list) places.emplace_back(NoiseKind::Header, name);
+      }
+    }
+    if (d.body) {
+      if (d.body->fields.empty()) {
+        places.emplace_back(NoiseKind::Body, "body");
+      } else {
+        for (const auto& f : d.body->fields) {
+          places.emplace_back(NoiseKind::Pointer, place_key(f.pointer));
+        }
+      }
+    }
+    std::sort(places.begin(), places.end());
+    places.erase(std::unique(places.begin(), places.end()), places.end());
+    return places;
   }
 
   // Whether the changes of value at `c`, a place of `kind`, are noise now, by its rates. Under
