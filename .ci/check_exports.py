@@ -27,6 +27,8 @@ def check_prometheus(path):
         "request_shadow_noise_probes", "request_shadow_noise_cancelled",
         "request_shadow_divergence_kinds", "request_shadow_signature_divergences",
         "request_shadow_filtered", "request_shadow_rule_errors",
+        "request_shadow_noise_place_window_requests", "request_shadow_noise_place_shadow_rate",
+        "request_shadow_noise_place_secondary_rate", "request_shadow_noise_place_judged_noise",
     }
     missing = expected - names
     if missing:
@@ -49,7 +51,26 @@ def check_prometheus(path):
     if not any(s.name == "request_shadow_shadow_results_total"
                and s.labels.get("result") == "rate_limited" for s in samples):
         sys.exit("prometheus: no rate_limited shadow result")
-    print(f"prometheus: {len(families)} families, {len(samples)} samples, {calls:.0f} calls: ok")
+    places = {}
+    for sample in samples:
+        if not sample.name.startswith("request_shadow_noise_place_"):
+            continue
+        if sample.labels.get("kind") not in ("header", "pointer", "body") or \
+                "place" not in sample.labels:
+            sys.exit(f"prometheus: a noisy place without its kind or place label: {sample}")
+        key = (sample.labels["kind"], sample.labels["place"])
+        places.setdefault(key, {})[sample.name] = sample.value
+        if sample.name.endswith("_rate") and not 0 <= sample.value <= 1:
+            sys.exit(f"prometheus: a rate outside 0..1: {sample}")
+        if sample.name.endswith("_judged_noise") and sample.value not in (0, 1):
+            sys.exit(f"prometheus: judged_noise is neither 0 nor 1: {sample}")
+    if not places:
+        sys.exit("prometheus: no noisy place")
+    for key, series in places.items():
+        if len(series) != 4:
+            sys.exit(f"prometheus: noisy place {key} has {sorted(series)}, not the 4 gauges")
+    print(f"prometheus: {len(families)} families, {len(samples)} samples, {calls:.0f} calls, "
+          f"{len(places)} noisy places: ok")
 
 
 def check_json_lines(path):
@@ -70,6 +91,7 @@ def check_json_lines(path):
 
 def check_summary(path):
     kinds = 0
+    noisy = 0
     results = 0
     total = 0.0
     with open(path, encoding="ascii") as f:
@@ -94,7 +116,23 @@ def check_summary(path):
                     sys.exit(f"summary: line {number} is not a counted kind: {line}")
                 kinds += 1
                 total += entry["share"]
-            elif "noise" not in entry:
+            elif "noise" in entry:
+                for field in ("name", "count", "auto_ignored", "window_requests",
+                              "shadow_differed", "secondary_differed", "shadow_rate",
+                              "secondary_rate", "judged_noise"):
+                    if field not in entry:
+                        sys.exit(f"summary: line {number} has no {field!r}: {line}")
+                calls = entry["window_requests"]
+                for side in ("shadow", "secondary"):
+                    differed = entry[side + "_differed"]
+                    rate = differed / calls if calls else 0
+                    if not 0 <= differed <= calls or abs(entry[side + "_rate"] - rate) > 1e-6:
+                        sys.exit(f"summary: line {number}: the {side}'s rate is not its count "
+                                 f"over the window: {line}")
+                if not isinstance(entry["judged_noise"], bool):
+                    sys.exit(f"summary: line {number}: judged_noise is not a boolean: {line}")
+                noisy += 1
+            else:
                 sys.exit(f"summary: line {number} is neither a kind nor a noisy place: {line}")
     if results != 1:
         sys.exit(f"summary: {results} results lines, not 1")
@@ -102,7 +140,9 @@ def check_summary(path):
         sys.exit("summary: no kind of divergence")
     if abs(total - 1.0) > 0.01:
         sys.exit(f"summary: the shares add up to {total}, not 1")
-    print(f"summary: {kinds} kinds of divergence: ok")
+    if noisy == 0:
+        sys.exit("summary: no noisy place")
+    print(f"summary: {kinds} kinds of divergence, {noisy} noisy places: ok")
 
 
 if __name__ == "__main__":

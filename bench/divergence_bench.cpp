@@ -1,11 +1,12 @@
 // Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
 // Divergence::compare beside BM_Memcmp4K, the memcmp of two equal 4096-byte buffers, the size of
-// the bodies compared (calibration.hpp).
+// the bodies compared (calibration.hpp), and noise cancellation's comparison beside it.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <request_shadow/detail/noise.hpp>
 #include <request_shadow/divergence.hpp>
 #include <string>
 #include <string_view>
@@ -83,6 +84,28 @@ void BM_HeaderListOfOne(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_HeaderListOfOne);
+
+// Noise cancellation's comparison of the same pair, with a secondary whose `x-version` differs
+// too (so the shadow's difference is noise, cancelled on the call), under the default rule: two
+// comparisons, the place counted over the window and judged by its rates, and the cancellation,
+// beside BM_DivergenceCompare4K's one comparison.
+void BM_NoiseCompare4K(benchmark::State& state) {
+  const Pair p = make_pair(4096, true);
+  rs::ResponseRecord secondary = p.primary;
+  secondary.headers.erase("x-version");
+  secondary.with_header("x-version", "3");
+  if (p.primary.body.size() != 4096 || p.shadow.body.size() != 4096) {
+    state.SkipWithError("could not place the bodies");
+    return;
+  }
+  const auto config = rs::ShadowConfig::full_sample();
+  rs::detail::NoiseTracker tracker(rs::NoiseCancellation{}, config);
+  for (auto _ : state) {
+    auto out = tracker.compare(config, p.primary, p.shadow, &secondary);
+    benchmark::DoNotOptimize(out);
+  }
+}
+BENCHMARK(BM_NoiseCompare4K);
 
 // The slower placement: the bodies 16 bytes apart in their cache lines, beside a memcmp of
 // buffers placed the same way.

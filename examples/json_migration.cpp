@@ -6,7 +6,8 @@
 // items in another order (matched by their `sku` with `match_array_by`), computes prices in
 // another order, off in the last digits (`number_tolerance`), formats the items' `updated_at`
 // timestamps differently (ignored by a rule), stamps every answer with a fresh `request_id`, as
-// v1 does (noise: v1 itself never answers the same id twice, which a second v1 call reveals),
+// v1 does (noise: v1 itself never answers the same id twice, which a second v1 call reveals, and
+// which the rates then judge noise),
 // and adds a `tier` field to the account (the one real change, reported by its JSON Pointer).
 // The program prints what an operator reads, and exits non-zero if the comparison finds
 // anything else, or if the array and number rules were not needed.
@@ -97,12 +98,12 @@ asio::awaitable<void> traffic(Migration migration, int requests) {
 }  // namespace
 
 int main() {
-  constexpr int requests = 100;
+  constexpr int requests = 200;  // past the 100 calls a place needs before it is judged
   Migration migration(AccountsV1{}, AccountsV2{},
                       rs::ShadowConfig::full_sample()
                           .body_comparator(rs::json::comparator(json_rules()))
                           .ignore_pointer("/items/*/updated_at")
-                          .noise_cancellation(rs::NoiseCancellation{10, 1000}));
+                          .noise_cancellation(rs::NoiseCancellation{}));
   asio::io_context ctx;
   asio::co_spawn(ctx, traffic(migration, requests), [](std::exception_ptr e) {
     if (e) std::rethrow_exception(e);
@@ -124,10 +125,13 @@ int main() {
   }
   std::printf("noise:\n");
   for (const auto& noise : stats.noise) {
-    std::printf("  %-7s %-14s noisy on %llu calls%s\n",
-                std::string(rs::to_string(noise.kind)).c_str(), noise.name.c_str(),
-                static_cast<unsigned long long>(noise.count),
-                noise.auto_ignored ? ", now ignored" : "");
+    std::printf(
+        "  %-7s %-14s noisy on %llu calls; over the last %llu, v2 differed on %.0f %%, v1 on "
+        "%.0f %%: %s\n",
+        std::string(rs::to_string(noise.kind)).c_str(), noise.name.c_str(),
+        static_cast<unsigned long long>(noise.count),
+        static_cast<unsigned long long>(noise.window_requests), 100.0 * noise.shadow_rate(),
+        100.0 * noise.secondary_rate(), noise.judged_noise ? "noise" : "not noise");
   }
   std::printf("\nJSON lines of the first divergence:\n");
   const auto entries = migration.divergences();
@@ -149,10 +153,10 @@ int main() {
 
   // What the migration must show: every call diverges in exactly one way, `/tier` added; the
   // rules are what make it so.
-  // And the request id must have been taken out as noise, then ignored.
+  // And the request id must have been taken out as noise, and judged noise by its rates.
   bool request_id_ignored = false;
   for (const auto& noise : stats.noise) {
-    request_id_ignored = request_id_ignored || (noise.name == "/request_id" && noise.auto_ignored);
+    request_id_ignored = request_id_ignored || (noise.name == "/request_id" && noise.judged_noise);
   }
   const bool as_expected =
       stats.calls == requests && stats.diverged == requests && stats.signatures.size() == 1 &&

@@ -3,9 +3,10 @@
 // Shadowing production traffic with a candidate that is sometimes slow, sometimes wrong and
 // sometimes hangs: detached calls (the caller never waits for the candidate), a deadline, a bound
 // on legs in flight, request rules (only safe methods reach the candidate, without their
-// credentials, at a capped rate), a live change of the sample rate, and at the end the counters
-// as Prometheus text, the last divergences as JSON lines, and the kinds of divergence with their
-// shares.
+// credentials, at a capped rate), a live change of the sample rate, noise cancellation (both
+// services stamp each answer with their own request id, which a second production answer shows
+// to be noise), and at the end the counters as Prometheus text, the last divergences as JSON
+// lines, and the kinds of divergence with their shares and the noisy places with their rates.
 //
 //   production                 a summary, then every export
 //   production --prometheus    only the Prometheus text
@@ -45,12 +46,19 @@ std::string item_of(std::string_view request) {
 // Requests that reached the candidate with credentials in them (there must be none).
 std::atomic<int> leaked_credentials{0};
 
+// A fresh request id for each answer of one service.
+std::string request_id() {
+  static std::atomic<unsigned> next{0};
+  return std::to_string(next++);
+}
+
 // The production service: answers at once.
 struct PriceService {
   asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
     co_return rs::ResponseRecord::success(R"({"item":")" + item_of(text(input)) +
                                           R"(","price":100})")
-        .with_header("content-type", "application/json");
+        .with_header("content-type", "application/json")
+        .with_header("x-request-id", request_id());
   }
 };
 
@@ -75,7 +83,8 @@ struct CandidatePriceService {
     const int price = n % 5 == 0 ? 101 : 100;
     co_return rs::ResponseRecord::success(R"({"item":")" + item + R"(","price":)" +
                                           std::to_string(price) + "}")
-        .with_header("content-type", "application/json");
+        .with_header("content-type", "application/json")
+        .with_header("x-request-id", "c" + request_id());
   }
 };
 
@@ -112,7 +121,8 @@ int main(int argc, char** argv) {
                              .shadow_request(rs::http_strip_headers({"authorization", "cookie"}))
                              .max_shadows_per_second(3000, 300)
                              .latency_histograms(true)
-                             .auto_stop(rs::AutoStop{0.9, 200, 1s}));
+                             .auto_stop(rs::AutoStop{0.9, 200, 1s})
+                             .noise_cancellation({}));
   shadower.with_log(32);
 
   constexpr int clients = 16;

@@ -139,7 +139,21 @@ TEST(JsonLines, SummaryHasTheResultsThenOneLinePerKindThenPerNoisyPlace) {
   EXPECT_NE(first.find(R"("exemplar_keys":["GET /u/0","GET /u/1","GET /u/2"]})"), std::string::npos)
       << first;
   EXPECT_NE(second.find(R"("count":1,"share":0.250)"), std::string::npos) << second;
-  EXPECT_EQ(third, R"({"noise":"pointer","name":"/request_id","count":12,"auto_ignored":true})");
+  EXPECT_EQ(third, R"({"noise":"pointer","name":"/request_id","count":12,"auto_ignored":true,)"
+                   R"("window_requests":0,"shadow_differed":0,"secondary_differed":0,)"
+                   R"("shadow_rate":0,"secondary_rate":0,"judged_noise":false})");
+}
+
+TEST(JsonLines, ANoisyPlaceCarriesItsRatesOverTheWindow) {
+  rs::NoiseCount place{rs::NoiseKind::Header, "age", 900, false};
+  place.window_requests = 600;
+  place.shadow_differed = 200;
+  place.secondary_differed = 150;
+  place.judged_noise = false;
+  EXPECT_EQ(rs::to_json_line(place),
+            R"({"noise":"header","name":"age","count":900,"auto_ignored":false,)"
+            R"("window_requests":600,"shadow_differed":200,"secondary_differed":150,)"
+            R"("shadow_rate":0.333333,"secondary_rate":0.25,"judged_noise":false})");
 }
 
 TEST(JsonLines, KeyTruncatedSaysWhetherTheKeyWasCut) {

@@ -7,6 +7,8 @@
 #include <asio/io_context.hpp>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -638,4 +640,264 @@ TEST(Noise, AnErrorAnswerIsNoReferenceEvenWhenTheStatusIsIgnored) {
   const auto stats = sh.stats();
   EXPECT_EQ(stats.noise_probes, 0U);
   EXPECT_TRUE(stats.noise.empty());
+}
+
+// The judgement by rates, on its own: no Shadower, no timing.
+
+TEST(NoiseRates, APlaceIsNoiseOnlyWithinBothBoundsPastTheMinimum) {
+  rs::NoiseCancellation rule;  // relative 2, absolute 0.01, min_requests 100
+  using W = rs::detail::PlaceWindow;
+  EXPECT_TRUE(rs::detail::judged_noise(rule, W{1000, 500, 500}));
+  EXPECT_TRUE(rs::detail::judged_noise(rule, W{1000, 510, 500}));   // 1 % more: at the bound
+  EXPECT_FALSE(rs::detail::judged_noise(rule, W{1000, 511, 500}));  // past `absolute`
+  EXPECT_TRUE(rs::detail::judged_noise(rule, W{1000, 10, 5}));      // twice as often, 0.5 % more
+  EXPECT_FALSE(rs::detail::judged_noise(rule, W{1000, 11, 5}));     // past `relative`
+  EXPECT_TRUE(rs::detail::judged_noise(rule, W{1000, 0, 5}));       // the shadow differs less
+  EXPECT_TRUE(rs::detail::judged_noise(rule, W{100, 1, 1}));
+  EXPECT_FALSE(rs::detail::judged_noise(rule, W{99, 1, 1}));    // too few calls to judge
+  EXPECT_FALSE(rs::detail::judged_noise(rule, W{1000, 0, 0}));  // the secondary never differed
+  EXPECT_FALSE(rs::detail::judged_noise(rule, W{0, 0, 0}));
+
+  rs::NoiseCancellation off;
+  off.window = 0;
+  EXPECT_FALSE(rs::detail::judged_noise(off, W{1000, 500, 500}));
+  rs::NoiseCancellation nan;
+  nan.relative = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_FALSE(rs::detail::judged_noise(nan, W{1000, 500, 500}));
+  rs::NoiseCancellation no_minimum;
+  no_minimum.min_requests = 0;
+  EXPECT_TRUE(rs::detail::judged_noise(no_minimum, W{1, 1, 1}));
+}
+
+TEST(NoiseRates, TheWindowHoldsThePreviousBlockAndTheCurrentOne) {
+  rs::detail::ProbeClock clock(10);  // blocks of 5 probed calls
+  rs::detail::PlaceRates rates(0);
+  using W = rs::detail::PlaceWindow;
+  for (int i = 0; i < 5; ++i) rates.record(clock, clock.tick(), true, i % 2 == 0);
+  EXPECT_EQ(rates.read(clock), (W{5, 5, 3}));
+  for (int i = 0; i < 3; ++i) rates.record(clock, clock.tick(), false, true);
+  EXPECT_EQ(rates.read(clock), (W{8, 5, 6}));
+  // Calls that do not differ here still count in the window.
+  (void)clock.tick();
+  (void)clock.tick();
+  EXPECT_EQ(rates.read(clock), (W{10, 5, 6}));
+  // The first block leaves the window whole when the third begins.
+  (void)clock.tick();
+  EXPECT_EQ(rates.read(clock), (W{6, 0, 3}));
+  rates.record(clock, clock.tick(), true, false);
+  EXPECT_EQ(rates.read(clock), (W{7, 1, 3}));
+  // A place untouched for two blocks reads empty, and counts again from where it is touched.
+  for (int i = 0; i < 10; ++i) (void)clock.tick();
+  EXPECT_EQ(rates.read(clock), (W{7, 0, 0}));
+  rates.record(clock, clock.tick(), true, true);
+  EXPECT_EQ(rates.read(clock), (W{8, 1, 1}));
+}
+
+TEST(NoiseRates, APlaceCountsFromTheCallAfterTheOneThatFoundIt) {
+  rs::detail::ProbeClock clock(1000);
+  const std::uint64_t found = clock.tick();
+  rs::detail::PlaceRates rates(found + 1);
+  rates.record(clock, found, true, true);  // the founding call: left out
+  EXPECT_EQ(rates.read(clock), (rs::detail::PlaceWindow{}));
+  rates.record(clock, clock.tick(), false, true);
+  EXPECT_EQ(rates.read(clock), (rs::detail::PlaceWindow{1, 0, 1}));
+}
+
+TEST(NoiseRates, RatiosAreWrittenAsShortDecimals) {
+  EXPECT_EQ(rs::detail::ratio_text(0, 0), "0");
+  EXPECT_EQ(rs::detail::ratio_text(0, 7), "0");
+  EXPECT_EQ(rs::detail::ratio_text(1, 2), "0.5");
+  EXPECT_EQ(rs::detail::ratio_text(7, 7), "1");
+  EXPECT_EQ(rs::detail::ratio_text(1, 3), "0.333333");
+  EXPECT_EQ(rs::detail::ratio_text(2, 3), "0.666667");
+  EXPECT_EQ(rs::detail::ratio_text(1, 1'000'000), "0.000001");
+  EXPECT_EQ(rs::detail::ratio_text(1, 2'000'000), "0.000001");  // half up
+  EXPECT_EQ(rs::detail::ratio_text(1, 2'000'001), "0");
+  EXPECT_EQ(rs::detail::ratio_text(1'999'999, 2'000'000), "1");
+  EXPECT_EQ(rs::detail::ratio_text(3, 2), "1.5");
+  const std::uint64_t huge = std::numeric_limits<std::uint64_t>::max() / 2;
+  EXPECT_EQ(rs::detail::ratio_text(huge / 2, huge), "0.5");
+}
+
+namespace {
+
+// `ts=<n>` bodies: the primary side stamps a value that a second answer repeats or not.
+const rs::NoiseCount& place(const rs::ShadowStats& stats, NoiseKind kind, std::string_view name) {
+  const auto* found = find(stats.noise, kind, name);
+  if (found == nullptr) throw std::runtime_error("no such noisy place: " + std::string(name));
+  return *found;
+}
+
+}  // namespace
+
+TEST(Noise, APlaceWhereTheShadowDiffersNoMoreOftenThanTheSecondaryIsNoise) {
+  asio::io_context ctx;
+  Trio t(path_config());
+  // The secondary differs at `/ts` on even calls, the candidate on odd ones: never on the same
+  // call, so only the rates can tell that the candidate's differences there are noise.
+  for (int i = 0; i < 160; ++i) {
+    const std::string n = std::to_string(i);
+    const auto out =
+        t.call(ctx, "ts=" + n + ";price=10", i % 2 == 1 ? "ts=x;price=10" : "ts=" + n + ";price=10",
+               i % 2 == 0 ? "ts=y;price=10" : "ts=" + n + ";price=10");
+    if (i % 2 == 0) {
+      EXPECT_FALSE(out.divergence) << i;
+    } else if (i <= 100) {
+      // Call 0 found the place; calls 1 to 100 fill the window up to `min_requests`.
+      EXPECT_EQ(fields_of(out),
+                (std::vector<rs::FieldDiff>{{"/ts", rs::FieldChange::Changed, n, "x"}}))
+          << i;
+    } else {
+      EXPECT_FALSE(out.divergence) << i << ": " << rs::to_string(*out.divergence);
+      ASSERT_TRUE(out.noise && out.noise->body) << i;
+      EXPECT_EQ(out.noise->body->fields.size(), 1U);
+    }
+  }
+  const auto stats = t.shadower.stats();
+  const auto& ts = place(stats, NoiseKind::Pointer, "/ts");
+  EXPECT_EQ(ts.count, 80U);
+  EXPECT_EQ(ts.window_requests, 159U);  // calls 1 to 159
+  EXPECT_EQ(ts.shadow_differed, 80U);
+  EXPECT_EQ(ts.secondary_differed, 79U);
+  EXPECT_TRUE(ts.judged_noise);
+  EXPECT_FALSE(ts.auto_ignored);
+  EXPECT_DOUBLE_EQ(ts.shadow_rate(), 80.0 / 159.0);
+  EXPECT_DOUBLE_EQ(ts.secondary_rate(), 79.0 / 159.0);
+}
+
+TEST(Noise, ARegressionAtANoisyPlaceIsReportedOnceItsRateClearlyExceedsTheSecondarys) {
+  asio::io_context ctx;
+  Trio t(path_config());
+  int i = 0;
+  auto step = [&](bool shadow_differs) {
+    const std::string n = std::to_string(i);
+    const bool secondary_differs = i % 2 == 0;
+    ++i;
+    return t.call(ctx, "ts=" + n, shadow_differs ? "ts=x" : "ts=" + n,
+                  secondary_differs ? "ts=y" : "ts=" + n);
+  };
+  for (int k = 0; k < 200; ++k) (void)step(i % 2 == 1);
+  ASSERT_TRUE(place(t.shadower.stats(), NoiseKind::Pointer, "/ts").judged_noise);
+
+  // The candidate now differs at `/ts` on every call: twice as often as the secondary, and
+  // by half of the calls more often, where `absolute` allows 1 %.
+  int hidden = 0;
+  for (int k = 0; k < 200; ++k) {
+    const bool secondary_differs = i % 2 == 0;
+    const auto out = step(true);
+    if (secondary_differs) {
+      EXPECT_FALSE(out.divergence);  // cancelled on the call, as the secondary shows it
+      continue;
+    }
+    if (!out.divergence) {
+      ++hidden;
+      continue;
+    }
+    EXPECT_EQ(fields_of(out).size(), 1U);
+    EXPECT_FALSE(out.noise);
+  }
+  // Only the first difference the secondary does not share passes for noise (call 201: the
+  // shadow 102 times in 201 calls, the secondary 100); at call 203 (104 against 101) the shadow
+  // is more than 1 % of the calls ahead.
+  EXPECT_EQ(hidden, 1);
+  const auto stats = t.shadower.stats();
+  const auto& ts = place(stats, NoiseKind::Pointer, "/ts");
+  EXPECT_FALSE(ts.judged_noise);
+  EXPECT_EQ(ts.window_requests, 399U);  // both phases: calls 1 to 399
+  EXPECT_NEAR(ts.shadow_rate(), 0.75, 0.01);
+  EXPECT_NEAR(ts.secondary_rate(), 0.5, 0.01);
+}
+
+TEST(Noise, APlaceWhereTheSecondaryDidNotDifferInTheWindowIsNeverNoise) {
+  asio::io_context ctx;
+  Trio t(path_config());
+  // The secondary differs at `/ts` once, then never: that call is left out of the window, so
+  // the candidate's differences there are all reported.
+  (void)t.call(ctx, "ts=0", "ts=0", "ts=y");
+  for (int i = 1; i < 200; ++i) {
+    const auto out = t.call(ctx, "ts=0", "ts=x", "ts=0");
+    ASSERT_EQ(fields_of(out).size(), 1U) << i;
+  }
+  const auto stats = t.shadower.stats();
+  const auto& ts = place(stats, NoiseKind::Pointer, "/ts");
+  EXPECT_EQ(ts.secondary_differed, 0U);
+  EXPECT_FALSE(ts.judged_noise);
+}
+
+TEST(Noise, APlaceJudgedNoiseHidesOnlyChangesOfValueAndHoldsWithoutASecondary) {
+  asio::io_context ctx;
+  Trio t(ShadowConfig().body_comparator(typed_paths()).noise_cancellation({}));
+  for (int i = 0; i < 130; ++i) {
+    const std::string n = std::to_string(i);
+    (void)t.call(ctx, "id=p" + n + ";price=10", "id=c" + n + ";price=10", "id=s" + n + ";price=10");
+  }
+  ASSERT_TRUE(place(t.shadower.stats(), NoiseKind::Pointer, "/id").judged_noise);
+
+  // The secondary answers an error: no reference, yet `/id` is still noise.
+  t.secondary->next = ResponseRecord::success("error=busy");
+  t.secondary->next.status = 503;
+  t.secondary->next.ok = false;
+  t.primary->next = ResponseRecord::success("id=p;price=10");
+  t.candidate->next = ResponseRecord::success("id=q;price=10");
+  const auto alone = call(ctx, t.shadower, "GET /");
+  EXPECT_FALSE(alone.divergence);
+  ASSERT_TRUE(alone.noise && alone.noise->body);
+
+  // Its removal, its change of type, and what is inside it are still reported.
+  EXPECT_EQ(fields_of(t.call(ctx, "id=p;price=10", "price=10", "id=p;price=10")),
+            (std::vector<rs::FieldDiff>{{"/id", rs::FieldChange::Removed, "p", ""}}));
+  EXPECT_EQ(fields_of(t.call(ctx, "id=p;price=10", "id=5;price=10", "id=p;price=10")),
+            (std::vector<rs::FieldDiff>{{"/id", rs::FieldChange::TypeChanged, "p", "5"}}));
+  EXPECT_EQ(fields_of(t.call(ctx, "id=p;price=10", "id=p;id/x=1;price=10", "id=p;price=10")),
+            (std::vector<rs::FieldDiff>{{"/id/x", rs::FieldChange::Added, "", "1"}}));
+}
+
+TEST(Noise, AHeaderIsJudgedByItsRatesToo) {
+  asio::io_context ctx;
+  Trio t(ShadowConfig().noise_cancellation({}));
+  auto with_age = [](std::string age) {
+    return ResponseRecord::success("same").with_header("age", std::move(age));
+  };
+  // The secondary's `age` differs on every third call, the candidate's on every sixth, other
+  // ones.
+  for (int i = 0; i < 150; ++i) {
+    t.primary->next = with_age("1");
+    t.secondary->next = with_age(i % 3 == 0 ? "2" : "1");
+    t.candidate->next = with_age(i % 6 == 1 ? "3" : "1");
+    (void)call(ctx, t.shadower, "GET /");
+  }
+  ASSERT_TRUE(place(t.shadower.stats(), NoiseKind::Header, "age").judged_noise);
+  t.primary->next = with_age("1");
+  t.secondary->next = with_age("1");
+  t.candidate->next = with_age("9");
+  EXPECT_FALSE(call(ctx, t.shadower, "GET /").divergence);
+  t.candidate->next = ResponseRecord::success("same");
+  const auto removed = call(ctx, t.shadower, "GET /");
+  ASSERT_TRUE(removed.divergence && removed.divergence->headers);
+  EXPECT_EQ(removed.divergence->headers->removed, std::vector<std::string>{"age"});
+}
+
+TEST(Noise, AStructuralPlaceOrAByteBodyIsNeverNoiseBeyondTheCall) {
+  asio::io_context ctx;
+  Trio t(path_config());
+  // The secondary sometimes drops `/debug`, sometimes changes it: a structural place.
+  for (int i = 0; i < 150; ++i) {
+    const std::string n = std::to_string(i);
+    const std::string secondary = i % 4 == 0 ? "a=1" : (i % 4 == 2 ? "a=1;debug=y" : "a=1;debug=1");
+    (void)t.call(ctx, "a=1;debug=1", i % 2 == 1 ? "a=1;debug=x" : "a=1;debug=1", secondary);
+  }
+  const auto stats = t.shadower.stats();
+  const auto& debug = place(stats, NoiseKind::Pointer, "/debug");
+  EXPECT_GT(debug.window_requests, 100U);
+  EXPECT_FALSE(debug.judged_noise);
+  EXPECT_EQ(fields_of(t.call(ctx, "a=1;debug=1", "a=1;debug=x", "a=1;debug=1")).size(), 1U);
+}
+
+TEST(Noise, TheDefaultsNeverIgnoreForGood) {
+  const rs::NoiseCancellation rule;
+  EXPECT_EQ(rule.auto_ignore_after, 0U);
+  EXPECT_EQ(rule.relative, 2.0);
+  EXPECT_EQ(rule.absolute, 0.01);
+  EXPECT_EQ(rule.window, 1000U);
+  EXPECT_EQ(rule.min_requests, 100U);
 }

@@ -45,6 +45,12 @@ rs::ShadowStats sample_stats() {
   kind.signature.text = "body json /items/*/price changed, /tier added";
   kind.count = 2;
   s.signatures.push_back(kind);
+  rs::NoiseCount place{rs::NoiseKind::Pointer, "/items/*/updated_at", 40, false};
+  place.window_requests = 30;
+  place.shadow_differed = 10;
+  place.secondary_differed = 9;
+  place.judged_noise = true;
+  s.noise.push_back(place);
   return s;
 }
 
@@ -104,6 +110,15 @@ TEST(Prometheus, EverySampleCarriesTheExperimentAndItsValue) {
            R"(request_shadow_divergence_kinds{experiment="codec-v2"} 1)",
            R"(request_shadow_signature_divergences_total{experiment="codec-v2",)"
            R"(signature="79affe05726e748a"} 2)",
+           R"(request_shadow_noise_place_window_requests{experiment="codec-v2",kind="pointer",)"
+           R"(place="/items/*/updated_at"} 30)",
+           R"(request_shadow_noise_place_shadow_rate{experiment="codec-v2",kind="pointer",)"
+           R"(place="/items/*/updated_at"} 0.333333)",
+           R"(request_shadow_noise_place_secondary_rate{experiment="codec-v2",kind="pointer",)"
+           R"(place="/items/*/updated_at"} 0.3)",
+           R"(request_shadow_noise_place_judged_noise{experiment="codec-v2",kind="pointer",)"
+           R"(place="/items/*/updated_at"} 1)",
+           "# TYPE request_shadow_noise_place_shadow_rate gauge",
            R"(request_shadow_cancelled_total{experiment="codec-v2"} 9)",
            R"(request_shadow_shadows_in_flight{experiment="codec-v2"} 11)",
            R"(request_shadow_sampled_in_progress{experiment="codec-v2"} 13)",
@@ -133,12 +148,30 @@ TEST(Prometheus, EachFamilyIsDeclaredOnceBeforeItsSamples) {
       EXPECT_TRUE(in_family) << line << " is not in family " << declared;
     }
   }
-  EXPECT_EQ(types, 19);
+  EXPECT_EQ(types, 23);
 }
 
 TEST(Prometheus, LabelValuesAreEscaped) {
   const auto text = rs::to_prometheus(sample_stats(), "a\"b\\c\nd");
   EXPECT_NE(text.find(R"(experiment="a\"b\\c\nd")"), std::string::npos) << text;
+}
+
+TEST(Prometheus, NoisyPlacesAreLabelledByKindAndEscapedName) {
+  auto s = sample_stats();
+  // A header name and a pointer come from the responses: any bytes at all.
+  rs::NoiseCount header{rs::NoiseKind::Header, "x-\"odd\"\\name\n\xff", 3, false};
+  s.noise.push_back(header);
+  const auto text = rs::to_prometheus(s, "x");
+  const std::string labels = R"({experiment="x",kind="header",place="x-\"odd\"\\name\n)"
+                             "\xef\xbf\xbd"
+                             R"("})";
+  EXPECT_NE(text.find("request_shadow_noise_place_judged_noise" + labels + " 0\n"),
+            std::string::npos)
+      << text;
+  // An empty window reads as rates of 0.
+  EXPECT_NE(text.find("request_shadow_noise_place_shadow_rate" + labels + " 0\n"),
+            std::string::npos);
+  EXPECT_TRUE(is_utf8(text));
 }
 
 TEST(Prometheus, FullRateIsOne) {

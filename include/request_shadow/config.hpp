@@ -79,21 +79,48 @@ struct AutoStop {
  * another document would make everything look like noise, so such a call is compared without
  * it.
  *
- * A header whose value changed, or a pointer whose value changed (the same type, another
- * value: a timestamp, an id), found noisy `auto_ignore_after` times, and never added, removed or
- * of another type there, is learned: from then on every comparison of the `Shadower`, including
- * calls whose secondary did not answer, ignores a change of value at exactly that place, and
- * nothing else. The header's removal or addition, the field's removal, addition or change of
- * type, and anything inside it, are still reported. Structure is never ignored for good: a
- * header or pointer added or removed, a change of type, and a byte body, are cancelled call by
- * call only, when the secondary shows them too.
+ * Beyond the call, a place is judged by its rates, as Diffy does: over the recent `window` of
+ * probed calls (those whose secondary was a reference), how often the shadow differed from the
+ * primary there, and how often the secondary did. A place is noise while the shadow differs there
+ * at most `relative` times as often as the secondary, and on at most `absolute` of the calls more
+ * often: `shadow_rate <= relative * secondary_rate` and
+ * `shadow_rate - secondary_rate <= absolute`. It is judged only after `min_requests` calls in
+ * the window, and a place where the secondary did not differ in the window is never noise. While
+ * a place is noise, a change of value there (a header's value, a field's value of the same type)
+ * is cancelled on every call, even when the secondary does not show it on that call or did not
+ * answer; its addition, removal or change of type, and anything inside it, are still reported.
+ * The judgement is made afresh on every call: a shadow whose rate climbs (a real regression at a
+ * noisy place) makes the place stop being noise, and its changes are reported again. A place
+ * where the secondary ever added, removed or changed the type of something, and a byte body, are
+ * never noise beyond the call. `window` 0 turns the judgement by rates off.
+ *
+ * `auto_ignore_after` is the older rule, off by default: a header whose value changed, or a
+ * pointer whose value changed (the same type, another value: a timestamp, an id), found noisy
+ * `auto_ignore_after` times, and never added, removed or of another type there, is learned for
+ * good: from then on every comparison of the `Shadower`, including calls whose secondary did not
+ * answer, ignores a change of value at exactly that place, and nothing else, and is never judged
+ * again, so a regression there later would go unseen. The header's removal or addition, the
+ * field's removal, addition or change of type, and anything inside it, are still reported.
+ * Structure is never ignored for good: a header or pointer added or removed, a change of type,
+ * and a byte body, are cancelled call by call only, when the secondary shows them too.
  */
 struct NoiseCancellation {
-  /// After how many noisy calls a header or JSON pointer is ignored for good (0: never).
-  std::size_t auto_ignore_after = 10;
+  /// After how many noisy calls a header or JSON pointer is ignored for good (0, the default:
+  /// never; places are judged by their rates instead).
+  std::size_t auto_ignore_after = 0;
   /// How many distinct noisy places (headers, pointers, the byte body) are counted; others are
   /// not tracked (but their differences are still cancelled call by call).
   std::size_t max_tracked = 1000;
+  /// How many times as often as the secondary the shadow may differ at a noisy place.
+  double relative = 2.0;
+  /// By what share of the calls in the window the shadow may differ more often than the
+  /// secondary at a noisy place.
+  double absolute = 0.01;
+  /// How many probed calls the rates are taken over: the last `window / 2` to `window` (0: no
+  /// judgement by rates).
+  std::size_t window = 1000;
+  /// How many probed calls a place's window must hold before it can be judged noise.
+  std::size_t min_requests = 100;
 };
 
 namespace detail {

@@ -208,9 +208,15 @@ inline void append_timestamp(std::string& out, std::chrono::system_clock::time_p
 
 /// One noisy place as one line of JSON, without the newline.
 /**
+ * `count` is over every call; the window fields are those of the judgement by rates
+ * (`NoiseCount`), the rates written with at most six decimals.
+ *
  * @code{.json}
- * {"noise":"pointer","name":"/request_id","count":12,"auto_ignored":true}
+ * {"noise":"pointer","name":"/request_id","count":1200,"auto_ignored":false,
+ *  "window_requests":800,"shadow_differed":800,"secondary_differed":800,"shadow_rate":1,
+ *  "secondary_rate":1,"judged_noise":true}
  * @endcode
+ * (one line)
  */
 [[nodiscard]] inline std::string to_json_line(const NoiseCount& noise) {
   std::string out = "{\"noise\":";
@@ -220,6 +226,14 @@ inline void append_timestamp(std::string& out, std::chrono::system_clock::time_p
   out += ",\"count\":" + std::to_string(noise.count);
   out += ",\"auto_ignored\":";
   out += noise.auto_ignored ? "true" : "false";
+  out += ",\"window_requests\":" + std::to_string(noise.window_requests);
+  out += ",\"shadow_differed\":" + std::to_string(noise.shadow_differed);
+  out += ",\"secondary_differed\":" + std::to_string(noise.secondary_differed);
+  out += ",\"shadow_rate\":" + detail::ratio_text(noise.shadow_differed, noise.window_requests);
+  out +=
+      ",\"secondary_rate\":" + detail::ratio_text(noise.secondary_differed, noise.window_requests);
+  out += ",\"judged_noise\":";
+  out += noise.judged_noise ? "true" : "false";
   out += '}';
   return out;
 }

@@ -58,7 +58,8 @@ struct ShadowOutcome {
   /// How the shadow's response differs from the primary's, when it does (noise taken out).
   std::optional<Divergence> divergence;
   /// The differences taken out of the divergence as noise, because the secondary differed from
-  /// the primary in the same places (`ShadowConfig::noise_cancellation`); null when none were.
+  /// the primary in the same places on this call, or, for changes of value, at places judged
+  /// noise by their rates (`ShadowConfig::noise_cancellation`); null when none were.
   /// (Held by pointer: it is rare, and the outcome stays small enough for a call's coroutine
   /// frame to be recycled.)
   std::shared_ptr<const Divergence> noise;

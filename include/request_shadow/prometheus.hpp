@@ -9,6 +9,7 @@
 #include <request_shadow/stats.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace request_shadow {
 
@@ -97,6 +98,10 @@ inline std::string prometheus_label_value(std::string_view value) {
  * - `leg_duration_seconds{leg="primary|shadow"}`: a histogram of how long each leg of sampled
  *   calls took (filled with `ShadowConfig::latency_histograms(true)`);
  * - `noise_probes_total` and `noise_cancelled_total` (`ShadowConfig::noise_cancellation`);
+ * - per noisy place tracked (`NoiseCount`, at most `NoiseCancellation::max_tracked` places),
+ *   labelled `kind="header|pointer|body"` and `place="<name>"`, four gauges over the recent
+ *   window: `noise_place_window_requests`, `noise_place_shadow_rate` and
+ *   `noise_place_secondary_rate` (0..1), and `noise_place_judged_noise` (0 or 1);
  * - `signature_divergences_total{signature="<16 hex digits>"}`: divergences per kind, at most
  *   `DivergenceLog::max_signatures` series (the text of each kind is in the JSON-lines summary,
  *   `write_summary_lines`), and `divergence_kinds`, a gauge of how many kinds are tracked (at most
@@ -108,9 +113,10 @@ inline std::string prometheus_label_value(std::string_view value) {
  * side (concatenate their texts only if the families differ; otherwise expose one text per
  * scrape target).
  *
- * The text is always valid UTF-8, as the format requires. The experiment name is its only
- * caller-given part (the other label values are fixed words, numbers and hex digits): `\`, `"`
- * and LF in it are escaped, and a byte sequence in it that is not well-formed UTF-8 is replaced
+ * The text is always valid UTF-8, as the format requires. The experiment name and the noisy
+ * places' names (header names, JSON Pointers, which come from the responses) are its only
+ * variable text (the other label values are fixed words, numbers and hex digits): `\`, `"` and
+ * LF in them are escaped, and a byte sequence in it that is not well-formed UTF-8 is replaced
  * with U+FFFD, one per maximal ill-formed subpart (a stray byte, an overlong form, a surrogate, a
  * code point past U+10FFFF, a sequence cut short), since the format has no escape for a raw byte.
  */
@@ -214,6 +220,34 @@ inline std::string prometheus_label_value(std::string_view value) {
   sample("noise_probes_total", "", s.noise_probes);
   family("noise_cancelled_total", "counter", "Compared calls with differences taken out as noise.");
   sample("noise_cancelled_total", "", s.noise_cancelled);
+  std::vector<std::string> places;
+  places.reserve(s.noise.size());
+  for (const auto& place : s.noise) {
+    places.push_back("kind=\"" + std::string(to_string(place.kind)) + "\",place=\"" +
+                     detail::prometheus_label_value(place.name) + "\"");
+  }
+  family("noise_place_window_requests", "gauge",
+         "Probed calls in the recent window of each tracked noisy place.");
+  for (std::size_t i = 0; i < places.size(); ++i) {
+    sample("noise_place_window_requests", places[i], s.noise[i].window_requests);
+  }
+  family("noise_place_shadow_rate", "gauge",
+         "Share of the window's calls on which the shadow differed from the primary there.");
+  for (std::size_t i = 0; i < places.size(); ++i) {
+    line("noise_place_shadow_rate", places[i],
+         detail::ratio_text(s.noise[i].shadow_differed, s.noise[i].window_requests));
+  }
+  family("noise_place_secondary_rate", "gauge",
+         "Share of the window's calls on which the secondary differed from the primary there.");
+  for (std::size_t i = 0; i < places.size(); ++i) {
+    line("noise_place_secondary_rate", places[i],
+         detail::ratio_text(s.noise[i].secondary_differed, s.noise[i].window_requests));
+  }
+  family("noise_place_judged_noise", "gauge",
+         "Whether the rates judge the place noise now, its changes of value cancelled (0 or 1).");
+  for (std::size_t i = 0; i < places.size(); ++i) {
+    sample("noise_place_judged_noise", places[i], s.noise[i].judged_noise ? 1 : 0);
+  }
   family("divergence_kinds", "gauge", "Kinds of divergence (signatures) tracked.");
   sample("divergence_kinds", "", s.signatures.size());
   family("signature_divergences_total", "counter", "Divergences per kind (signature).");

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <request_shadow/log.hpp>
 #include <string>
 #include <string_view>
@@ -81,6 +82,11 @@ enum class NoiseKind : std::uint8_t {
 }
 
 /// How often one place was found noisy: different between two answers of the primary side.
+/**
+ * The window figures are those of `NoiseCancellation`'s judgement by rates, at the time of the
+ * snapshot: they count the probed calls after the one on which the place was first found noisy
+ * (that call is left out, since it was picked for its difference), within the recent window.
+ */
 struct NoiseCount {
   /// What kind of place it is.
   NoiseKind kind = NoiseKind::Header;
@@ -90,9 +96,64 @@ struct NoiseCount {
   std::uint64_t count = 0;
   /// Whether it is now ignored by every comparison (`NoiseCancellation::auto_ignore_after`).
   bool auto_ignored = false;
+  /// Probed calls in the window (those whose secondary answered as a reference).
+  std::uint64_t window_requests = 0;
+  /// Of them, calls on which the shadow differed from the primary here.
+  std::uint64_t shadow_differed = 0;
+  /// Of them, calls on which the secondary differed from the primary here.
+  std::uint64_t secondary_differed = 0;
+  /// Whether the rates judge it noise now, so that its changes of value are cancelled on every
+  /// call (never for a byte body, nor a place where the secondary changed structure).
+  bool judged_noise = false;
+
+  /// `shadow_differed / window_requests`, or 0 for an empty window.
+  [[nodiscard]] double shadow_rate() const noexcept {
+    return window_requests == 0
+               ? 0.0
+               : static_cast<double>(shadow_differed) / static_cast<double>(window_requests);
+  }
+  /// `secondary_differed / window_requests`, or 0 for an empty window.
+  [[nodiscard]] double secondary_rate() const noexcept {
+    return window_requests == 0
+               ? 0.0
+               : static_cast<double>(secondary_differed) / static_cast<double>(window_requests);
+  }
 
   friend bool operator==(const NoiseCount&, const NoiseCount&) = default;
 };
+
+namespace detail {
+
+// `part / whole` as a decimal of at most six places, without trailing zeros (`0.5`, `1`,
+// `0.333333`), rounded half up; 0 for an empty whole. Exact integer arithmetic: the same text on
+// every platform.
+inline std::string ratio_text(std::uint64_t part, std::uint64_t whole) {
+  if (whole == 0 || part == 0) return "0";
+  constexpr std::uint64_t scale = 1'000'000;
+  const std::uint64_t whole_part = part / whole;
+  const std::uint64_t rest = part % whole;
+  // rest < whole, so the product overflows only past 4.6e12 calls; doubles are used there.
+  std::uint64_t millionths =
+      whole <= std::numeric_limits<std::uint64_t>::max() / (4 * scale)
+          ? (rest * scale * 2 + whole) / (2 * whole)
+          : static_cast<std::uint64_t>(static_cast<double>(rest) / static_cast<double>(whole) *
+                                           static_cast<double>(scale) +
+                                       0.5);
+  std::uint64_t units = whole_part;
+  if (millionths >= scale) {
+    ++units;
+    millionths -= scale;
+  }
+  std::string out = std::to_string(units);
+  if (millionths == 0) return out;
+  std::string digits = std::to_string(scale + millionths).substr(1);
+  while (digits.back() == '0') digits.pop_back();
+  out += '.';
+  out += digits;
+  return out;
+}
+
+}  // namespace detail
 
 /// A snapshot of a `Shadower`'s counters.
 /**

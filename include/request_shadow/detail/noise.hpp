@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <request_shadow/config.hpp>
+#include <request_shadow/detail/noise_rates.hpp>
 #include <request_shadow/divergence.hpp>
 #include <request_shadow/pointer.hpp>
 #include <request_shadow/stats.hpp>
@@ -41,12 +42,14 @@ struct NoiseComparison {
 // A difference is noise only where the secondary shows the same kind of difference at the same
 // place: the same header name in the same list (added, removed, changed), the same pointer,
 // read literally but for digit-only tokens (see `place_key`), with the same `FieldChange`, or a
-// byte body against a byte body. What is learned for good is a change of value only, at one
-// such place: never an addition, a removal or a change of type, nor anything inside it.
+// byte body against a byte body. Beyond the call, a change of value is cancelled at a place
+// that its rates judge noise (see `NoiseCancellation`), or that `auto_ignore_after` learned for
+// good: never an addition, a removal or a change of type, nor anything inside it.
 class NoiseTracker {
  public:
   NoiseTracker(NoiseCancellation rule, const ShadowConfig& config)
       : rule_(rule),
+        clock_(rule.window),
         rules_(std::make_shared<const IgnoreRules>(
             IgnoreRules{config.ignored_headers(), config.ignored_pointers(), {}})) {}
 
@@ -57,22 +60,26 @@ class NoiseTracker {
   }
 
   // Compare the primary with the shadow under the rules in force; with a `secondary` that is a
-  // usable reference, learn from it and take the differences it shares out of the divergence.
+  // usable reference, learn from it and take the differences it shares out of the divergence;
+  // with or without one, take out the changes of value at places judged noise by their rates.
   [[nodiscard]] NoiseComparison compare(const ShadowConfig& config, const ResponseRecord& primary,
                                         const ResponseRecord& shadow,
                                         const ResponseRecord* secondary) {
     const auto in_force = rules();
     NoiseComparison out;
     out.divergence = diverge(config, *in_force, primary, shadow);
-    if (secondary == nullptr || !usable(primary, *secondary)) return out;
-    const auto noise = diverge(config, *in_force, primary, *secondary);
-    if (noise && !usable(*noise)) return out;
-    out.probed = true;
-    if (!noise) return out;
-    observe(*noise);
-    if (!out.divergence) return out;
+    std::optional<Divergence> noise;
+    if (secondary != nullptr && usable(primary, *secondary)) {
+      noise = diverge(config, *in_force, primary, *secondary);
+      out.probed = !noise || usable(*noise);
+    }
+    if (!out.probed) noise.reset();
+    if (!out.probed && !out.divergence) return out;
+    const auto judged =
+        observe(out.probed, noise ? &*noise : nullptr, out.divergence ? &*out.divergence : nullptr);
+    if (!out.divergence || (!noise && judged.empty())) return out;
     Divergence cancelled;
-    if (!cancel(*out.divergence, *noise, cancelled)) return out;
+    if (!cancel(*out.divergence, noise ? &*noise : nullptr, judged, cancelled)) return out;
     out.noise = std::make_shared<const Divergence>(std::move(cancelled));
     if (!out.divergence->status && !out.divergence->headers && !out.divergence->body)
       out.divergence.reset();
@@ -101,76 +108,77 @@ class NoiseTracker {
     return true;
   }
 
-  // Count every site of a usable primary-vs-secondary divergence once; a header whose value
-  // changed, or a pointer whose value changed, that reaches the threshold, and was never found
-  // added, removed or of another type, joins the ignore rules for changes of value there. A
-  // byte body is never ignored for good.
-  void observe(const Divergence& noise) {
-    struct Site {
-      NoiseKind kind;
-      std::string key;      // the place, as matched (see `place_key`)
-      std::string name;     // the place, as shown
-      std::string pointer;  // one pointer to it as reported
-      bool value_only;      // only a value changed there
+  // The places judged noise by their rates, sorted: (kind, `place_key`) for a pointer, (kind,
+  // name) for a header.
+  using Judged = std::vector<std::pair<NoiseKind, std::string>>;
+
+  // With `probed`, number the call in the window and count its places: every site of the
+  // primary-vs-secondary divergence `noise` (if any) once, and, at the places tracked, whether
+  // the `shadow` divergence differs there. A place the secondary differs at is tracked from the
+  // next probed call, while fewer than `max_tracked` are. A header whose value changed, or a
+  // pointer whose value changed, that reaches `auto_ignore_after`, and was never found added,
+  // removed or of another type, joins the ignore rules for changes of value there. A byte body
+  // is never ignored for good. Returns the places of `shadow` judged noise by their rates now.
+  Judged observe(bool probed, const Divergence* noise, const Divergence* shadow) {
+    std::vector<Site> secondary_sites = noise ? sites_of(*noise) : std::vector<Site>{};
+    const Judged shadow_places = shadow ? places_of(*shadow) : Judged{};
+    const auto before = [](const Site& a, const std::pair<NoiseKind, std::string>& b) {
+      return std::tie(a.kind, a.key) < std::tie(b.first, b.second);
     };
-    std::vector<Site> sites;
-    if (noise.headers) {
-      for (const auto* list : {&noise.headers->added, &noise.headers->removed}) {
-        for (const auto& name : *list) sites.push_back({NoiseKind::Header, name, name, {}, false});
-      }
-      for (const auto& name : noise.headers->changed) {
-        sites.push_back({NoiseKind::Header, name, name, {}, true});
-      }
-    }
-    if (noise.body) {
-      if (noise.body->fields.empty()) {
-        sites.push_back({NoiseKind::Body, "body", "body", {}, false});
-      } else {
-        for (const auto& f : noise.body->fields) {
-          sites.push_back({NoiseKind::Pointer, place_key(f.pointer), fold_indices(f.pointer),
-                           f.pointer, f.change == FieldChange::Changed});
-        }
-      }
-    }
-    // One count per site and call; a site is structural if any of its differences is (the
-    // sort puts those first, and `unique` keeps the first).
-    std::sort(sites.begin(), sites.end(), [](const Site& a, const Site& b) {
-      return std::tie(a.kind, a.key, a.value_only) < std::tie(b.kind, b.key, b.value_only);
-    });
-    sites.erase(std::unique(sites.begin(), sites.end(),
-                            [](const Site& a, const Site& b) {
-                              return a.kind == b.kind && a.key == b.key;
-                            }),
-                sites.end());
+    Judged judged;
 
     std::lock_guard lock(mutex_);
-    std::shared_ptr<IgnoreRules> next;
-    for (auto& site : sites) {
-      auto key = std::make_pair(site.kind, std::move(site.key));
-      auto it = counts_.find(key);
-      if (it == counts_.end()) {
-        if (counts_.size() >= rule_.max_tracked) continue;
-        it = counts_.emplace(std::move(key), Count{std::move(site.name), std::move(site.pointer)})
-                 .first;
+    if (probed) {
+      const std::uint64_t probe = clock_.tick();
+      std::shared_ptr<IgnoreRules> next;
+      // The secondary's places, then the shadow's that the secondary did not show.
+      for (auto& site : secondary_sites) {
+        auto key = std::make_pair(site.kind, site.key);
+        const bool shadow_too = std::binary_search(shadow_places.begin(), shadow_places.end(), key);
+        auto it = counts_.find(key);
+        if (it == counts_.end()) {
+          if (counts_.size() >= rule_.max_tracked) continue;
+          // The window starts after this call: it was picked for its difference.
+          it = counts_
+                   .emplace(std::move(key), Count{std::move(site.name), std::move(site.pointer),
+                                                  PlaceRates(probe + 1)})
+                   .first;
+        }
+        Count& c = it->second;
+        c.rates.record(clock_, probe, shadow_too, true);
+        ++c.count;
+        c.structural = c.structural || !site.value_only;
+        if (c.ignored || c.structural || rule_.auto_ignore_after == 0 ||
+            c.count < rule_.auto_ignore_after) {
+          continue;
+        }
+        c.ignored = true;
+        if (!next) next = std::make_shared<IgnoreRules>(*rules_);
+        if (it->first.first == NoiseKind::Header) {
+          auto& names = next->value_headers;
+          const auto at = std::lower_bound(names.begin(), names.end(), c.name);
+          if (at == names.end() || *at != c.name) names.insert(at, c.name);
+        } else {
+          next->pointers.add_value_place(c.pointer);
+        }
       }
-      Count& c = it->second;
-      ++c.count;
-      c.structural = c.structural || !site.value_only;
-      if (c.ignored || c.structural || rule_.auto_ignore_after == 0 ||
-          c.count < rule_.auto_ignore_after) {
-        continue;
-      }
-      c.ignored = true;
-      if (!next) next = std::make_shared<IgnoreRules>(*rules_);
-      if (it->first.first == NoiseKind::Header) {
-        auto& names = next->value_headers;
-        const auto at = std::lower_bound(names.begin(), names.end(), c.name);
-        if (at == names.end() || *at != c.name) names.insert(at, c.name);
-      } else {
-        next->pointers.add_value_place(c.pointer);
+      if (next) rules_ = std::move(next);
+      for (const auto& place : shadow_places) {
+        const auto at =
+            std::lower_bound(secondary_sites.begin(), secondary_sites.end(), place, before);
+        if (at != secondary_sites.end() && at->kind == place.first && at->key == place.second) {
+          continue;  // counted above
+        }
+        const auto it = counts_.find(place);
+        if (it != counts_.end()) it->second.rates.record(clock_, probe, true, false);
       }
     }
-    if (next) rules_ = std::move(next);
+    for (const auto& place : shadow_places) {
+      if (place.first == NoiseKind::Body) continue;
+      const auto it = counts_.find(place);
+      if (it != counts_.end() && noise_now(place.first, it->second)) judged.push_back(place);
+    }
+    return judged;
   }
 
   // The counts, most frequent first.
@@ -180,7 +188,9 @@ class NoiseTracker {
       std::lock_guard lock(mutex_);
       out.reserve(counts_.size());
       for (const auto& [site, c] : counts_) {
-        out.push_back(NoiseCount{site.first, c.name, c.count, c.ignored});
+        const PlaceWindow w = c.rates.read(clock_);
+        out.push_back(NoiseCount{site.first, c.name, c.count, c.ignored, w.requests, w.shadow,
+                                 w.secondary, noise_now(site.first, c)});
       }
     }
     std::stable_sort(out.begin(), out.end(),
@@ -188,18 +198,26 @@ class NoiseTracker {
     return out;
   }
 
-  // Move the parts of `d` that a usable `noise` shows too, as the same kind of difference at the
-  // same place, into `cancelled`: a header name in the same list, a pointer (see `place_key`)
-  // with the same change, or a byte body against a byte body. Returns whether any did.
-  static bool cancel(Divergence& d, const Divergence& noise, Divergence& cancelled) {
+  // Move the parts of `d` that a usable `noise` (if any) shows too, as the same kind of
+  // difference at the same place, into `cancelled`: a header name in the same list, a pointer
+  // (see `place_key`) with the same change, or a byte body against a byte body; and the changes
+  // of value at the places `judged` noise by their rates. Returns whether any did.
+  static bool cancel(Divergence& d, const Divergence* noise, const Judged& judged,
+                     Divergence& cancelled) {
     bool any = false;
-    if (d.headers && noise.headers) {
+    const auto is_judged = [&judged](NoiseKind kind, const std::string& key) {
+      return std::binary_search(judged.begin(), judged.end(), std::make_pair(kind, key));
+    };
+    static const std::vector<std::string> none;
+    if (d.headers && ((noise && noise->headers) || !judged.empty())) {
       HeaderDiff moved;
       for (auto list : {&HeaderDiff::added, &HeaderDiff::removed, &HeaderDiff::changed}) {
-        const auto& noisy = (*noise.headers).*list;
+        const auto& noisy = noise && noise->headers ? (*noise->headers).*list : none;
+        const bool value = list == &HeaderDiff::changed;
         auto& from = (*d.headers).*list;
-        auto split = std::stable_partition(from.begin(), from.end(), [&noisy](const auto& x) {
-          return !std::binary_search(noisy.begin(), noisy.end(), x);
+        auto split = std::stable_partition(from.begin(), from.end(), [&](const std::string& x) {
+          return !std::binary_search(noisy.begin(), noisy.end(), x) &&
+                 !(value && is_judged(NoiseKind::Header, x));
         });
         std::move(split, from.end(), std::back_inserter(moved.*list));
         from.erase(split, from.end());
@@ -211,30 +229,35 @@ class NoiseTracker {
           d.headers.reset();
       }
     }
-    if (d.body && noise.body) {
+    const Divergence* const noise_body = noise && noise->body ? noise : nullptr;
+    if (d.body && (noise_body || !judged.empty())) {
       const auto plain_bytes = [](const BodyDiff& b) {
         return b.fields.empty() && b.format.empty() && b.fallback.empty();
       };
       if (d.body->fields.empty()) {
         // Bytes against bytes: the whole body is noisy. Not when either was meant to be read
         // by a comparator (it failed, or listed nothing): that says nothing of the bytes.
-        if (plain_bytes(*d.body) && plain_bytes(*noise.body)) {
+        if (noise_body && plain_bytes(*d.body) && plain_bytes(*noise_body->body)) {
           cancelled.body = std::exchange(d.body, std::nullopt);
           any = true;
         }
-      } else if (!noise.body->fields.empty()) {
+      } else if ((noise_body && !noise_body->body->fields.empty()) || !judged.empty()) {
         // Exactly the same places and kinds: noise at a pointer says nothing of what is inside
         // it, and a changed value nothing of a removal there.
         std::vector<std::pair<std::string, FieldChange>> noisy;
-        noisy.reserve(noise.body->fields.size());
-        for (const auto& f : noise.body->fields) noisy.emplace_back(place_key(f.pointer), f.change);
-        std::sort(noisy.begin(), noisy.end());
+        if (noise_body) {
+          noisy.reserve(noise_body->body->fields.size());
+          for (const auto& f : noise_body->body->fields) {
+            noisy.emplace_back(place_key(f.pointer), f.change);
+          }
+          std::sort(noisy.begin(), noisy.end());
+        }
         auto& fields = d.body->fields;
-        auto split =
-            std::stable_partition(fields.begin(), fields.end(), [&noisy](const FieldDiff& f) {
-              return !std::binary_search(noisy.begin(), noisy.end(),
-                                         std::make_pair(place_key(f.pointer), f.change));
-            });
+        auto split = std::stable_partition(fields.begin(), fields.end(), [&](const FieldDiff& f) {
+          auto place = std::make_pair(place_key(f.pointer), f.change);
+          if (std::binary_search(noisy.begin(), noisy.end(), place)) return false;
+          return !(f.change == FieldChange::Changed && is_judged(NoiseKind::Pointer, place.first));
+        });
         if (split != fields.end()) {
           BodyDiff moved = *d.body;
           moved.fields.assign(std::make_move_iterator(split),
@@ -251,13 +274,86 @@ class NoiseTracker {
   }
 
  private:
+  // One place a divergence differs at.
+  struct Site {
+    NoiseKind kind;
+    std::string key;      // the place, as matched (see `place_key`)
+    std::string name;     // the place, as shown
+    std::string pointer;  // one pointer to it as reported
+    bool value_only;      // only a value changed there
+  };
+
   struct Count {
     std::string name;     // as shown: a header name, a folded pointer, `body`
     std::string pointer;  // the first pointer seen there, for a learned value place
+    PlaceRates rates;     // over the window
     std::uint64_t count = 0;
     bool ignored = false;
     bool structural = false;  // added, removed or of another type at least once: never ignored
   };
+
+  // The places `d` differs at, each once, sorted by kind and key; a place is structural if any
+  // of its differences is.
+  static std::vector<Site> sites_of(const Divergence& d) {
+    std::vector<Site> sites;
+    if (d.headers) {
+      for (const auto* list : {&d.headers->added, &d.headers->removed}) {
+        for (const auto& name : *list) sites.push_back({NoiseKind::Header, name, name, {}, false});
+      }
+      for (const auto& name : d.headers->changed) {
+        sites.push_back({NoiseKind::Header, name, name, {}, true});
+      }
+    }
+    if (d.body) {
+      if (d.body->fields.empty()) {
+        sites.push_back({NoiseKind::Body, "body", "body", {}, false});
+      } else {
+        for (const auto& f : d.body->fields) {
+          sites.push_back({NoiseKind::Pointer, place_key(f.pointer), fold_indices(f.pointer),
+                           f.pointer, f.change == FieldChange::Changed});
+        }
+      }
+    }
+    // The sort puts the structural difference of a place first, and `unique` keeps the first.
+    std::sort(sites.begin(), sites.end(), [](const Site& a, const Site& b) {
+      return std::tie(a.kind, a.key, a.value_only) < std::tie(b.kind, b.key, b.value_only);
+    });
+    sites.erase(std::unique(sites.begin(), sites.end(),
+                            [](const Site& a, const Site& b) {
+                              return a.kind == b.kind && a.key == b.key;
+                            }),
+                sites.end());
+    return sites;
+  }
+
+  // The places `d` differs at, each once, sorted: where `sites_of` finds them, without names.
+  static Judged places_of(const Divergence& d) {
+    Judged places;
+    if (d.headers) {
+      for (const auto* list : {&d.headers->added, &d.headers->removed, &d.headers->changed}) {
+        for (const auto& name : *list) places.emplace_back(NoiseKind::Header, name);
+      }
+    }
+    if (d.body) {
+      if (d.body->fields.empty()) {
+        places.emplace_back(NoiseKind::Body, "body");
+      } else {
+        for (const auto& f : d.body->fields) {
+          places.emplace_back(NoiseKind::Pointer, place_key(f.pointer));
+        }
+      }
+    }
+    std::sort(places.begin(), places.end());
+    places.erase(std::unique(places.begin(), places.end()), places.end());
+    return places;
+  }
+
+  // Whether the changes of value at `c`, a place of `kind`, are noise now, by its rates. Under
+  // the lock.
+  [[nodiscard]] bool noise_now(NoiseKind kind, const Count& c) const noexcept {
+    return kind != NoiseKind::Body && !c.structural && !c.ignored &&
+           judged_noise(rule_, c.rates.read(clock_));
+  }
 
   // The divergence between the primary and `other` under `rules`: the learned headers hide
   // only their changed values.
@@ -277,6 +373,7 @@ class NoiseTracker {
 
   const NoiseCancellation rule_;
   mutable std::mutex mutex_;
+  ProbeClock clock_;  // under the lock
   std::shared_ptr<const IgnoreRules> rules_;
   std::map<std::pair<NoiseKind, std::string>, Count> counts_;
 };
