@@ -16,6 +16,8 @@
 // - A handler never touches a socket after libcurl closed it: the sockets of connections are
 //   opened and closed through CURLOPT_OPENSOCKETFUNCTION/CLOSESOCKETFUNCTION, and the close
 //   destroys the watcher first; every handler finds its watcher again by number and generation.
+//   A number asked for again is checked to name the same socket (device and inode), so a socket
+//   libcurl closed on its own and whose number came back is never watched through the old one.
 // - Timer: -1 cancels it; any other value, 0 included, arms the steady_timer, so a 0 never calls
 //   back into libcurl from inside libcurl: it runs from the event loop.
 // - Callbacks during curl_multi_cleanup (sockets removed and closed) find the multi whole and
@@ -29,6 +31,7 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <asio/any_io_executor.hpp>
@@ -210,10 +213,12 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
 
   // A socket libcurl asked us to watch: a duplicate of it, which Asio owns.
   struct Watcher {
-    Watcher(const asio::any_io_executor& ex, int fd, std::uint64_t gen)
-        : descriptor(ex, fd), generation(gen) {}
+    Watcher(const asio::any_io_executor& ex, int fd, std::uint64_t gen, const struct stat& id)
+        : descriptor(ex, fd), generation(gen), device(id.st_dev), inode(id.st_ino) {}
     asio::posix::stream_descriptor descriptor;
     std::uint64_t generation;
+    dev_t device;  // which socket the number named when the watcher was made
+    ino_t inode;
     CURL* easy = nullptr;  // the transfer that last asked for this socket
     int want = 0;          // CURL_POLL_IN, CURL_POLL_OUT or both
     bool reading = false;
@@ -326,13 +331,22 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
         return 0;
       }
       if (self.dead_) return 0;
+      struct stat id {};
+      if (::fstat(fd, &id) != 0) return -1;
       auto it = self.watchers_.find(fd);
+      if (it != self.watchers_.end() &&
+          (it->second->device != id.st_dev || it->second->inode != id.st_ino)) {
+        // The number names another socket now: libcurl closed the old one (its resolver's, say)
+        // without telling us. Our duplicate still holds the old one: let it go.
+        self.watchers_.erase(it);
+        it = self.watchers_.end();
+      }
       if (it == self.watchers_.end()) {
         const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
         if (copy < 0) return -1;
         std::unique_ptr<Watcher> w;
         try {
-          w = std::make_unique<Watcher>(self.ex_, copy, ++self.generation_);
+          w = std::make_unique<Watcher>(self.ex_, copy, ++self.generation_, id);
         } catch (...) {
           ::close(copy);
           throw;
@@ -381,6 +395,8 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
       ::close(fd);
       return CURL_SOCKET_BAD;
     }
+    // The number was free: whatever was watched under it is gone.
+    self.watchers_.erase(fd);
     self.reset_on_close_.erase(fd);
     ++self.stats_.sockets_opened;
     return fd;
