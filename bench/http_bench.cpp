@@ -134,9 +134,10 @@ asio::awaitable<rs::ResponseRecord> primary_of(
 
 void BM_ShadowerCall(benchmark::State& state) {
   asio::io_context ctx;
-  const rs::Shadower shadower(
-      http::Backend(nginx().url()), http::Backend(nginx().url()),
-      rs::ShadowConfig::full_sample().shadow_timeout(std::chrono::milliseconds(200)));
+  const rs::Shadower shadower(http::Backend(nginx().url()), http::Backend(nginx().url()),
+                              rs::ShadowConfig::full_sample()
+                                  .shadow_timeout(std::chrono::milliseconds(200))
+                                  .ignore_noisy_headers());
   run_loop(state, ctx, [&shadower]() { return primary_of(shadower); });
   state.counters["diverged"] = static_cast<double>(shadower.stats().diverged);
 }
@@ -144,9 +145,10 @@ BENCHMARK(BM_ShadowerCall)->UseRealTime();
 
 void BM_ShadowerCallDetached(benchmark::State& state) {
   asio::io_context ctx;
-  const rs::Shadower shadower(
-      http::Backend(nginx().url()), http::Backend(nginx().url()),
-      rs::ShadowConfig::full_sample().shadow_timeout(std::chrono::milliseconds(200)));
+  const rs::Shadower shadower(http::Backend(nginx().url()), http::Backend(nginx().url()),
+                              rs::ShadowConfig::full_sample()
+                                  .shadow_timeout(std::chrono::milliseconds(200))
+                                  .ignore_noisy_headers());
   run_loop(state, ctx, [&shadower]() { return shadower.call_detached(std::string_view(request)); });
   const auto stats = shadower.stats();
   state.counters["shadow_ok"] = static_cast<double>(stats.shadow_ok);

@@ -17,11 +17,14 @@
 #include <asio/use_awaitable.hpp>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <request_shadow/backend.hpp>
 #include <request_shadow/shadower.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,6 +63,23 @@ std::string failure_of(asio::io_context& ctx, const http::Backend& backend, std:
 std::size_t open_fds() {
   std::size_t n = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+// Sockets of this process's network namespace in TIME_WAIT towards 127.0.0.1:`port`.
+std::size_t time_wait_to(unsigned short port) {
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);  // the header
+  char remote[16];
+  std::snprintf(remote, sizeof remote, "0100007F:%04X", port);
+  std::size_t n = 0;
+  while (std::getline(tcp, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, peer, state;
+    fields >> slot >> local >> peer >> state;
+    n += peer == remote && state == "06";
+  }
   return n;
 }
 
@@ -432,10 +452,16 @@ TEST(HttpShadower, TwentyThousandAbandonedLegsDoNotExhaustPorts) {
   EXPECT_EQ(stats.shadow_failed, 0U);  // never "couldn't connect": no port ran out
   const auto c = hang.connection_stats(ctx);
   EXPECT_EQ(c.transfers_running, 0U);
-  EXPECT_EQ(c.sockets_opened, c.sockets_closed + 0U);
-  EXPECT_EQ(c.sockets_reset, c.sockets_closed);  // every abandoned connection left no TIME_WAIT
+  // Every connection libcurl closed through us was reset. (libcurl 7.88 closes the sockets of
+  // connection attempts that never became a transfer's connection by itself, without the
+  // close-socket callback: those are counted opened, not closed.)
+  EXPECT_GT(c.sockets_closed, 0U);
+  EXPECT_EQ(c.sockets_reset, c.sockets_closed);
   EXPECT_TRUE(eventually([&] { return server.open() == 0; }));
   EXPECT_LE(open_fds(), fds_before);
+  // A few hundred connections for 20,000 calls, and few of them left in TIME_WAIT.
+  EXPECT_LE(c.sockets_opened, 1000U);
+  EXPECT_LE(time_wait_to(server.port()), c.sockets_opened - c.sockets_closed);
 }
 
 }  // namespace

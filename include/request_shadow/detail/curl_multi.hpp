@@ -18,8 +18,8 @@
 //   destroys the watcher first; every handler finds its watcher again by number and generation.
 //   A number asked for again is checked to name the same socket (device and inode), so a socket
 //   libcurl closed on its own and whose number came back is never watched through the old one.
-// - Timer: -1 cancels it; any other value, 0 included, arms the steady_timer, so a 0 never calls
-//   back into libcurl from inside libcurl: it runs from the event loop.
+// - Timer: -1 cancels it; 0 is posted to the context (never a call back into libcurl from inside
+//   libcurl, and no timer system call); a positive value arms the steady_timer.
 // - Callbacks during curl_multi_cleanup (sockets removed and closed) find the multi whole and
 //   marked dead; they only release.
 // - No exception crosses a libcurl callback (they are all noexcept and catch).
@@ -42,6 +42,7 @@
 #include <asio/error.hpp>
 #include <asio/execution_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstddef>
@@ -65,7 +66,8 @@ namespace request_shadow::http {
 struct ConnectionStats {
   /// Sockets opened for connections (through libcurl's open-socket callback).
   std::size_t sockets_opened = 0;
-  /// Of those, sockets closed.
+  /// Of those, sockets closed through libcurl's close-socket callback. (libcurl 7.88 closes the
+  /// socket of a connection attempt that never became a transfer's connection by itself.)
   std::size_t sockets_closed = 0;
   /// Of those, closed with a reset (no TIME_WAIT), because their transfer was abandoned.
   std::size_t sockets_reset = 0;
@@ -371,10 +373,19 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
         self.timer_.cancel();
         return 0;
       }
-      if (timeout_ms == 0) ++self.stats_.zero_timeouts;
-      self.timer_.expires_after(std::chrono::milliseconds(timeout_ms));
       const std::weak_ptr<CurlMulti> weak = self.weak_from_this();
       const std::uint64_t gen = self.timer_generation_;
+      if (timeout_ms == 0) {
+        // As soon as possible, but not from inside libcurl: a post, which costs no timer system
+        // call. A timer still waiting is cancelled (it would keep run() from returning).
+        ++self.stats_.zero_timeouts;
+        self.timer_.cancel();
+        asio::post(self.ex_, [weak, gen] {
+          if (auto s = weak.lock()) s->on_timeout(gen, asio::error_code());
+        });
+        return 0;
+      }
+      self.timer_.expires_after(std::chrono::milliseconds(timeout_ms));
       self.timer_.async_wait([weak, gen](const asio::error_code& ec) {
         if (auto s = weak.lock()) s->on_timeout(gen, ec);
       });
