@@ -104,7 +104,10 @@ TEST(HttpRequest, RepeatedEqualContentLengthIsAccepted) {
 }
 
 TEST(HttpRequest, ErrorMessagesEscapeControlBytes) {
-  const std::string what = error_of(std::string("G\0T / HTTP/1.1\r\nHost: h\r\n\r\n", 29));
+  std::string message = "G";
+  message += '\0';
+  message += "T / HTTP/1.1\r\nHost: h\r\n\r\n";
+  const std::string what = error_of(message);
   EXPECT_NE(what.find("\\x00"), std::string::npos) << what;
 }
 
