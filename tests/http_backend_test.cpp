@@ -452,9 +452,8 @@ TEST(HttpShadower, TwentyThousandAbandonedLegsDoNotExhaustPorts) {
   EXPECT_EQ(stats.shadow_failed, 0U);  // never "couldn't connect": no port ran out
   const auto c = hang.connection_stats(ctx);
   EXPECT_EQ(c.transfers_running, 0U);
-  // Every connection libcurl closed through us was reset. (libcurl 7.88 closes the sockets of
-  // connection attempts that never became a transfer's connection by itself, without the
-  // close-socket callback: those are counted opened, not closed.)
+  // Every connection libcurl closed through us was reset. (libcurl 7.88 closes some sockets
+  // itself, without the close-socket callback: those count as opened, not closed.)
   EXPECT_GT(c.sockets_closed, 0U);
   EXPECT_EQ(c.sockets_reset, c.sockets_closed);
   EXPECT_TRUE(eventually([&] { return server.open() == 0; }));

@@ -66,8 +66,8 @@ namespace request_shadow::http {
 struct ConnectionStats {
   /// Sockets opened for connections (through libcurl's open-socket callback).
   std::size_t sockets_opened = 0;
-  /// Of those, sockets closed through libcurl's close-socket callback. (libcurl 7.88 closes the
-  /// socket of a connection attempt that never became a transfer's connection by itself.)
+  /// Of those, sockets closed through libcurl's close-socket callback. (libcurl 7.88 closes some
+  /// sockets itself, without the callback: those count as opened only.)
   std::size_t sockets_closed = 0;
   /// Of those, closed with a reset (no TIME_WAIT), because their transfer was abandoned.
   std::size_t sockets_reset = 0;
