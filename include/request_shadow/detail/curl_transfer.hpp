@@ -120,8 +120,9 @@ class CurlTransfer {
         std::string what = "request_shadow::http: ";
         what += url_;
         what += ": ";
-        what += curl_easy_strerror(result);
-        if (error_[0] != '\0') {
+        const std::string_view text = curl_easy_strerror(result);
+        what += text;
+        if (error_[0] != '\0' && std::string_view(error_) != text) {
           what += ": ";
           what += error_;
         }
