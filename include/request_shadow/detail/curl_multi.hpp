@@ -69,7 +69,7 @@ struct ConnectionStats {
   /// Of those, sockets closed through libcurl's close-socket callback. (libcurl 7.88 closes some
   /// sockets itself, without the callback: those count as opened only.)
   std::size_t sockets_closed = 0;
-  /// Of those, closed with a reset (no TIME_WAIT), because their transfer was abandoned.
+  /// Sockets closed with a reset (no TIME_WAIT) because their transfer was abandoned.
   std::size_t sockets_reset = 0;
   /// Sockets libcurl asked to watch that it opened itself (its resolver's, say).
   std::size_t foreign_sockets = 0;
@@ -163,6 +163,7 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
       // on_close; an HTTP/2 connection only has the stream reset.
       CURL* easy = t->easy();
       curl_multi_remove_handle(multi_, easy);
+      drop_closed_locked(easy);
       t->release_easy();
       transfers_.erase(easy);
       ++stats_.transfers_abandoned;
@@ -315,6 +316,25 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
       collect_locked(done);
     }
     finish(done);
+  }
+
+  // Drop the watchers of `easy` whose socket libcurl closed without the close-socket callback
+  // (it does, for some sockets): our duplicate is then the socket's last reference, which would
+  // keep the connection open. It goes with a reset, as an abandoned connection does.
+  void drop_closed_locked(CURL* easy) noexcept {
+    for (auto it = watchers_.begin(); it != watchers_.end();) {
+      struct stat id {};
+      Watcher& w = *it->second;
+      if (w.easy != easy ||
+          (::fstat(it->first, &id) == 0 && id.st_dev == w.device && id.st_ino == w.inode)) {
+        ++it;
+        continue;
+      }
+      const linger reset{1, 0};
+      ::setsockopt(w.descriptor.native_handle(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+      ++stats_.sockets_reset;
+      it = watchers_.erase(it);
+    }
   }
 
   Watcher* find_locked(curl_socket_t fd, std::uint64_t gen) {
