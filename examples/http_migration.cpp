@@ -1,8 +1,8 @@
 // Copyright (c) 2026 The request-shadow authors. Distributed under the MIT License.
 // A migration of a small JSON API served by nginx: v1 answers the callers, v2 is shadowed in
 // detached mode (the caller never waits for it), compared as JSON. Unsafe methods never reach the
-// candidate: the example sends them to v1 alone. Prints the divergences and the Prometheus text,
-// and exits 0 only if it found exactly the one real change (item 2's price).
+// candidate: `shadow_if(http_safe_methods())` sends them to v1 alone. Prints the divergences and
+// the Prometheus text, and exits 0 only if it found exactly the one real change (item 2's price).
 //
 //   http_migration [base URL, default http://127.0.0.1:18481]   (nginx with
 //   examples/http_migration.nginx.conf; see README)
@@ -13,6 +13,7 @@
 #include <iostream>
 #include <memory>
 #include <request_shadow/http/backend.hpp>
+#include <request_shadow/http_rules.hpp>
 #include <request_shadow/json.hpp>
 #include <request_shadow/prometheus.hpp>
 #include <request_shadow/request_shadow.hpp>
@@ -27,22 +28,13 @@ namespace {
 
 using Migration = rs::Shadower<http::Backend, http::Backend>;
 
-bool safe(std::string_view request) {
-  return request.starts_with("GET ") || request.starts_with("HEAD ");
-}
-
 // A coroutine takes its arguments by value: copies of a Shadower and a backend share their state.
-asio::awaitable<void> serve(Migration migration, http::Backend v1,
-                            std::vector<std::string> requests, std::shared_ptr<int> failures) {
+asio::awaitable<void> serve(Migration migration, std::vector<std::string> requests,
+                            std::shared_ptr<int> failures) {
   for (const std::string& request : requests) {
     try {
-      // Only safe methods are shadowed; an order goes to v1 alone.
-      rs::ResponseRecord answer;
-      if (safe(request)) {
-        answer = co_await migration.call_detached(request);
-      } else {
-        answer = co_await v1.call(std::string_view(request));
-      }
+      // Only safe methods are shadowed (the config's rule); an order goes to v1 alone.
+      const rs::ResponseRecord answer = co_await migration.call_detached(request);
       std::printf("%-28.*s -> %u %s\n", static_cast<int>(request.find('\r')), request.data(),
                   answer.status, answer.body.c_str());
     } catch (const std::exception& e) {
@@ -61,6 +53,7 @@ int main(int argc, char** argv) {
   rs::ShadowConfig config = rs::ShadowConfig::full_sample();
   config.shadow_timeout(std::chrono::milliseconds(500))
       .ignore_noisy_headers()
+      .shadow_if(rs::http_safe_methods())  // GET, HEAD, OPTIONS, TRACE only
       .body_comparator(rs::json::comparator());
   const Migration migration(v1, v2, config);
 
@@ -77,7 +70,7 @@ int main(int argc, char** argv) {
 
   asio::io_context ctx;
   const auto failures = std::make_shared<int>(0);
-  asio::co_spawn(ctx, serve(migration, v1, requests, failures), asio::detached);
+  asio::co_spawn(ctx, serve(migration, requests, failures), asio::detached);
   ctx.run();  // returns once every detached shadow leg has settled
 
   std::printf("\ndivergences:\n");
@@ -89,8 +82,9 @@ int main(int argc, char** argv) {
   std::printf("\n");
   std::cout << rs::to_prometheus(stats, "shop-v2");
 
-  const bool as_expected = *failures == 0 && stats.calls == 9 && stats.shadow_ok == 9 &&
-                           stats.diverged == 3 && stats.signatures.size() == 1 &&
+  const bool as_expected = *failures == 0 && stats.calls == 10 && stats.filtered == 1 &&
+                           stats.shadow_ok == 9 && stats.diverged == 3 &&
+                           stats.signatures.size() == 1 &&
                            stats.signatures[0].signature.text == "body json /price changed";
   std::printf("\n%s\n",
               as_expected ? "as expected: one real change, item 2's price" : "NOT as expected");
