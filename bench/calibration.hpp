@@ -25,11 +25,11 @@
 #include <cstring>
 #include <memory>
 
-void BM_Memcmp4K(benchmark::State& state);
-
-void BM_Memcmp4K(benchmark::State& state) {
+// A memcmp of two equal 4 KB buffers, the first starting on a cache line, the second `shift`
+// bytes into one.
+inline void memcmp_4k(benchmark::State& state, std::size_t shift) {
   struct alignas(64) Buffer {
-    char bytes[4096];  // NOLINT(modernize-avoid-c-arrays): the alignment is the point
+    char bytes[4096 + 64];  // NOLINT(modernize-avoid-c-arrays): the alignment is the point
   };
   const auto a = std::make_unique<Buffer>();
   const auto b = std::make_unique<Buffer>();
@@ -37,12 +37,16 @@ void BM_Memcmp4K(benchmark::State& state) {
   std::memset(b->bytes, 'x', sizeof b->bytes);
   for (auto _ : state) {
     const char* x = a->bytes;
-    const char* y = b->bytes;
+    const char* y = b->bytes + shift;
     benchmark::DoNotOptimize(x);
     benchmark::DoNotOptimize(y);
     benchmark::DoNotOptimize(std::memcmp(x, y, 4096));
   }
 }
+
+void BM_Memcmp4K(benchmark::State& state);
+
+void BM_Memcmp4K(benchmark::State& state) { memcmp_4k(state, 0); }
 BENCHMARK(BM_Memcmp4K);
 
 #endif  // REQUEST_SHADOW_BENCH_CALIBRATION_HPP

@@ -109,22 +109,7 @@ BENCHMARK(BM_NoiseCompare4K);
 
 // The slower placement: the bodies 16 bytes apart in their cache lines, beside a memcmp of
 // buffers placed the same way.
-void BM_Memcmp4KOffset16(benchmark::State& state) {
-  struct alignas(64) Buffer {
-    char bytes[4096 + 16];  // NOLINT(modernize-avoid-c-arrays): the alignment is the point
-  };
-  const auto a = std::make_unique<Buffer>();
-  const auto b = std::make_unique<Buffer>();
-  std::memset(a->bytes, 'x', sizeof a->bytes);
-  std::memset(b->bytes, 'x', sizeof b->bytes);
-  for (auto _ : state) {
-    const char* x = a->bytes;
-    const char* y = b->bytes + 16;
-    benchmark::DoNotOptimize(x);
-    benchmark::DoNotOptimize(y);
-    benchmark::DoNotOptimize(std::memcmp(x, y, 4096));
-  }
-}
+void BM_Memcmp4KOffset16(benchmark::State& state) { memcmp_4k(state, 16); }
 BENCHMARK(BM_Memcmp4KOffset16);
 
 void BM_DivergenceCompare4KOffset16(benchmark::State& state) {

@@ -128,13 +128,7 @@ void run_on_pool(Caller caller, bool detached) {
     ASSERT_EQ(finished.load(), callers);
     EXPECT_EQ(wrong->load(), 0);
 
-    int odd = 0;
-    int hang = 0;
-    for (int i = 0; i < calls_per_caller; ++i) {
-      const bool hangs = i % 50 == 7;
-      hang += hangs ? 1 : 0;
-      odd += (!hangs && i % 2 == 1) ? 1 : 0;
-    }
+    const auto [hang, odd] = rs::test::mixed_counts(calls_per_caller);
     const auto total = static_cast<std::uint64_t>(callers * calls_per_caller);
     const auto s = sh.stats();
     EXPECT_EQ(s.calls, total);

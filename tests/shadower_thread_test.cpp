@@ -86,13 +86,7 @@ void run_shared_shadower(MakeExecutor make_executor) {
   ASSERT_EQ(finished.load(), callers);
   EXPECT_EQ(wrong_primary->load(), 0);
 
-  int odd = 0;
-  int hang = 0;
-  for (int i = 0; i < calls_per_caller; ++i) {
-    const bool hangs = i % 50 == 7;
-    hang += hangs ? 1 : 0;
-    odd += (!hangs && i % 2 == 1) ? 1 : 0;
-  }
+  const auto [hang, odd] = rs::test::mixed_counts(calls_per_caller);
   const auto total = static_cast<std::uint64_t>(callers * calls_per_caller);
   const auto diverged = static_cast<std::uint64_t>(callers * odd);
   const auto timed_out = static_cast<std::uint64_t>(callers * hang);

@@ -210,6 +210,23 @@ inline BodyComparator kv_comparator(bool any = false, bool paths = false) {
   return c;
 }
 
+// Of the calls 0 to `calls - 1` of a caller whose keys mix outcomes (call 7 of every 50 hangs,
+// the other odd ones diverge), how many hang and how many diverge.
+struct MixedCounts {
+  int hang = 0;
+  int odd = 0;
+};
+
+inline MixedCounts mixed_counts(int calls) {
+  MixedCounts n;
+  for (int i = 0; i < calls; ++i) {
+    const bool hangs = i % 50 == 7;
+    n.hang += hangs ? 1 : 0;
+    n.odd += (!hangs && i % 2 == 1) ? 1 : 0;
+  }
+  return n;
+}
+
 }  // namespace request_shadow::test
 
 #endif  // REQUEST_SHADOW_TESTS_TEST_SUPPORT_HPP
