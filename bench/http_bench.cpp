@@ -5,6 +5,7 @@
 //   BM_HttpBackendDirect   co_await http::Backend::call
 //   BM_ShadowerCall        an inline Shadower::call, nginx as primary and as shadow
 //   BM_ShadowerCallDetached  Shadower::call_detached, the same
+//   BM_ShadowerCallDetachedOnPool  the same, the candidate on a thread pool of its own
 // The binary starts its own nginx with tests/nginx/fixture.sh (free ports, files in a temporary
 // directory) and stops it at exit. The figure that matters is a ratio to BM_HttpBackendDirect.
 #include <curl/curl.h>
@@ -14,6 +15,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
+#include <asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -155,5 +157,26 @@ void BM_ShadowerCallDetached(benchmark::State& state) {
   state.counters["shed"] = static_cast<double>(stats.shed);
 }
 BENCHMARK(BM_ShadowerCallDetached)->UseRealTime();
+
+// The same, with the candidate's transfers on a thread of their own (ShadowConfig::
+// shadow_executor): its sockets, libcurl's work and the comparison leave the caller's thread.
+void BM_ShadowerCallDetachedOnPool(benchmark::State& state) {
+  asio::thread_pool pool(1);
+  {
+    asio::io_context ctx;
+    const rs::Shadower shadower(http::Backend(nginx().url()), http::Backend(nginx().url()),
+                                rs::ShadowConfig::full_sample()
+                                    .shadow_timeout(std::chrono::milliseconds(200))
+                                    .ignore_noisy_headers()
+                                    .shadow_executor(pool.get_executor()));
+    run_loop(state, ctx,
+             [&shadower]() { return shadower.call_detached(std::string_view(request)); });
+    const auto stats = shadower.stats();
+    state.counters["shadow_ok"] = static_cast<double>(stats.shadow_ok);
+    state.counters["shed"] = static_cast<double>(stats.shed);
+  }
+  pool.join();  // the last legs settle; idle workers leave the pool
+}
+BENCHMARK(BM_ShadowerCallDetachedOnPool)->UseRealTime();
 
 }  // namespace
