@@ -6,11 +6,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <request_shadow/detail/flavour.hpp>
 #include <request_shadow/stats.hpp>
 #include <string>
 #include <string_view>
 
 namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
 
 namespace detail {
 
@@ -223,6 +225,7 @@ inline std::string prometheus_label_value(std::string_view value) {
   return out;
 }
 
+}  // namespace REQUEST_SHADOW_ABI
 }  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_PROMETHEUS_HPP
