@@ -12,15 +12,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/http/backend.hpp>
 #include <request_shadow/shadower.hpp>
 #include <string>
@@ -32,6 +29,7 @@ namespace {
 
 namespace http = request_shadow::http;
 namespace rs = request_shadow;
+namespace net = request_shadow::net;
 
 // nginx for the run: started before the first case, stopped when the binary exits.
 class Nginx {
@@ -102,7 +100,7 @@ BENCHMARK(BM_CurlEasyBlocking)->UseRealTime();
 
 // Runs `call(input)` once per iteration in one coroutine, timing each call.
 template <class Call>
-asio::awaitable<void> loop(benchmark::State& state, Call call, std::vector<double>& ns) {
+net::awaitable<void> loop(benchmark::State& state, Call call, std::vector<double>& ns) {
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     const rs::ResponseRecord r = co_await call();
@@ -113,29 +111,29 @@ asio::awaitable<void> loop(benchmark::State& state, Call call, std::vector<doubl
 }
 
 template <class Call>
-void run_loop(benchmark::State& state, asio::io_context& ctx, Call call) {
+void run_loop(benchmark::State& state, net::io_context& ctx, Call call) {
   std::vector<double> ns;
   ns.reserve(1 << 16);
-  asio::co_spawn(ctx, loop(state, std::move(call), ns), asio::detached);
+  net::co_spawn(ctx, loop(state, std::move(call), ns), net::detached);
   ctx.run();
   report(state, ns);
 }
 
 void BM_HttpBackendDirect(benchmark::State& state) {
-  asio::io_context ctx;
+  net::io_context ctx;
   const http::Backend backend(nginx().url());
   run_loop(state, ctx, [&backend]() { return backend.call(std::string_view(request)); });
 }
 BENCHMARK(BM_HttpBackendDirect)->UseRealTime();
 
-asio::awaitable<rs::ResponseRecord> primary_of(
+net::awaitable<rs::ResponseRecord> primary_of(
     const rs::Shadower<http::Backend, http::Backend>& shadower) {
   const rs::ShadowOutcome out = co_await shadower.call(std::string_view(request));
   co_return out.primary;
 }
 
 void BM_ShadowerCall(benchmark::State& state) {
-  asio::io_context ctx;
+  net::io_context ctx;
   const rs::Shadower shadower(http::Backend(nginx().url()), http::Backend(nginx().url()),
                               rs::ShadowConfig::full_sample()
                                   .shadow_timeout(std::chrono::milliseconds(200))
@@ -146,7 +144,7 @@ void BM_ShadowerCall(benchmark::State& state) {
 BENCHMARK(BM_ShadowerCall)->UseRealTime();
 
 void BM_ShadowerCallDetached(benchmark::State& state) {
-  asio::io_context ctx;
+  net::io_context ctx;
   const rs::Shadower shadower(http::Backend(nginx().url()), http::Backend(nginx().url()),
                               rs::ShadowConfig::full_sample()
                                   .shadow_timeout(std::chrono::milliseconds(200))
@@ -161,9 +159,9 @@ BENCHMARK(BM_ShadowerCallDetached)->UseRealTime();
 // The same, with the candidate's transfers on a thread of their own (ShadowConfig::
 // shadow_executor): its sockets, libcurl's work and the comparison leave the caller's thread.
 void BM_ShadowerCallDetachedOnPool(benchmark::State& state) {
-  asio::thread_pool pool(1);
+  net::thread_pool pool(1);
   {
-    asio::io_context ctx;
+    net::io_context ctx;
     const rs::Shadower shadower(http::Backend(nginx().url()), http::Backend(nginx().url()),
                                 rs::ShadowConfig::full_sample()
                                     .shadow_timeout(std::chrono::milliseconds(200))

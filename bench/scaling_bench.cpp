@@ -8,13 +8,13 @@
 //   layout context_per_thread: one io_context per thread, each run by its own thread;
 //          shared_context:     one io_context run by all N threads.
 //   mode   direct:    co_await the primary only;
-//          post:      the primary, then one asio::post of the caller (the baseline: the same extra
+//          post:      the primary, then one net::post of the caller (the baseline: the same extra
 //                     scheduler turn as the shadow leg's);
 //          inline:    Shadower::call, every call sampled;
 //          detached:  Shadower::call_detached, every call sampled; an iteration ends only once
 //                     every shadow has settled;
 //          unsampled: Shadower::call with sample rate 0.
-// The shadow backend suspends once (one asio::post) before it answers.
+// The shadow backend suspends once (one net::post) before it answers.
 //
 // One iteration: 64 callers in all, divided over the threads, each co_spawned on its own strand
 // of its thread's context, each making 250 calls. The threads live for the whole case and meet
@@ -30,19 +30,13 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/strand.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
 #include <atomic>
 #include <barrier>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/shadower.hpp>
 #include <span>
 #include <string>
@@ -52,6 +46,7 @@
 #include "calibration.hpp"
 
 namespace rs = request_shadow;
+namespace net = request_shadow::net;
 
 namespace {
 
@@ -63,18 +58,18 @@ constexpr std::int64_t calls_per_iteration = total_callers * calls_per_caller;
 
 // Answers at once, with a 14-byte body that fits the string's inline buffer.
 struct PrimaryBackend {
-  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
+  net::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
     co_return rs::ResponseRecord::success("hello, shadow!");
   }
 };
 
 // Suspends once (one post to its own executor), then answers as the primary does.
 struct ShadowBackend {
-  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
+  net::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
     // A named local, not a nested co_await: g++ 12 and temporaries in co_await expressions
     // (ASIO-NOTES.md).
-    const auto ex = co_await asio::this_coro::executor;
-    co_await asio::post(ex, asio::use_awaitable);
+    const auto ex = co_await net::this_coro::executor;
+    co_await net::post(ex, net::use_awaitable);
     co_return rs::ResponseRecord::success("hello, shadow!");
   }
 };
@@ -114,9 +109,9 @@ struct Shared {
 };
 
 template <Mode M>
-asio::awaitable<void> caller(Shared* shared, std::int64_t calls) {
+net::awaitable<void> caller(Shared* shared, std::int64_t calls) {
   const auto bytes = std::as_bytes(std::span(shared->input.data(), shared->input.size()));
-  const auto ex = co_await asio::this_coro::executor;  // this caller's strand
+  const auto ex = co_await net::this_coro::executor;  // this caller's strand
   for (std::int64_t i = 0; i < calls; ++i) {
     if constexpr (M == Mode::direct) {
       auto r = co_await shared->primary->call(bytes);
@@ -124,7 +119,7 @@ asio::awaitable<void> caller(Shared* shared, std::int64_t calls) {
     } else if constexpr (M == Mode::post) {
       auto r = co_await shared->primary->call(bytes);
       benchmark::DoNotOptimize(r);
-      co_await asio::post(ex, asio::use_awaitable);
+      co_await net::post(ex, net::use_awaitable);
     } else if constexpr (M == Mode::detached) {
       auto r = co_await shared->shadower.call_detached(bytes);
       benchmark::DoNotOptimize(r);
@@ -155,15 +150,15 @@ class Pool {
     const int contexts = layout == Layout::context_per_thread ? threads : 1;
     for (int c = 0; c < contexts; ++c) {
       contexts_.push_back(
-          std::make_unique<asio::io_context>(layout == Layout::context_per_thread ? 1 : threads));
+          std::make_unique<net::io_context>(layout == Layout::context_per_thread ? 1 : threads));
     }
     // Callers divided as evenly as possible: thread t owns callers [first_[t], first_[t + 1]).
     for (int t = 0; t <= threads; ++t) first_.push_back(total_callers * t / threads);
     for (int t = 0; t < threads; ++t) {
-      asio::io_context& ctx = context_of(t);
+      net::io_context& ctx = context_of(t);
       for (auto c = first_[static_cast<std::size_t>(t)];
            c < first_[static_cast<std::size_t>(t) + 1]; ++c) {
-        strands_.push_back(asio::make_strand(ctx));
+        strands_.push_back(net::make_strand(ctx));
       }
     }
     threads_.reserve(static_cast<std::size_t>(threads));
@@ -196,7 +191,7 @@ class Pool {
   }
 
  private:
-  asio::io_context& context_of(int thread) {
+  net::io_context& context_of(int thread) {
     return *contexts_[layout_ == Layout::context_per_thread ? static_cast<std::size_t>(thread) : 0];
   }
 
@@ -206,26 +201,25 @@ class Pool {
       const auto& strand = strands_[static_cast<std::size_t>(c)];
       switch (mode_) {
         case Mode::direct:
-          asio::co_spawn(strand, caller<Mode::direct>(&shared_, calls_per_caller), asio::detached);
+          net::co_spawn(strand, caller<Mode::direct>(&shared_, calls_per_caller), net::detached);
           break;
         case Mode::post:
-          asio::co_spawn(strand, caller<Mode::post>(&shared_, calls_per_caller), asio::detached);
+          net::co_spawn(strand, caller<Mode::post>(&shared_, calls_per_caller), net::detached);
           break;
         case Mode::inline_call:
         case Mode::unsampled:
-          asio::co_spawn(strand, caller<Mode::inline_call>(&shared_, calls_per_caller),
-                         asio::detached);
+          net::co_spawn(strand, caller<Mode::inline_call>(&shared_, calls_per_caller),
+                        net::detached);
           break;
         case Mode::detached:
-          asio::co_spawn(strand, caller<Mode::detached>(&shared_, calls_per_caller),
-                         asio::detached);
+          net::co_spawn(strand, caller<Mode::detached>(&shared_, calls_per_caller), net::detached);
           break;
       }
     }
   }
 
   void thread_main(int thread) {
-    asio::io_context& ctx = context_of(thread);
+    net::io_context& ctx = context_of(thread);
     for (;;) {
       start_.arrive_and_wait();
       const Command command = command_;
@@ -245,8 +239,8 @@ class Pool {
   const Layout layout_;
   const Mode mode_;
   Shared& shared_;
-  std::vector<std::unique_ptr<asio::io_context>> contexts_;
-  std::vector<asio::strand<asio::io_context::executor_type>> strands_;  // one per caller
+  std::vector<std::unique_ptr<net::io_context>> contexts_;
+  std::vector<net::strand<net::io_context::executor_type>> strands_;  // one per caller
   std::vector<std::int64_t> first_;
   Command command_ = Command::Run;
   std::barrier<> start_, end_, spawned_;

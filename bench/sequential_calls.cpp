@@ -8,59 +8,55 @@
 // `shadower` goes through Shadower::call; `per-call-timer` is the baseline it replaces: each call
 // arms its own steady_timer for the shadow deadline and cancels it when the shadow answers. Both
 // use a shadow that suspends once (a scheduler turn), so every caller really waits for it.
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/redirect_error.hpp>
-#include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/shadower.hpp>
 #include <string>
 #include <string_view>
 
 namespace rs = request_shadow;
+namespace net = request_shadow::net;
 using namespace std::chrono_literals;
 
 namespace {
 
 struct Instant {
-  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
+  net::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
     co_return rs::ResponseRecord::success("ok");
   }
 };
 
 // Answers after one scheduler turn.
 struct Yielding {
-  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
-    const auto ex = co_await asio::this_coro::executor;
-    co_await asio::post(ex, asio::use_awaitable);
+  net::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
+    const auto ex = co_await net::this_coro::executor;
+    co_await net::post(ex, net::use_awaitable);
     co_return rs::ResponseRecord::success("ok");
   }
 };
 
-asio::awaitable<void> through_shadower(rs::Shadower<Instant, Yielding> sh, long calls) {
+net::awaitable<void> through_shadower(rs::Shadower<Instant, Yielding> sh, long calls) {
   for (long i = 0; i < calls; ++i) (void)co_await sh.call("request");
 }
 
 // The per-call design: a timer per call, cancelled by the shadow's completion.
-asio::awaitable<void> per_call_timer(long calls) {
-  const auto ex = co_await asio::this_coro::executor;
+net::awaitable<void> per_call_timer(long calls) {
+  const auto ex = co_await net::this_coro::executor;
   Yielding shadow;
   for (long i = 0; i < calls; ++i) {
-    asio::steady_timer deadline(ex, 2s);
+    net::steady_timer deadline(ex, 2s);
     bool done = false;
-    auto leg = [&shadow, &done, &deadline]() -> asio::awaitable<void> {
+    auto leg = [&shadow, &done, &deadline]() -> net::awaitable<void> {
       (void)co_await shadow.call({});
       done = true;
       deadline.cancel();
     };
-    asio::co_spawn(ex, leg, asio::detached);
+    net::co_spawn(ex, leg, net::detached);
     if (!done) {
-      std::error_code ec;
-      co_await deadline.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      rs::error_code ec;
+      co_await deadline.async_wait(net::redirect_error(net::use_awaitable, ec));
     }
   }
 }
@@ -70,16 +66,16 @@ asio::awaitable<void> per_call_timer(long calls) {
 int main(int argc, char** argv) {
   const std::string_view mode = argc > 1 ? argv[1] : "shadower";
   const long calls = argc > 2 ? std::strtol(argv[2], nullptr, 10) : 20000;
-  asio::io_context ctx(1);
+  net::io_context ctx(1);
   const auto start = std::chrono::steady_clock::now();
   if (mode == "shadower") {
     rs::Shadower sh(Instant{}, Yielding{});
-    asio::co_spawn(ctx, through_shadower(sh, calls), asio::detached);
+    net::co_spawn(ctx, through_shadower(sh, calls), net::detached);
     ctx.run();
     std::printf("%ld calls through Shadower::call, %llu matched", calls,
                 static_cast<unsigned long long>(sh.stats().matched));
   } else if (mode == "per-call-timer") {
-    asio::co_spawn(ctx, per_call_timer(calls), asio::detached);
+    net::co_spawn(ctx, per_call_timer(calls), net::detached);
     ctx.run();
     std::printf("%ld calls with a timer each", calls);
   } else {

@@ -12,15 +12,10 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/shadower.hpp>
 #include <string>
 #include <vector>
@@ -28,23 +23,24 @@
 #include "calibration.hpp"
 
 namespace rs = request_shadow;
+namespace net = request_shadow::net;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
 struct Primary {
-  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
+  net::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
     co_return rs::ResponseRecord::success("hello, shadow!");
   }
 };
 
 struct WorkingShadow {
-  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
+  net::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
     const auto until = Clock::now() + std::chrono::microseconds(20);
     while (Clock::now() < until) {
     }
-    const auto ex = co_await asio::this_coro::executor;
-    co_await asio::post(ex, asio::use_awaitable);
+    const auto ex = co_await net::this_coro::executor;
+    co_await net::post(ex, net::use_awaitable);
     co_return rs::ResponseRecord::success("hello, shadow!");
   }
 };
@@ -57,18 +53,18 @@ constexpr int callers = 4;
 constexpr int calls_per_caller = 100;
 constexpr auto pause = std::chrono::microseconds(100);
 
-asio::awaitable<void> caller(Mode mode, WorkShadower sh, std::shared_ptr<Primary> primary,
-                             std::vector<double>* latencies) {
+net::awaitable<void> caller(Mode mode, WorkShadower sh, std::shared_ptr<Primary> primary,
+                            std::vector<double>* latencies) {
   const std::string input(16, 'x');
   const auto bytes = std::as_bytes(std::span(input.data(), input.size()));
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+  net::steady_timer timer(co_await net::this_coro::executor);
   auto arrival = Clock::now();
   for (int i = 0; i < calls_per_caller; ++i) {
     // Requests arrive on a schedule: the latency counts from the arrival, so the time a request
     // waits for a thread busy with shadow work is counted too.
     arrival += pause;
     timer.expires_at(arrival);
-    co_await timer.async_wait(asio::use_awaitable);
+    co_await timer.async_wait(net::use_awaitable);
     if (mode == Mode::direct) {
       auto r = co_await primary->call(bytes);
       benchmark::DoNotOptimize(r);
@@ -92,18 +88,18 @@ double percentile(std::vector<double>& v, double p) {
 // range(0): 1 to run the shadow on a pool of its own.
 void run(benchmark::State& state, Mode mode) {
   const bool on_pool = state.range(0) != 0;
-  asio::thread_pool pool(1);
+  net::thread_pool pool(1);
   auto config = rs::ShadowConfig::full_sample();
   if (on_pool) config.shadow_executor(pool.get_executor());
   auto primary = std::make_shared<Primary>();
   WorkShadower sh(primary, std::make_shared<WorkingShadow>(), config);
   std::vector<double> latencies;
-  asio::io_context ctx(1);
+  net::io_context ctx(1);
   while (state.KeepRunningBatch(callers * calls_per_caller)) {
     std::vector<double> batch;
     batch.reserve(callers * calls_per_caller);
     for (int c = 0; c < callers; ++c) {
-      asio::co_spawn(ctx, caller(mode, sh, primary, &batch), asio::detached);
+      net::co_spawn(ctx, caller(mode, sh, primary, &batch), net::detached);
     }
     ctx.restart();
     ctx.run();

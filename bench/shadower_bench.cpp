@@ -4,15 +4,12 @@
 // per call, counted by the interposed allocation functions below.
 #include <benchmark/benchmark.h>
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/http_rules.hpp>
 #include <request_shadow/shadower.hpp>
 #include <string>
@@ -21,6 +18,7 @@
 #include "calibration.hpp"
 
 namespace rs = request_shadow;
+namespace net = request_shadow::net;
 
 namespace {
 std::atomic<std::uint64_t> allocations{0};
@@ -55,15 +53,15 @@ namespace {
 // themselves allocate nothing and every allocation counted is the mechanism's.
 struct TrivialBackend {
   rs::ResponseRecord response = rs::ResponseRecord::success("hello, shadow!");
-  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
+  net::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
     co_return response;
   }
 };
 
 using TrivialShadower = rs::Shadower<TrivialBackend, TrivialBackend>;
 
-asio::awaitable<void> direct_loop(std::shared_ptr<TrivialBackend> primary, std::string input,
-                                  std::int64_t calls) {
+net::awaitable<void> direct_loop(std::shared_ptr<TrivialBackend> primary, std::string input,
+                                 std::int64_t calls) {
   const auto bytes = std::as_bytes(std::span(input.data(), input.size()));
   for (std::int64_t i = 0; i < calls; ++i) {
     auto r = co_await primary->call(bytes);
@@ -71,7 +69,7 @@ asio::awaitable<void> direct_loop(std::shared_ptr<TrivialBackend> primary, std::
   }
 }
 
-asio::awaitable<void> detached_loop(TrivialShadower sh, std::string input, std::int64_t calls) {
+net::awaitable<void> detached_loop(TrivialShadower sh, std::string input, std::int64_t calls) {
   const auto bytes = std::as_bytes(std::span(input.data(), input.size()));
   for (std::int64_t i = 0; i < calls; ++i) {
     auto primary = co_await sh.call_detached(bytes);
@@ -79,7 +77,7 @@ asio::awaitable<void> detached_loop(TrivialShadower sh, std::string input, std::
   }
 }
 
-asio::awaitable<void> shadower_loop(TrivialShadower sh, std::string input, std::int64_t calls) {
+net::awaitable<void> shadower_loop(TrivialShadower sh, std::string input, std::int64_t calls) {
   const auto bytes = std::as_bytes(std::span(input.data(), input.size()));
   for (std::int64_t i = 0; i < calls; ++i) {
     auto out = co_await sh.call(bytes);
@@ -93,7 +91,7 @@ void run_callers(benchmark::State& state, Spawn spawn) {
   const std::int64_t callers = state.range(0);
   const std::string input(static_cast<std::size_t>(state.range(1)), 'x');
   constexpr std::int64_t calls_per_caller = 200;
-  asio::io_context ctx(1);
+  net::io_context ctx(1);
   std::uint64_t allocs = 0;
   while (state.KeepRunningBatch(callers * calls_per_caller)) {
     const auto before = allocations.load(std::memory_order_relaxed);
@@ -110,16 +108,16 @@ void run_callers(benchmark::State& state, Spawn spawn) {
 
 void BM_DirectPrimaryCall(benchmark::State& state) {
   auto primary = std::make_shared<TrivialBackend>();
-  run_callers(state, [&](asio::io_context& ctx, const std::string& input, std::int64_t n) {
-    asio::co_spawn(ctx, direct_loop(primary, input, n), asio::detached);
+  run_callers(state, [&](net::io_context& ctx, const std::string& input, std::int64_t n) {
+    net::co_spawn(ctx, direct_loop(primary, input, n), net::detached);
   });
 }
 
 void shadower_call(benchmark::State& state, int sample_rate) {
   TrivialShadower sh(TrivialBackend{}, TrivialBackend{},
                      rs::ShadowConfig::full_sample().sample_rate(sample_rate));
-  run_callers(state, [&](asio::io_context& ctx, const std::string& input, std::int64_t n) {
-    asio::co_spawn(ctx, shadower_loop(sh, input, n), asio::detached);
+  run_callers(state, [&](net::io_context& ctx, const std::string& input, std::int64_t n) {
+    net::co_spawn(ctx, shadower_loop(sh, input, n), net::detached);
   });
   const auto stats = sh.stats();
   if (stats.shadow_ok + stats.skipped_by_sampler != stats.calls) state.SkipWithError("lost calls");
@@ -136,8 +134,8 @@ void BM_ShadowerCallWithRules(benchmark::State& state) {
                          .shadow_if([](std::string_view) { return true; })
                          .shadow_request([](std::string_view r) { return std::string(r); })
                          .max_shadows_per_second(1e12));
-  run_callers(state, [&](asio::io_context& ctx, const std::string& input, std::int64_t n) {
-    asio::co_spawn(ctx, shadower_loop(sh, input, n), asio::detached);
+  run_callers(state, [&](net::io_context& ctx, const std::string& input, std::int64_t n) {
+    net::co_spawn(ctx, shadower_loop(sh, input, n), net::detached);
   });
   const auto stats = sh.stats();
   if (stats.shadow_ok != stats.calls) state.SkipWithError("lost calls");
@@ -173,8 +171,8 @@ void BM_ShadowerCallDetached(benchmark::State& state) {
   // Callers that never suspend queue every leg of a batch: let the bound hold them all.
   TrivialShadower sh(TrivialBackend{}, TrivialBackend{},
                      rs::ShadowConfig::full_sample().max_in_flight_shadows(1'000'000));
-  run_callers(state, [&](asio::io_context& ctx, const std::string& input, std::int64_t n) {
-    asio::co_spawn(ctx, detached_loop(sh, input, n), asio::detached);
+  run_callers(state, [&](net::io_context& ctx, const std::string& input, std::int64_t n) {
+    net::co_spawn(ctx, detached_loop(sh, input, n), net::detached);
   });
   const auto stats = sh.stats();
   if (stats.shadow_ok != stats.calls) state.SkipWithError("lost calls");
@@ -195,7 +193,7 @@ using Clock = std::chrono::steady_clock;
 // Notes when its call begins.
 struct StampingPrimary {
   std::shared_ptr<Clock::time_point> started = std::make_shared<Clock::time_point>();
-  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
+  net::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
     *started = Clock::now();
     co_return rs::ResponseRecord::success("hello, shadow!");
   }
@@ -203,20 +201,20 @@ struct StampingPrimary {
 
 // Spends 1 us of synchronous work (say, serialising the request) before it first suspends.
 struct BusyShadow {
-  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
+  net::awaitable<rs::ResponseRecord> call(std::span<const std::byte> /*input*/) {
     const auto until = Clock::now() + std::chrono::microseconds(1);
     while (Clock::now() < until) {
     }
-    const auto ex = co_await asio::this_coro::executor;
-    co_await asio::post(ex, asio::use_awaitable);
+    const auto ex = co_await net::this_coro::executor;
+    co_await net::post(ex, net::use_awaitable);
     co_return rs::ResponseRecord::success("hello, shadow!");
   }
 };
 
 using StartShadower = rs::Shadower<StampingPrimary, BusyShadow>;
 
-asio::awaitable<void> delay_loop(StartShadower sh, std::shared_ptr<Clock::time_point> started,
-                                 std::int64_t calls, double* delay_seconds) {
+net::awaitable<void> delay_loop(StartShadower sh, std::shared_ptr<Clock::time_point> started,
+                                std::int64_t calls, double* delay_seconds) {
   for (std::int64_t i = 0; i < calls; ++i) {
     const auto before = Clock::now();
     auto out = co_await sh.call("request");
@@ -225,8 +223,8 @@ asio::awaitable<void> delay_loop(StartShadower sh, std::shared_ptr<Clock::time_p
   }
 }
 
-asio::awaitable<void> direct_delay_loop(std::shared_ptr<StampingPrimary> primary,
-                                        std::int64_t calls, double* delay_seconds) {
+net::awaitable<void> direct_delay_loop(std::shared_ptr<StampingPrimary> primary, std::int64_t calls,
+                                       double* delay_seconds) {
   const std::string input = "request";
   const auto bytes = std::as_bytes(std::span(input.data(), input.size()));
   for (std::int64_t i = 0; i < calls; ++i) {
@@ -243,14 +241,14 @@ asio::awaitable<void> direct_delay_loop(std::shared_ptr<StampingPrimary> primary
 void BM_PrimaryStartDelay(benchmark::State& state, bool through_shadower) {
   auto primary = std::make_shared<StampingPrimary>();
   StartShadower sh(primary, std::make_shared<BusyShadow>());
-  asio::io_context ctx(1);
+  net::io_context ctx(1);
   constexpr std::int64_t batch = 100;
   while (state.KeepRunningBatch(batch)) {
     double delay = 0;
     if (through_shadower) {
-      asio::co_spawn(ctx, delay_loop(sh, primary->started, batch, &delay), asio::detached);
+      net::co_spawn(ctx, delay_loop(sh, primary->started, batch, &delay), net::detached);
     } else {
-      asio::co_spawn(ctx, direct_delay_loop(primary, batch, &delay), asio::detached);
+      net::co_spawn(ctx, direct_delay_loop(primary, batch, &delay), net::detached);
     }
     ctx.restart();
     ctx.run();
@@ -267,8 +265,8 @@ BENCHMARK(BM_ShadowerCallDetached)->Apply(caller_args);
 // ---- caller latency: manual time from before the call to its return -------------------------
 
 template <bool Detached>
-asio::awaitable<void> latency_loop(TrivialShadower sh, std::shared_ptr<TrivialBackend> primary,
-                                   std::int64_t calls, double* seconds) {
+net::awaitable<void> latency_loop(TrivialShadower sh, std::shared_ptr<TrivialBackend> primary,
+                                  std::int64_t calls, double* seconds) {
   const std::string input(16, 'x');
   const auto bytes = std::as_bytes(std::span(input.data(), input.size()));
   for (std::int64_t i = 0; i < calls; ++i) {
@@ -292,12 +290,12 @@ void BM_CallerLatency(benchmark::State& state) {
   constexpr std::int64_t calls_per_caller = 200;
   auto primary = std::make_shared<TrivialBackend>();
   TrivialShadower sh(primary, std::make_shared<TrivialBackend>());
-  asio::io_context ctx(1);
+  net::io_context ctx(1);
   while (state.KeepRunningBatch(callers * calls_per_caller)) {
     double seconds = 0;
     for (std::int64_t c = 0; c < callers; ++c) {
-      asio::co_spawn(ctx, latency_loop<Detached>(sh, primary, calls_per_caller, &seconds),
-                     asio::detached);
+      net::co_spawn(ctx, latency_loop<Detached>(sh, primary, calls_per_caller, &seconds),
+                    net::detached);
     }
     ctx.restart();
     ctx.run();

@@ -6,12 +6,10 @@
 //
 //   http_migration [base URL, default http://127.0.0.1:18481]   (nginx with
 //   examples/http_migration.nginx.conf; see README)
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/http/backend.hpp>
 #include <request_shadow/http_rules.hpp>
 #include <request_shadow/json.hpp>
@@ -23,14 +21,15 @@
 
 namespace rs = request_shadow;
 namespace http = request_shadow::http;
+namespace net = request_shadow::net;
 
 namespace {
 
 using Migration = rs::Shadower<http::Backend, http::Backend>;
 
 // A coroutine takes its arguments by value: copies of a Shadower and a backend share their state.
-asio::awaitable<void> serve(Migration migration, std::vector<std::string> requests,
-                            std::shared_ptr<int> failures) {
+net::awaitable<void> serve(Migration migration, std::vector<std::string> requests,
+                           std::shared_ptr<int> failures) {
   for (const std::string& request : requests) {
     try {
       // Only safe methods are shadowed (the config's rule); an order goes to v1 alone.
@@ -68,9 +67,9 @@ int main(int argc, char** argv) {
       "POST /orders HTTP/1.1\r\nHost: shop\r\nContent-Type: application/json\r\n"
       "Content-Length: 11\r\n\r\n{\"item\":2}\n");
 
-  asio::io_context ctx;
+  net::io_context ctx;
   const auto failures = std::make_shared<int>(0);
-  asio::co_spawn(ctx, serve(migration, requests, failures), asio::detached);
+  net::co_spawn(ctx, serve(migration, requests, failures), net::detached);
   ctx.run();  // returns once every detached shadow leg has settled
 
   std::printf("\ndivergences:\n");

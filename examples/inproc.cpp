@@ -3,17 +3,17 @@
 // In-process shadowing of a user service migration: "v1" stays in production, "v2" is the
 // candidate. v2 adds a JSON field and a header for premium users, and fails one lookup that v1
 // answers. Each request gets v1's answer; the divergence says how v2 differs.
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/request_shadow.hpp>
 #include <string>
 #include <string_view>
 
 namespace rs = request_shadow;
+namespace net = request_shadow::net;
 using namespace std::chrono_literals;
 
 namespace {
@@ -36,7 +36,7 @@ std::string user_json(int id, bool with_tier) {
 
 // The production implementation.
 struct UserServiceV1 {
-  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
     const int id = user_id(input);
     if (id <= 0) co_return rs::ResponseRecord::failure(404, R"({"error":"no such user"})");
     co_return rs::ResponseRecord::success(user_json(id, false))
@@ -46,7 +46,7 @@ struct UserServiceV1 {
 
 // The candidate: adds "tier" and a header for even ids, and cannot serve id 13.
 struct UserServiceV2 {
-  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
     const int id = user_id(input);
     if (id <= 0) co_return rs::ResponseRecord::failure(404, R"({"error":"no such user"})");
     if (id == 13) co_return rs::ResponseRecord::failure(500, R"({"error":"tier lookup failed"})");
@@ -88,7 +88,7 @@ void print(std::string_view request, const rs::ShadowOutcome& out) {
   }
 }
 
-asio::awaitable<void> migrate(rs::Shadower<UserServiceV1, UserServiceV2> shadower) {
+net::awaitable<void> migrate(rs::Shadower<UserServiceV1, UserServiceV2> shadower) {
   for (const std::string request : {"GET /users/7", "GET /users/42", "GET /users/13"}) {
     const rs::ShadowOutcome out = co_await shadower.call(request);
     print(request, out);
@@ -103,10 +103,10 @@ asio::awaitable<void> migrate(rs::Shadower<UserServiceV1, UserServiceV2> shadowe
 }  // namespace
 
 int main() {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower shadower(UserServiceV1{}, UserServiceV2{},
                         rs::ShadowConfig::full_sample().shadow_timeout(100ms));
-  asio::co_spawn(ctx, migrate(shadower), [](std::exception_ptr e) {
+  net::co_spawn(ctx, migrate(shadower), [](std::exception_ptr e) {
     if (e) std::rethrow_exception(e);
   });
   try {

@@ -11,17 +11,17 @@
 // and adds a `tier` field to the account (the one real change, reported by its JSON Pointer).
 // The program prints what an operator reads, and exits non-zero if the comparison finds
 // anything else, or if the array and number rules were not needed.
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
 #include <atomic>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/json.hpp>
 #include <request_shadow/request_shadow.hpp>
 #include <string>
 
 namespace rs = request_shadow;
+namespace net = request_shadow::net;
 
 namespace {
 
@@ -55,7 +55,7 @@ std::string v2_body(const std::string& user, const std::string& request_id) {
 
 struct AccountsV1 {
   RequestIds ids;
-  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
     co_return rs::ResponseRecord::success(v1_body(text(input), ids.take("v1-")))
         .with_header("Content-Type", "application/json");
   }
@@ -63,7 +63,7 @@ struct AccountsV1 {
 
 struct AccountsV2 {
   RequestIds ids;
-  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
     co_return rs::ResponseRecord::success(v2_body(text(input), ids.take("v2-")))
         .with_header("content-type", "application/json");  // the same header, in lower case
   }
@@ -78,7 +78,7 @@ rs::json::Options json_rules() {
 
 using Migration = rs::Shadower<AccountsV1, AccountsV2>;
 
-asio::awaitable<void> traffic(Migration migration, int requests) {
+net::awaitable<void> traffic(Migration migration, int requests) {
   for (int i = 0; i < requests; ++i) {
     const std::string user = "user-" + std::to_string(i);
     const rs::ShadowOutcome outcome = co_await migration.call(user);
@@ -104,8 +104,8 @@ int main() {
                           .body_comparator(rs::json::comparator(json_rules()))
                           .ignore_pointer("/items/*/updated_at")
                           .noise_cancellation(rs::NoiseCancellation{}));
-  asio::io_context ctx;
-  asio::co_spawn(ctx, traffic(migration, requests), [](std::exception_ptr e) {
+  net::io_context ctx;
+  net::co_spawn(ctx, traffic(migration, requests), [](std::exception_ptr e) {
     if (e) std::rethrow_exception(e);
   });
   ctx.run();

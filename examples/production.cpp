@@ -12,15 +12,12 @@
 //   production --prometheus    only the Prometheus text
 //   production --json-lines    only the JSON lines of the last divergences
 //   production --summary       only the JSON lines of the kinds of divergence
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/request_shadow.hpp>
 #include <string>
 #include <string_view>
@@ -28,6 +25,7 @@
 #include <vector>
 
 namespace rs = request_shadow;
+namespace net = request_shadow::net;
 using namespace std::chrono_literals;
 
 namespace {
@@ -54,7 +52,7 @@ std::string request_id() {
 
 // The production service: answers at once.
 struct PriceService {
-  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
     co_return rs::ResponseRecord::success(R"({"item":")" + item_of(text(input)) +
                                           R"(","price":100})")
         .with_header("content-type", "application/json")
@@ -65,20 +63,20 @@ struct PriceService {
 // The candidate: one request in 7 is slow (past the deadline), one in 5 answers a different
 // price, one in 50 hangs and ignores cancellation.
 struct CandidatePriceService {
-  asio::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<rs::ResponseRecord> call(std::span<const std::byte> input) {
     const std::string request = text(input);
     if (request.find("Authorization:") != std::string::npos) ++leaked_credentials;
     const std::string item = item_of(request);
     const unsigned n = static_cast<unsigned>(std::hash<std::string>{}(item));
-    const auto ex = co_await asio::this_coro::executor;
+    const auto ex = co_await net::this_coro::executor;
     if (n % 50 == 0) {
-      co_await asio::this_coro::throw_if_cancelled(false);
-      asio::steady_timer forever(ex, 1h);
+      co_await net::this_coro::throw_if_cancelled(false);
+      net::steady_timer forever(ex, 1h);
       co_await forever.async_wait(
-          asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+          net::bind_cancellation_slot(net::cancellation_slot(), net::use_awaitable));
     } else if (n % 7 == 0) {
-      asio::steady_timer slow(ex, 40ms);
-      co_await slow.async_wait(asio::use_awaitable);
+      net::steady_timer slow(ex, 40ms);
+      co_await slow.async_wait(net::use_awaitable);
     }
     const int price = n % 5 == 0 ? 101 : 100;
     co_return rs::ResponseRecord::success(R"({"item":")" + item + R"(","price":)" +
@@ -90,7 +88,7 @@ struct CandidatePriceService {
 
 using PriceShadower = rs::Shadower<PriceService, CandidatePriceService>;
 
-asio::awaitable<void> serve(PriceShadower sh, int client, int requests) {
+net::awaitable<void> serve(PriceShadower sh, int client, int requests) {
   for (int i = 0; i < requests; ++i) {
     const std::string item = "sku-" + std::to_string(client) + "-" + std::to_string(i);
     // One request in 10 changes the cart: never shadowed, or it would be made twice.
@@ -100,9 +98,9 @@ asio::awaitable<void> serve(PriceShadower sh, int client, int requests) {
     // The caller gets the price as soon as the production service answers.
     const rs::ResponseRecord price = co_await sh.call_detached(request);
     if (price.status != 200) throw std::logic_error("the caller lost its primary");
-    const auto ex = co_await asio::this_coro::executor;
-    asio::steady_timer next_request(ex, 1ms);
-    co_await next_request.async_wait(asio::use_awaitable);
+    const auto ex = co_await net::this_coro::executor;
+    net::steady_timer next_request(ex, 1ms);
+    co_await next_request.async_wait(net::use_awaitable);
   }
 }
 
@@ -110,7 +108,7 @@ asio::awaitable<void> serve(PriceShadower sh, int client, int requests) {
 
 int main(int argc, char** argv) {
   const std::string_view mode = argc > 1 ? argv[1] : "";
-  asio::io_context ctx;
+  net::io_context ctx;
   PriceShadower shadower(PriceService{}, CandidatePriceService{},
                          rs::ShadowConfig::full_sample()
                              .sample_rate(25)
@@ -128,14 +126,14 @@ int main(int argc, char** argv) {
   constexpr int clients = 16;
   constexpr int requests = 200;
   for (int c = 0; c < clients; ++c) {
-    asio::co_spawn(asio::make_strand(ctx), serve(shadower, c, requests), [](std::exception_ptr e) {
+    net::co_spawn(net::make_strand(ctx), serve(shadower, c, requests), [](std::exception_ptr e) {
       if (e) std::rethrow_exception(e);
     });
   }
   // Detached calls settle in the background (by answer or by deadline); stop once every call has
   // started and every sampled one is decided, leaving the hung legs behind.
-  asio::steady_timer drained(ctx);
-  std::function<void(std::error_code)> poll = [&](std::error_code) {
+  net::steady_timer drained(ctx);
+  std::function<void(rs::error_code)> poll = [&](rs::error_code) {
     const rs::ShadowStats now = shadower.stats();
     if (now.calls == static_cast<std::uint64_t>(clients * requests) &&
         now.sampled_in_progress == 0) {
@@ -147,8 +145,8 @@ int main(int argc, char** argv) {
   };
   poll({});
   // An operator turns the dial while traffic flows.
-  asio::steady_timer dial(ctx, 30ms);
-  dial.async_wait([&shadower](std::error_code) { shadower.set_sample_rate(100); });
+  net::steady_timer dial(ctx, 30ms);
+  dial.async_wait([&shadower](rs::error_code) { shadower.set_sample_rate(100); });
 
   std::vector<std::thread> threads;
   for (int t = 0; t < 2; ++t) threads.emplace_back([&ctx] { ctx.run(); });

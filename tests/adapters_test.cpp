@@ -6,16 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
-#include <asio/thread_pool.hpp>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -25,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/shadower.hpp>
 #include <stdexcept>
 #include <string>
@@ -100,9 +91,9 @@ class CustomError : public std::runtime_error {
 };
 
 // Whether the coroutine runs on the strand of an io_context it was spawned on.
-asio::awaitable<bool> on_its_strand() {
-  const auto ex = co_await asio::this_coro::executor;
-  const auto* strand = ex.target<asio::strand<asio::io_context::executor_type>>();
+net::awaitable<bool> on_its_strand() {
+  const auto ex = co_await net::this_coro::executor;
+  const auto* strand = ex.target<net::strand<net::io_context::executor_type>>();
   co_return strand != nullptr && strand->running_in_this_thread();
 }
 
@@ -115,7 +106,7 @@ struct Seen {
 
 // Calls `backend` with `request`; records the answer (or the error's text), and where it resumed.
 template <class B>
-asio::awaitable<void> call_and_see(B backend, std::string request, std::shared_ptr<Seen> seen) {
+net::awaitable<void> call_and_see(B backend, std::string request, std::shared_ptr<Seen> seen) {
   try {
     const ResponseRecord answer = co_await backend.call(request);
     seen->body = answer.body;
@@ -127,17 +118,17 @@ asio::awaitable<void> call_and_see(B backend, std::string request, std::shared_p
 }
 
 template <class B>
-asio::awaitable<ResponseRecord> call_text(B backend, std::string request) {
+net::awaitable<ResponseRecord> call_text(B backend, std::string request) {
   co_return co_await backend.call(request);
 }
 
 template <class S>
-asio::awaitable<rs::ShadowOutcome> shadow_call(S sh, std::string key) {
+net::awaitable<rs::ShadowOutcome> shadow_call(S sh, std::string key) {
   co_return co_await sh.call(key);
 }
 
 template <class S>
-rs::ShadowOutcome run_shadowed(asio::io_context& ctx, const S& sh, const std::string& key) {
+rs::ShadowOutcome run_shadowed(net::io_context& ctx, const S& sh, const std::string& key) {
   return rs::test::run(ctx, shadow_call(sh, key));
 }
 
@@ -164,7 +155,7 @@ struct StartsWithView {
   void operator()(std::string_view, rs::CallbackDone) const {}
 };
 
-using PoolExecutor = asio::thread_pool::executor_type;
+using PoolExecutor = net::thread_pool::executor_type;
 using StuckBackend = rs::BlockingBackend<PoolExecutor, Stuck>;
 
 static_assert(rs::Backend<rs::BlockingBackend<PoolExecutor, TakesView>>);
@@ -178,15 +169,15 @@ static_assert(!rs::Backend<rs::CallbackBackend<TakesView>>);
 // ---- blocking_backend --------------------------------------------------------------------------
 
 TEST(BlockingBackend, RunsOnThePoolAndResumesTheCallerOnItsOwnStrand) {
-  asio::thread_pool pool(2);
-  asio::io_context ctx;
+  net::thread_pool pool(2);
+  net::io_context ctx;
   auto f_thread = std::make_shared<std::atomic<std::thread::id>>();
   auto backend = rs::blocking_backend(pool, [f_thread](std::string_view request) {
     *f_thread = std::this_thread::get_id();
     return shout(request);
   });
   auto seen = std::make_shared<Seen>();
-  asio::co_spawn(asio::make_strand(ctx), call_and_see(backend, "hello", seen), asio::detached);
+  net::co_spawn(net::make_strand(ctx), call_and_see(backend, "hello", seen), net::detached);
   ctx.run();
   EXPECT_EQ(seen->body, "HELLO");
   EXPECT_EQ(seen->error, "");
@@ -196,12 +187,12 @@ TEST(BlockingBackend, RunsOnThePoolAndResumesTheCallerOnItsOwnStrand) {
 }
 
 TEST(BlockingBackend, AnExceptionFromFReachesTheCaller) {
-  asio::thread_pool pool(1);
-  asio::io_context ctx;
+  net::thread_pool pool(1);
+  net::io_context ctx;
   auto backend = rs::blocking_backend(pool.get_executor(), [](std::string_view) -> ResponseRecord {
     throw CustomError("connection refused");
   });
-  const auto outcome = rs::test::run(ctx, [](decltype(backend) b) -> asio::awaitable<std::string> {
+  const auto outcome = rs::test::run(ctx, [](decltype(backend) b) -> net::awaitable<std::string> {
     try {
       (void)co_await b.call(std::string_view("x"));
     } catch (const CustomError& e) {
@@ -214,10 +205,10 @@ TEST(BlockingBackend, AnExceptionFromFReachesTheCaller) {
 
 // `f` runs after the caller's buffer is gone: the adapter has its own copy (ASan checks).
 TEST(BlockingBackend, CopiesTheRequest) {
-  asio::thread_pool pool(1);
-  asio::io_context ctx;
+  net::thread_pool pool(1);
+  net::io_context ctx;
   auto backend = rs::blocking_backend(pool, TakesBytes{});
-  const auto body = rs::test::run(ctx, [](decltype(backend) b) -> asio::awaitable<std::string> {
+  const auto body = rs::test::run(ctx, [](decltype(backend) b) -> net::awaitable<std::string> {
     auto buffer = std::make_unique<std::string>("a request that is long enough to be on the heap");
     auto pending = b.call(std::as_bytes(std::span(buffer->data(), buffer->size())));
     buffer.reset();
@@ -235,18 +226,17 @@ struct Order {
 }  // namespace
 
 TEST(BlockingBackend, TakesTextBytesOrAnyCopyableRequest) {
-  asio::thread_pool pool(2);
-  asio::io_context ctx;
+  net::thread_pool pool(2);
+  net::io_context ctx;
   auto by_string = rs::blocking_backend(pool, [](const std::string& r) { return shout(r); });
   auto by_order = rs::blocking_backend(pool, [](const Order& o) {
     return ResponseRecord::success(std::to_string(o.id) + ":" + o.item);
   });
   EXPECT_EQ(rs::test::run(ctx, call_text(by_string, "abc")).body, "ABC");
-  const auto order =
-      rs::test::run(ctx, [](decltype(by_order) b) -> asio::awaitable<ResponseRecord> {
-        const Order o{7, "tea"};
-        co_return co_await b.call(o);
-      }(by_order));
+  const auto order = rs::test::run(ctx, [](decltype(by_order) b) -> net::awaitable<ResponseRecord> {
+    const Order o{7, "tea"};
+    co_return co_await b.call(o);
+  }(by_order));
   EXPECT_EQ(order.body, "7:tea");
 }
 
@@ -255,10 +245,10 @@ TEST(BlockingBackend, TakesTextBytesOrAnyCopyableRequest) {
 // behind them leave at their deadline). Then `f` returns, the legs finish, nothing holds the
 // context any more, and the shadow answers again.
 TEST(BlockingBackend, AStuckShadowNeverDelaysTheCaller) {
-  asio::thread_pool pool(2);
+  net::thread_pool pool(2);
   const Stuck stuck;
   auto shadow = rs::blocking_backend(pool, stuck);
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, shadow, ShadowConfig::full_sample().shadow_timeout(50ms));
   for (int i = 0; i < 6; ++i) {
     const std::string key = "k" + std::to_string(i);
@@ -298,9 +288,9 @@ TEST(BlockingBackend, AStuckShadowNeverDelaysTheCaller) {
 // With max_in_flight_shadows(2), two legs stuck in `f` hold two pool threads and every further
 // leg is shed, without reaching the pool.
 TEST(BlockingBackend, LegsBeyondTheBoundAreShed) {
-  asio::thread_pool pool(2);
+  net::thread_pool pool(2);
   const Stuck stuck;
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, rs::blocking_backend(pool, stuck),
                   ShadowConfig::full_sample().shadow_timeout(50ms).max_in_flight_shadows(2));
   for (int i = 0; i < 8; ++i) {
@@ -333,9 +323,9 @@ TEST(BlockingBackend, LegsBeyondTheBoundAreShed) {
 // A pool that never frees a thread does not pile up one queued handler per call: the executor
 // sees one runner, however many requests were queued and abandoned one after the other.
 TEST(BlockingBackend, AbandonedRequestsLeaveTheExecutorsQueue) {
-  asio::io_context jobs;  // never run during the calls: an executor with no free thread
+  net::io_context jobs;  // never run during the calls: an executor with no free thread
   auto calls = std::make_shared<std::atomic<int>>(0);
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{},
                   rs::blocking_backend(jobs.get_executor(),
                                        [calls](std::string_view r) {
@@ -355,13 +345,13 @@ TEST(BlockingBackend, AbandonedRequestsLeaveTheExecutorsQueue) {
 // Destroyed with a request still running: the caller's frames are freed with the context, and
 // `f`'s late answer is dropped.
 TEST(BlockingBackend, ContextDestroyedBeforeThePool) {
-  asio::thread_pool pool(2);
+  net::thread_pool pool(2);
   const Stuck stuck;
   auto callers = std::make_shared<rs::test::Probe>();
   rs::Shadower sh(EchoBackend{}, rs::blocking_backend(pool, stuck),
                   ShadowConfig::full_sample().shadow_timeout(50ms));
   {
-    asio::io_context ctx;
+    net::io_context ctx;
     for (int i = 0; i < 3; ++i) {
       const auto out = run_shadowed(ctx, sh, "k" + std::to_string(i));
       EXPECT_TRUE(out.shadow_failed && out.shadow_failed->timed_out());
@@ -370,13 +360,13 @@ TEST(BlockingBackend, ContextDestroyedBeforeThePool) {
       }
     }
     // And a direct caller, parked in a running request when the context goes.
-    asio::co_spawn(
+    net::co_spawn(
         ctx,
-        [](StuckBackend b, std::shared_ptr<rs::test::Probe> probe) -> asio::awaitable<void> {
+        [](StuckBackend b, std::shared_ptr<rs::test::Probe> probe) -> net::awaitable<void> {
           const rs::test::FrameGuard frame(probe);
           (void)co_await b.call(std::string_view("direct"));
         }(rs::blocking_backend(pool, stuck), callers),
-        asio::detached);
+        net::detached);
     ctx.restart();
     ctx.poll();
     EXPECT_EQ(callers->frames, 1);
@@ -392,11 +382,11 @@ TEST(BlockingBackend, ContextDestroyedBeforeThePool) {
 // The pool ends first: `f` returns, its answers are posted to the context, which is then
 // destroyed without running them.
 TEST(BlockingBackend, PoolDestroyedBeforeTheContext) {
-  asio::io_context ctx;
+  net::io_context ctx;
   const Stuck stuck;
   std::optional<rs::Shadower<EchoBackend, StuckBackend>> sh;
   {
-    asio::thread_pool pool(2);
+    net::thread_pool pool(2);
     sh.emplace(EchoBackend{}, rs::blocking_backend(pool, stuck),
                ShadowConfig::full_sample().shadow_timeout(50ms));
     for (int i = 0; i < 3; ++i) {
@@ -416,13 +406,13 @@ TEST(BlockingBackend, PoolDestroyedBeforeTheContext) {
 
 // A request the executor destroys without running it fails the call as a broken promise.
 TEST(BlockingBackend, ARequestTheExecutorDropsIsABrokenPromise) {
-  asio::io_context ctx;
-  std::optional<asio::io_context> jobs(std::in_place);
+  net::io_context ctx;
+  std::optional<net::io_context> jobs(std::in_place);
   auto error = std::make_shared<std::string>();
-  asio::co_spawn(
+  net::co_spawn(
       ctx,
-      [](rs::BlockingBackend<asio::io_context::executor_type, TakesView> b,
-         std::shared_ptr<std::string> out) -> asio::awaitable<void> {
+      [](rs::BlockingBackend<net::io_context::executor_type, TakesView> b,
+         std::shared_ptr<std::string> out) -> net::awaitable<void> {
         try {
           (void)co_await b.call(std::string_view("x"));
           *out = "answered";
@@ -430,7 +420,7 @@ TEST(BlockingBackend, ARequestTheExecutorDropsIsABrokenPromise) {
           *out = e.code() == std::future_errc::broken_promise ? "broken promise" : e.what();
         }
       }(rs::blocking_backend(jobs->get_executor(), TakesView{}), error),
-      asio::detached);
+      net::detached);
   ctx.poll();  // queued on `jobs`, which never runs
   jobs.reset();
   ctx.run();
@@ -440,46 +430,46 @@ TEST(BlockingBackend, ARequestTheExecutorDropsIsABrokenPromise) {
 // A cancelled request that waits for a thread completes at once and never runs; one that runs
 // completes when `f` returns.
 TEST(BlockingBackend, CancellationEndsAWaitingRequestButNotARunningOne) {
-  asio::thread_pool pool(1);
+  net::thread_pool pool(1);
   const Stuck stuck;
   auto backend = rs::blocking_backend(pool, stuck);
-  asio::io_context ctx;
+  net::io_context ctx;
   struct Result {
     std::string body;
     std::string error;
     bool done = false;
   };
   auto caller = [](decltype(backend) b, std::string request,
-                   std::shared_ptr<Result> r) -> asio::awaitable<void> {
+                   std::shared_ptr<Result> r) -> net::awaitable<void> {
     try {
       const ResponseRecord answer = co_await b.call(request);
       r->body = answer.body;
-    } catch (const std::system_error& e) {
-      r->error = e.code() == asio::error::operation_aborted ? "aborted" : e.what();
+    } catch (const rs::system_error& e) {
+      r->error = e.code() == net::error::operation_aborted ? "aborted" : e.what();
     }
     r->done = true;
   };
-  asio::cancellation_signal running_signal;
-  asio::cancellation_signal waiting_signal;
+  net::cancellation_signal running_signal;
+  net::cancellation_signal waiting_signal;
   auto running = std::make_shared<Result>();
   auto waiting = std::make_shared<Result>();
-  asio::co_spawn(ctx, caller(backend, "running", running),
-                 asio::bind_cancellation_slot(running_signal.slot(), asio::detached));
+  net::co_spawn(ctx, caller(backend, "running", running),
+                net::bind_cancellation_slot(running_signal.slot(), net::detached));
   ASSERT_TRUE(eventually([&] {
     ctx.poll();
     return *stuck.started == 1;
   }));
-  asio::co_spawn(ctx, caller(backend, "waiting", waiting),
-                 asio::bind_cancellation_slot(waiting_signal.slot(), asio::detached));
+  net::co_spawn(ctx, caller(backend, "waiting", waiting),
+                net::bind_cancellation_slot(waiting_signal.slot(), net::detached));
   ctx.restart();
   ctx.poll();
-  waiting_signal.emit(asio::cancellation_type::terminal);
+  waiting_signal.emit(net::cancellation_type::terminal);
   ctx.restart();
   ctx.poll();
   EXPECT_TRUE(waiting->done);
   EXPECT_EQ(waiting->error, "aborted");
 
-  running_signal.emit(asio::cancellation_type::terminal);
+  running_signal.emit(net::cancellation_type::terminal);
   ctx.restart();
   ctx.run_for(100ms);
   EXPECT_FALSE(running->done);
@@ -497,16 +487,16 @@ TEST(BlockingBackend, CancellationEndsAWaitingRequestButNotARunningOne) {
 // ---- callback_backend --------------------------------------------------------------------------
 
 TEST(CallbackBackend, DoneFromAnotherThreadResumesTheCallerOnItsOwnStrand) {
-  asio::thread_pool client(2);
-  asio::io_context ctx;
+  net::thread_pool client(2);
+  net::io_context ctx;
   auto backend = rs::callback_backend([&client](std::string_view request, rs::CallbackDone done) {
-    asio::post(client, [done, r = std::string(request)] { done(shout(r)); });
+    net::post(client, [done, r = std::string(request)] { done(shout(r)); });
   });
   std::vector<std::shared_ptr<Seen>> seen;
   for (int i = 0; i < 8; ++i) {
     seen.push_back(std::make_shared<Seen>());
-    asio::co_spawn(asio::make_strand(ctx),
-                   call_and_see(backend, "call" + std::to_string(i), seen.back()), asio::detached);
+    net::co_spawn(net::make_strand(ctx),
+                  call_and_see(backend, "call" + std::to_string(i), seen.back()), net::detached);
   }
   ctx.run();
   for (int i = 0; i < 8; ++i) {
@@ -518,8 +508,8 @@ TEST(CallbackBackend, DoneFromAnotherThreadResumesTheCallerOnItsOwnStrand) {
 }
 
 TEST(CallbackBackend, TheFirstDoneWinsAndLaterOnesAreIgnored) {
-  asio::thread_pool client(2);
-  asio::io_context ctx;
+  net::thread_pool client(2);
+  net::io_context ctx;
   auto kept = std::make_shared<std::optional<rs::CallbackDone>>();
   auto backend = rs::callback_backend([kept](std::string_view, rs::CallbackDone done) {
     EXPECT_TRUE(done.waiting());
@@ -536,7 +526,7 @@ TEST(CallbackBackend, TheFirstDoneWinsAndLaterOnesAreIgnored) {
   // Two threads racing, each calling twice.
   auto racing = rs::callback_backend([&client](std::string_view, rs::CallbackDone done) {
     for (int t = 0; t < 2; ++t) {
-      asio::post(client, [done, t] {
+      net::post(client, [done, t] {
         done(ResponseRecord::success("t" + std::to_string(t)));
         done(ResponseRecord::success("again"));
       });
@@ -550,9 +540,9 @@ TEST(CallbackBackend, TheFirstDoneWinsAndLaterOnesAreIgnored) {
 }
 
 TEST(CallbackBackend, FailuresReachTheCallerAsExceptions) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto what = [&ctx](auto backend) {
-    return rs::test::run(ctx, [](decltype(backend) b) -> asio::awaitable<std::string> {
+    return rs::test::run(ctx, [](decltype(backend) b) -> net::awaitable<std::string> {
       try {
         (void)co_await b.call(std::string_view("x"));
       } catch (const CustomError& e) {
@@ -586,7 +576,7 @@ TEST(CallbackBackend, FailuresReachTheCallerAsExceptions) {
 }
 
 TEST(CallbackBackend, TakesTextBytesOrAnyCopyableRequest) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto by_string = rs::callback_backend(
       [](const std::string& r, const rs::CallbackDone& done) { done(shout(r)); });
   auto by_bytes = rs::callback_backend([](std::span<const std::byte> r, rs::CallbackDone done) {
@@ -599,27 +589,26 @@ TEST(CallbackBackend, TakesTextBytesOrAnyCopyableRequest) {
   static_assert(!rs::Backend<decltype(by_order)>);
   EXPECT_EQ(rs::test::run(ctx, call_text(by_string, "abc")).body, "ABC");
   EXPECT_EQ(rs::test::run(ctx, call_text(by_bytes, "abc")).body, "abc");
-  const auto order =
-      rs::test::run(ctx, [](decltype(by_order) b) -> asio::awaitable<ResponseRecord> {
-        const Order o{7, "tea"};
-        co_return co_await b.call(o);
-      }(by_order));
+  const auto order = rs::test::run(ctx, [](decltype(by_order) b) -> net::awaitable<ResponseRecord> {
+    const Order o{7, "tea"};
+    co_return co_await b.call(o);
+  }(by_order));
   EXPECT_EQ(order.body, "7:tea");
 }
 
 // The client reads the request after the caller's buffer is gone: it reads the adapter's copy,
 // valid while it keeps `done` (ASan checks).
 TEST(CallbackBackend, TheRequestLivesAsLongAsDone) {
-  asio::thread_pool client(1);
-  asio::io_context ctx;
+  net::thread_pool client(1);
+  net::io_context ctx;
   auto backend =
       rs::callback_backend([&client](std::span<const std::byte> request, rs::CallbackDone done) {
-        asio::post(client, [request, done] {
+        net::post(client, [request, done] {
           std::this_thread::sleep_for(2ms);
           done(ResponseRecord::success(request));
         });
       });
-  const auto body = rs::test::run(ctx, [](decltype(backend) b) -> asio::awaitable<std::string> {
+  const auto body = rs::test::run(ctx, [](decltype(backend) b) -> net::awaitable<std::string> {
     auto buffer = std::make_unique<std::string>("a request that is long enough to be on the heap");
     auto pending = b.call(std::as_bytes(std::span(buffer->data(), buffer->size())));
     buffer.reset();
@@ -652,7 +641,7 @@ TEST(CallbackBackend, ANeverCalledDoneTimesOutAndIsFreedWhenAbandoned) {
   const std::weak_ptr<int> client_alive = client;
   const std::size_t before = forever->dones.size();
   {
-    asio::io_context ctx;
+    net::io_context ctx;
     rs::Shadower sh(EchoBackend{},
                     rs::callback_backend([client](std::string_view, rs::CallbackDone done) {
                       forever->keep(std::move(done));
@@ -694,21 +683,21 @@ TEST(CallbackBackend, APendingCallIsDestroyedWithItsContext) {
   auto callers = std::make_shared<rs::test::Probe>();
   rs::Shadower sh(EchoBackend{}, backend, ShadowConfig::full_sample().shadow_timeout(1h));
   {
-    asio::io_context ctx;
-    asio::co_spawn(
+    net::io_context ctx;
+    net::co_spawn(
         ctx,
-        [](decltype(backend) b, std::shared_ptr<rs::test::Probe> probe) -> asio::awaitable<void> {
+        [](decltype(backend) b, std::shared_ptr<rs::test::Probe> probe) -> net::awaitable<void> {
           const rs::test::FrameGuard frame(probe);
           (void)co_await b.call(std::string_view("direct"));
         }(backend, callers),
-        asio::detached);
-    asio::co_spawn(
+        net::detached);
+    net::co_spawn(
         ctx,
-        [](decltype(sh) s, std::shared_ptr<rs::test::Probe> probe) -> asio::awaitable<void> {
+        [](decltype(sh) s, std::shared_ptr<rs::test::Probe> probe) -> net::awaitable<void> {
           const rs::test::FrameGuard frame(probe);
           (void)co_await s.call("shadowed");
         }(sh, callers),
-        asio::detached);
+        net::detached);
     for (int i = 0; i < 2000 && hoarder->dones.size() < 2; ++i) ctx.run_for(1ms);
     ASSERT_EQ(hoarder->dones.size(), 2U);
     EXPECT_EQ(callers->frames, 2);
@@ -727,8 +716,8 @@ TEST(CallbackBackend, APendingCallIsDestroyedWithItsContext) {
 // (each `done` called twice), a third of them after the shadow deadline, so `done` also races
 // the cancellation. TSan checks.
 TEST(CallbackBackend, ManyDonesFromOtherThreadsInParallel) {
-  asio::io_context client;
-  auto client_work = asio::make_work_guard(client);
+  net::io_context client;
+  auto client_work = net::make_work_guard(client);
   std::vector<std::thread> client_threads;
   for (int t = 0; t < 2; ++t) client_threads.emplace_back([&client] { client.run(); });
 
@@ -737,13 +726,13 @@ TEST(CallbackBackend, ManyDonesFromOtherThreadsInParallel) {
     const bool late = r.find("late") != std::string::npos;
     for (int t = 0; t < 2; ++t) {
       if (late) {
-        auto timer = std::make_shared<asio::steady_timer>(client, 3ms);
-        timer->async_wait([timer, done, r](std::error_code) {
+        auto timer = std::make_shared<net::steady_timer>(client, 3ms);
+        timer->async_wait([timer, done, r](rs::error_code) {
           done(ResponseRecord::success(r));
           done(ResponseRecord::success("again"));
         });
       } else {
-        asio::post(client, [done, r] {
+        net::post(client, [done, r] {
           done(ResponseRecord::success(r));
           done(ResponseRecord::success("again"));
         });
@@ -752,14 +741,14 @@ TEST(CallbackBackend, ManyDonesFromOtherThreadsInParallel) {
   });
   constexpr int callers = 8;
   constexpr int calls_each = 150;
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, backend, ShadowConfig::full_sample().shadow_timeout(2ms));
   auto wrong = std::make_shared<std::atomic<int>>(0);
   std::atomic<int> finished{0};
   for (int c = 0; c < callers; ++c) {
-    asio::co_spawn(
-        asio::make_strand(ctx),
-        [](decltype(sh) s, int id, std::shared_ptr<std::atomic<int>> bad) -> asio::awaitable<void> {
+    net::co_spawn(
+        net::make_strand(ctx),
+        [](decltype(sh) s, int id, std::shared_ptr<std::atomic<int>> bad) -> net::awaitable<void> {
           for (int i = 0; i < calls_each; ++i) {
             std::string key = "c" + std::to_string(id) + "-" + std::to_string(i);
             if (i % 3 == 0) key += "-late";
@@ -798,21 +787,21 @@ TEST(CallbackBackend, DoneRacesTheContextsDestruction) {
     constexpr int calls = 100;
     std::thread answering;
     {
-      asio::io_context ctx;
+      net::io_context ctx;
       for (int i = 0; i < calls; ++i) {
         // The first call is on the context itself, so that the adapter's registry exists before
         // any strand: the strands shut down first, and a late post to one destroys its handler.
         if (i == 1) ctx.poll();
-        asio::co_spawn(
-            i == 0 ? asio::any_io_executor(ctx.get_executor())
-                   : asio::any_io_executor(asio::make_strand(ctx)),
+        net::co_spawn(
+            i == 0 ? net::any_io_executor(ctx.get_executor())
+                   : net::any_io_executor(net::make_strand(ctx)),
             [](decltype(backend) b,
-               std::shared_ptr<rs::test::Probe> probe) -> asio::awaitable<void> {
+               std::shared_ptr<rs::test::Probe> probe) -> net::awaitable<void> {
               const rs::test::FrameGuard frame(probe);
               (void)co_await b.call(std::string_view("x"));
               ++probe->completed;
             }(backend, callers),
-            asio::detached);
+            net::detached);
       }
       ctx.poll();
       ASSERT_EQ(hoarder->dones.size(), static_cast<std::size_t>(calls));

@@ -5,15 +5,12 @@
 
 #include <gtest/gtest.h>
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <request_shadow/asio.hpp>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -33,7 +30,7 @@ namespace {
 struct Flaky {
   std::shared_ptr<std::atomic<bool>> failing = std::make_shared<std::atomic<bool>>(true);
   std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
     ++*calls;
     if (*failing) throw std::runtime_error("candidate down");
     co_return ResponseRecord::success(rs::test::text(input));
@@ -42,9 +39,9 @@ struct Flaky {
 
 using FlakyShadower = rs::Shadower<EchoBackend, Flaky>;
 
-rs::ShadowOutcome call(asio::io_context& ctx, const FlakyShadower& sh, std::string key) {
+rs::ShadowOutcome call(net::io_context& ctx, const FlakyShadower& sh, std::string key) {
   return rs::test::run(ctx,
-                       [](FlakyShadower s, std::string k) -> asio::awaitable<rs::ShadowOutcome> {
+                       [](FlakyShadower s, std::string k) -> net::awaitable<rs::ShadowOutcome> {
                          co_return co_await s.call(k);
                        }(sh, std::move(key)));
 }
@@ -56,13 +53,13 @@ ShadowConfig stop_after_ten(std::chrono::steady_clock::duration cooldown) {
 using Gated = rs::test::GatedBackend;
 using GatedShadower = rs::Shadower<EchoBackend, Gated>;
 
-asio::awaitable<rs::ShadowOutcome> call_once(GatedShadower sh, std::string key) {
+net::awaitable<rs::ShadowOutcome> call_once(GatedShadower sh, std::string key) {
   co_return co_await sh.call(key);
 }
 
 // Runs `ctx` until `done()`, for at most 10 s.
 template <class F>
-void run_until(asio::io_context& ctx, F done) {
+void run_until(net::io_context& ctx, F done) {
   ctx.restart();
   for (int i = 0; i < 10'000 && !done(); ++i) ctx.run_for(1ms);
 }
@@ -80,7 +77,7 @@ struct Seen {
 }  // namespace
 
 TEST(AutoStop, StopsShadowingACandidateThatKeepsFailing) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Flaky shadow;
   FlakyShadower sh(EchoBackend{}, shadow, stop_after_ten(1h));
   for (int i = 0; i < 30; ++i) {
@@ -103,7 +100,7 @@ TEST(AutoStop, StopsShadowingACandidateThatKeepsFailing) {
 }
 
 TEST(AutoStop, DoesNotStopBelowTheRatio) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Flaky shadow;
   FlakyShadower sh(EchoBackend{}, shadow, stop_after_ten(1h));
   for (int i = 0; i < 100; ++i) {
@@ -116,7 +113,7 @@ TEST(AutoStop, DoesNotStopBelowTheRatio) {
 }
 
 TEST(AutoStop, ResumesWhenAProbeSucceedsAfterTheCooldown) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Flaky shadow;
   FlakyShadower sh(EchoBackend{}, shadow, stop_after_ten(20ms));
   for (int i = 0; i < 12; ++i) (void)call(ctx, sh, "k" + std::to_string(i));
@@ -131,7 +128,7 @@ TEST(AutoStop, ResumesWhenAProbeSucceedsAfterTheCooldown) {
 }
 
 TEST(AutoStop, AFailedProbeStopsAgain) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Flaky shadow;
   FlakyShadower sh(EchoBackend{}, shadow, stop_after_ten(20ms));
   for (int i = 0; i < 10; ++i) (void)call(ctx, sh, "k" + std::to_string(i));
@@ -145,12 +142,12 @@ TEST(AutoStop, AFailedProbeStopsAgain) {
 }
 
 TEST(AutoStop, WorksForDetachedCalls) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Flaky shadow;
   FlakyShadower sh(EchoBackend{}, shadow, stop_after_ten(1h));
   for (int i = 0; i < 30; ++i) {
     const auto primary =
-        rs::test::run(ctx, [](FlakyShadower s, std::string k) -> asio::awaitable<ResponseRecord> {
+        rs::test::run(ctx, [](FlakyShadower s, std::string k) -> net::awaitable<ResponseRecord> {
           co_return co_await s.call_detached(k);
         }(sh, "k" + std::to_string(i)));
     EXPECT_EQ(primary.body, "k" + std::to_string(i));
@@ -164,7 +161,7 @@ TEST(AutoStop, WorksForDetachedCalls) {
 
 // A probe whose call is dropped unawaited reports nothing; the next call probes at once.
 TEST(AutoStop, ADroppedProbeLetsTheNextCallProbe) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Flaky shadow;
   FlakyShadower sh(EchoBackend{}, shadow, stop_after_ten(300ms));
   for (int i = 0; i < 10; ++i) (void)call(ctx, sh, "k" + std::to_string(i));
@@ -181,7 +178,7 @@ TEST(AutoStop, ADroppedProbeLetsTheNextCallProbe) {
 // While the probe is out (its shadow has not answered), no other call shadows, however many
 // cool-downs pass; its answer then resumes shadowing.
 TEST(AutoStop, OneCallProbesWhileTheProbeIsOut) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Gated shadow;
   GatedShadower sh(EchoBackend{}, shadow,
                    ShadowConfig::full_sample()
@@ -193,8 +190,8 @@ TEST(AutoStop, OneCallProbesWhileTheProbeIsOut) {
   std::this_thread::sleep_for(200ms);  // four cool-downs
 
   std::optional<rs::ShadowOutcome> probe;
-  asio::co_spawn(ctx, call_once(sh, "probe"),
-                 [&](std::exception_ptr, rs::ShadowOutcome out) { probe.emplace(std::move(out)); });
+  net::co_spawn(ctx, call_once(sh, "probe"),
+                [&](std::exception_ptr, rs::ShadowOutcome out) { probe.emplace(std::move(out)); });
   run_until(ctx, [&] { return shadow.calls->load() == 3; });
   ASSERT_EQ(shadow.calls->load(), 3) << "the probe did not reach the shadow";
 
@@ -202,7 +199,7 @@ TEST(AutoStop, OneCallProbesWhileTheProbeIsOut) {
   for (int i = 0; i < 5; ++i) {
     std::this_thread::sleep_for(100ms);  // two cool-downs between calls
     const auto primary =
-        rs::test::run(ctx, [](GatedShadower s, std::string k) -> asio::awaitable<ResponseRecord> {
+        rs::test::run(ctx, [](GatedShadower s, std::string k) -> net::awaitable<ResponseRecord> {
           co_return co_await s.call_detached(k);
         }(sh, "c" + std::to_string(i)));
     EXPECT_EQ(primary.body, "c" + std::to_string(i));
@@ -228,7 +225,7 @@ TEST(AutoStop, OneCallProbesWhileTheProbeIsOut) {
 // A probe whose call is destroyed with its io_context, its shadow still out, is given up at
 // once: the next call probes, without waiting for another cool-down.
 TEST(AutoStop, AProbeDestroyedWithItsContextLetsTheNextCallProbe) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Gated shadow;
   GatedShadower sh(EchoBackend{}, shadow,
                    ShadowConfig::full_sample()
@@ -239,8 +236,8 @@ TEST(AutoStop, AProbeDestroyedWithItsContextLetsTheNextCallProbe) {
   shadow.failing->store(false);
   std::this_thread::sleep_for(600ms);  // twice the cool-down
   {
-    asio::io_context doomed;
-    asio::co_spawn(doomed, call_once(sh, "probe"), asio::detached);
+    net::io_context doomed;
+    net::co_spawn(doomed, call_once(sh, "probe"), net::detached);
     for (int i = 0; i < 10'000 && shadow.calls->load() != 3; ++i) doomed.run_for(1ms);
   }
   // The probe's call reached the shadow, and was destroyed with its context before it answered.
@@ -256,7 +253,7 @@ TEST(AutoStop, AProbeDestroyedWithItsContextLetsTheNextCallProbe) {
 
 // The observers of a call stopped by auto_stop see the primary's response.
 TEST(AutoStop, ObserversOfAStoppedCallSeeThePrimary) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Flaky shadow;
   FlakyShadower sh(EchoBackend{}, shadow, stop_after_ten(1h));
   for (int i = 0; i < 10; ++i) (void)call(ctx, sh, "k" + std::to_string(i));
@@ -267,7 +264,7 @@ TEST(AutoStop, ObserversOfAStoppedCallSeeThePrimary) {
   const auto inline_out = call(ctx, sh, "inline");
   EXPECT_EQ(inline_out.primary.body, "inline");
   const auto detached_primary =
-      rs::test::run(ctx, [](FlakyShadower s) -> asio::awaitable<ResponseRecord> {
+      rs::test::run(ctx, [](FlakyShadower s) -> net::awaitable<ResponseRecord> {
         co_return co_await s.call_detached("detached");
       }(sh));
   EXPECT_EQ(detached_primary.body, "detached");
@@ -288,16 +285,16 @@ TEST(AutoStop, ObserversOfAStoppedCallSeeThePrimary) {
 // A stopped call whose primary throws tells no observer: there is no primary response to show.
 TEST(AutoStop, AStoppedCallWhosePrimaryThrowsTellsNoObserver) {
   struct FailOnBoom {
-    asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
       if (rs::test::text(input) == "boom") throw std::runtime_error("primary down");
       co_return ResponseRecord::success(rs::test::text(input));
     }
   };
-  asio::io_context ctx;
+  net::io_context ctx;
   Flaky shadow;
   rs::Shadower<FailOnBoom, Flaky> sh(FailOnBoom{}, shadow, stop_after_ten(1h));
   auto once = [](rs::Shadower<FailOnBoom, Flaky> s,
-                 std::string k) -> asio::awaitable<rs::ShadowOutcome> {
+                 std::string k) -> net::awaitable<rs::ShadowOutcome> {
     co_return co_await s.call(k);
   };
   for (int i = 0; i < 10; ++i) (void)rs::test::run(ctx, once(sh, "k" + std::to_string(i)));

@@ -20,11 +20,11 @@ struct ReturnsPlainRecord {
 };
 
 struct TakesAString {
-  asio::awaitable<rs::ResponseRecord> call(std::string input);
+  net::awaitable<rs::ResponseRecord> call(std::string input);
 };
 
 struct ReturnsWrongAwaitable {
-  asio::awaitable<std::string> call(std::span<const std::byte> input);
+  net::awaitable<std::string> call(std::span<const std::byte> input);
 };
 
 struct NoCallAtAll {};

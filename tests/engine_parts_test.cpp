@@ -8,14 +8,6 @@
 
 #include <gtest/gtest.h>
 
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/error.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/use_awaitable.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/detail/engine/budget.hpp>
 #include <request_shadow/detail/engine/deadline_queue.hpp>
 #include <request_shadow/detail/engine/park.hpp>
@@ -31,6 +24,8 @@
 #include <string>
 #include <system_error>
 #include <vector>
+
+namespace net = request_shadow::net;
 
 namespace d = request_shadow::detail;
 using namespace std::chrono_literals;
@@ -202,7 +197,7 @@ TEST(DeadlineQueue, ADeadlineFarAwaySaturatesInsteadOfOverflowing) {
 }
 
 TEST(DeadlineTimer, ArmsOnlyForAnEarlierDeadlineAndKnowsAStaleWait) {
-  asio::io_context ctx;
+  net::io_context ctx;
   d::DeadlineTimer timer;
   const auto at = Clock::now() + 1h;
   EXPECT_TRUE(timer.needs(at));
@@ -217,19 +212,19 @@ TEST(DeadlineTimer, ArmsOnlyForAnEarlierDeadlineAndKnowsAStaleWait) {
 }
 
 TEST(DeadlineTimer, FiresOnTheContextAndADisarmedWaitIsStale) {
-  asio::io_context ctx;
+  net::io_context ctx;
   d::DeadlineTimer timer;
   std::vector<bool> fired;
   const std::uint64_t gen = timer.set(ctx.get_executor(), Clock::now());
-  timer.timer().async_wait([&](std::error_code) { fired.push_back(timer.fired(gen)); });
+  timer.timer().async_wait([&](request_shadow::error_code) { fired.push_back(timer.fired(gen)); });
   ctx.run();
   ASSERT_EQ(fired.size(), 1U);
   EXPECT_TRUE(fired[0]);
 
   ctx.restart();
   const std::uint64_t later = timer.set(ctx.get_executor(), Clock::now() + 1h);
-  std::error_code seen;
-  timer.timer().async_wait([&](std::error_code ec) {
+  request_shadow::error_code seen;
+  timer.timer().async_wait([&](request_shadow::error_code ec) {
     seen = ec;
     fired.push_back(timer.fired(later));
   });
@@ -237,7 +232,7 @@ TEST(DeadlineTimer, FiresOnTheContextAndADisarmedWaitIsStale) {
   ctx.run();  // returns at once: the wait was cancelled
   ASSERT_EQ(fired.size(), 2U);
   EXPECT_FALSE(fired[1]);
-  EXPECT_EQ(seen, asio::error::operation_aborted);
+  EXPECT_EQ(seen, net::error::operation_aborted);
 }
 
 // ---- the job queue and the idle workers ---------------------------------------------------
@@ -257,7 +252,7 @@ TEST(JobQueue, HandsJobsOutOldestFirst) {
 }
 
 TEST(IdleWorkers, TheMostRecentlyIdleWorkerGoesFirst) {
-  asio::io_context ctx;
+  net::io_context ctx;
   d::Worker a(ctx.get_executor());
   d::Worker b(ctx.get_executor());
   d::Worker c(ctx.get_executor());
@@ -275,7 +270,7 @@ TEST(IdleWorkers, TheMostRecentlyIdleWorkerGoesFirst) {
 }
 
 TEST(IdleWorkers, RetiringWakesTheParkedOnesAndMarksEveryOne) {
-  asio::io_context ctx;
+  net::io_context ctx;
   std::mutex mutex;
   auto w = std::make_shared<d::Worker>(ctx.get_executor());
   d::Worker other(ctx.get_executor());
@@ -283,14 +278,14 @@ TEST(IdleWorkers, RetiringWakesTheParkedOnesAndMarksEveryOne) {
   idle.push(*w);
   idle.push(other);
   bool woke = false;
-  asio::co_spawn(
+  net::co_spawn(
       ctx,
-      [&]() -> asio::awaitable<void> {
+      [&]() -> net::awaitable<void> {
         co_await d::async_park(
-            mutex, w->parked, [&] { return w->retire; }, nullptr, 0, asio::use_awaitable);
+            mutex, w->parked, [&] { return w->retire; }, nullptr, 0, net::use_awaitable);
         woke = true;
       },
-      asio::detached);
+      net::detached);
   ctx.poll();
   ASSERT_TRUE(w->parked);
   std::vector<d::Parked> wake;
@@ -302,7 +297,7 @@ TEST(IdleWorkers, RetiringWakesTheParkedOnesAndMarksEveryOne) {
   EXPECT_TRUE(other.retire);
   EXPECT_TRUE(idle.empty());
   ASSERT_EQ(wake.size(), 1U);  // only the parked one
-  for (auto& h : wake) asio::post(std::move(h));
+  for (auto& h : wake) net::post(std::move(h));
   ctx.run();
   EXPECT_TRUE(woke);
 }
@@ -316,17 +311,17 @@ struct Spot {
   bool ready = false;
 };
 
-asio::awaitable<void> park_on(Spot& spot, std::uint64_t gen, int& resumed) {
+net::awaitable<void> park_on(Spot& spot, std::uint64_t gen, int& resumed) {
   co_await d::async_park(
-      spot.mutex, spot.parked, [&spot] { return spot.ready; }, &spot.gen, gen, asio::use_awaitable);
+      spot.mutex, spot.parked, [&spot] { return spot.ready; }, &spot.gen, gen, net::use_awaitable);
   ++resumed;
 }
 
 TEST(Park, WaitsUntilUnparkedAndResumed) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Spot spot;
   int resumed = 0;
-  asio::co_spawn(ctx, park_on(spot, spot.gen, resumed), asio::detached);
+  net::co_spawn(ctx, park_on(spot, spot.gen, resumed), net::detached);
   ctx.poll();
   EXPECT_EQ(resumed, 0);
   ASSERT_TRUE(spot.parked);
@@ -337,53 +332,53 @@ TEST(Park, WaitsUntilUnparkedAndResumed) {
   }
   EXPECT_FALSE(spot.parked);
   ASSERT_TRUE(h);
-  asio::post(ctx, [&h] { d::resume(std::move(*h)); });  // inline: on the context's thread
+  net::post(ctx, [&h] { d::resume(std::move(*h)); });  // inline: on the context's thread
   ctx.run();
   EXPECT_EQ(resumed, 1);
 }
 
 TEST(Park, CompletesAtOnceWhenAlreadyReady) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Spot spot;
   spot.ready = true;
   int resumed = 0;
-  asio::co_spawn(ctx, park_on(spot, spot.gen, resumed), asio::detached);
+  net::co_spawn(ctx, park_on(spot, spot.gen, resumed), net::detached);
   ctx.run();
   EXPECT_EQ(resumed, 1);
   EXPECT_FALSE(spot.parked);
 }
 
 TEST(Park, ACancelledWaitResumesAndLeavesTheSpotEmpty) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Spot spot;
   int resumed = 0;
-  asio::cancellation_signal cancel;
-  asio::co_spawn(ctx, park_on(spot, spot.gen, resumed),
-                 asio::bind_cancellation_slot(cancel.slot(), asio::detached));
+  net::cancellation_signal cancel;
+  net::co_spawn(ctx, park_on(spot, spot.gen, resumed),
+                net::bind_cancellation_slot(cancel.slot(), net::detached));
   ctx.poll();
   ASSERT_TRUE(spot.parked);
-  cancel.emit(asio::cancellation_type::terminal);
+  cancel.emit(net::cancellation_type::terminal);
   ctx.run();
   EXPECT_EQ(resumed, 1);
   EXPECT_FALSE(spot.parked);
 }
 
 TEST(Park, ACancelForAReusedSpotIsIgnored) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Spot spot;
   int resumed = 0;
-  asio::cancellation_signal cancel;
-  asio::co_spawn(ctx, park_on(spot, spot.gen, resumed),
-                 asio::bind_cancellation_slot(cancel.slot(), asio::detached));
+  net::cancellation_signal cancel;
+  net::co_spawn(ctx, park_on(spot, spot.gen, resumed),
+                net::bind_cancellation_slot(cancel.slot(), net::detached));
   ctx.poll();
   ASSERT_TRUE(spot.parked);
   ++spot.gen;  // the spot now belongs to another wait
-  cancel.emit(asio::cancellation_type::terminal);
+  cancel.emit(net::cancellation_type::terminal);
   ctx.poll();
   EXPECT_EQ(resumed, 0);
   ASSERT_TRUE(spot.parked);
   std::optional<d::Parked> h = d::unpark(spot.parked);
-  asio::post(std::move(*h));
+  net::post(std::move(*h));
   ctx.run();
   EXPECT_EQ(resumed, 1);
 }
@@ -460,11 +455,11 @@ struct FakeOwner final : d::LaneOwner {
 };
 
 TEST(LaneList, MakesOneLanePerContextAndSkipsDeadOnes) {
-  asio::io_context a;
-  asio::io_context b;
+  net::io_context a;
+  net::io_context b;
   d::LaneList lanes;
   int made = 0;
-  auto make_for = [&](asio::io_context& ctx) {
+  auto make_for = [&](net::io_context& ctx) {
     return [&made, &ctx] {
       ++made;
       auto lane = std::make_unique<d::Lane>();
@@ -495,8 +490,8 @@ TEST(LaneRegistry, ShutsDownTheLanesOfLiveOwnersWithTheirContext) {
   d::Lane two;
   d::Lane three;
   {
-    asio::io_context ctx;
-    auto& registry = asio::use_service<d::LaneRegistry>(ctx);
+    net::io_context ctx;
+    auto& registry = net::use_service<d::LaneRegistry>(ctx);
     registry.add(live, &one);
     registry.add(gone, &two);
     registry.add(removed, &three);

@@ -6,15 +6,6 @@
 #include <netdb.h>
 #include <unistd.h>
 
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
-#include <asio/system_error.hpp>
-#include <asio/use_awaitable.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +13,7 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/backend.hpp>
 #include <request_shadow/shadower.hpp>
 #include <sstream>
@@ -46,12 +38,12 @@ std::string get(std::string_view path) {
   return "GET " + std::string(path) + " HTTP/1.1\r\nHost: test\r\n\r\n";
 }
 
-asio::awaitable<ResponseRecord> call(http::Backend backend, std::string message) {
+net::awaitable<ResponseRecord> call(http::Backend backend, std::string message) {
   co_return co_await backend.call(std::string_view(message));
 }
 
 // The error a call ends with: its what(), or "" if it answered.
-std::string failure_of(asio::io_context& ctx, const http::Backend& backend, std::string message) {
+std::string failure_of(net::io_context& ctx, const http::Backend& backend, std::string message) {
   try {
     (void)run(ctx, call(backend, std::move(message)));
   } catch (const http::TransferError& e) {
@@ -92,7 +84,7 @@ bool eventually(F done) {
 
 TEST(HttpBackend, AnswersStatusRepeatedHeadersAndBody) {
   HttpTestServer server;
-  asio::io_context ctx;
+  net::io_context ctx;
   const http::Backend backend(server.url());
   const ResponseRecord r = run(ctx, call(backend, get("/ok")));
   EXPECT_TRUE(r.ok);
@@ -109,7 +101,7 @@ TEST(HttpBackend, AnswersStatusRepeatedHeadersAndBody) {
 
 TEST(HttpBackend, SendsMethodFieldsAndBodyAsGiven) {
   HttpTestServer server;
-  asio::io_context ctx;
+  net::io_context ctx;
   const http::Backend backend(server.url() + "/");
   const std::string body("a\0b\xff", 4);
   const ResponseRecord r =
@@ -134,14 +126,14 @@ TEST(HttpBackend, SendsMethodFieldsAndBodyAsGiven) {
 
 TEST(HttpBackend, DecodesAChunkedBinaryBody) {
   HttpTestServer server;
-  asio::io_context ctx;
+  net::io_context ctx;
   const ResponseRecord r = run(ctx, call(http::Backend(server.url()), get("/chunked")));
   EXPECT_EQ(r.body, std::string("a\0b\xff\n", 5));
 }
 
 TEST(HttpBackend, MalformedRequestThrowsRequestErrorAndSendsNothing) {
   HttpTestServer server;
-  asio::io_context ctx;
+  net::io_context ctx;
   EXPECT_THROW(run(ctx, call(http::Backend(server.url()), "GET / HTTP/1.1\r\n\r\n")),
                http::RequestError);
   EXPECT_EQ(server.accepts(), 0U);
@@ -155,7 +147,7 @@ TEST(HttpBackend, RejectsBadBaseUrls) {
 
 TEST(HttpBackend, EachFaultIsATransferErrorWithCurlsText) {
   HttpTestServer server;
-  asio::io_context ctx;
+  net::io_context ctx;
   http::Options options;
   options.total_timeout = 300ms;
   const http::Backend backend(server.url(), options);
@@ -167,8 +159,7 @@ TEST(HttpBackend, EachFaultIsATransferErrorWithCurlsText) {
   EXPECT_NE(failure_of(ctx, backend, get("/hang")).find("Timeout was reached"), std::string::npos);
   EXPECT_NE(failure_of(ctx, backend, get("/slow")).find("Timeout was reached"), std::string::npos);
   // Refused: a port nothing listens on.
-  asio::ip::tcp::acceptor closed(ctx,
-                                 asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  net::ip::tcp::acceptor closed(ctx, net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
   const auto port = closed.local_endpoint().port();
   closed.close();
   EXPECT_NE(failure_of(ctx, http::Backend("http://127.0.0.1:" + std::to_string(port)), get("/"))
@@ -180,7 +171,7 @@ TEST(HttpBackend, EachFaultIsATransferErrorWithCurlsText) {
 
 TEST(HttpBackend, ALargerResponseThanTheLimitIsAFailure) {
   HttpTestServer server;
-  asio::io_context ctx;
+  net::io_context ctx;
   http::Options options;
   options.max_response_bytes = 10000;
   const http::Backend backend(server.url(), options);
@@ -193,7 +184,7 @@ TEST(HttpBackend, ALargerResponseThanTheLimitIsAFailure) {
 
 TEST(HttpBackend, KeepAliveReusesAFewConnections) {
   HttpTestServer server;
-  asio::io_context ctx;
+  net::io_context ctx;
   const http::Backend backend(server.url());
   for (int i = 0; i < 1000; ++i) ASSERT_EQ(run(ctx, call(backend, get("/ok"))).status, 200);
   EXPECT_LE(server.accepts(), 2U);
@@ -202,18 +193,18 @@ TEST(HttpBackend, KeepAliveReusesAFewConnections) {
 
 TEST(HttpBackend, ConcurrentCallsStayWithinTheConnectionBound) {
   HttpTestServer server;
-  asio::io_context ctx;
+  net::io_context ctx;
   http::Options options;
   options.max_connections_per_host = 4;
   const http::Backend backend(server.url(), options);
-  auto many = [&]() -> asio::awaitable<int> {
+  auto many = [&]() -> net::awaitable<int> {
     int ok = 0;
     for (int i = 0; i < 25; ++i) ok += (co_await backend.call(std::string_view(get("/ok")))).ok;
     co_return ok;
   };
   std::atomic<int> total{0};
   for (int c = 0; c < 40; ++c) {
-    asio::co_spawn(ctx, many, [&](std::exception_ptr e, int n) {
+    net::co_spawn(ctx, many, [&](std::exception_ptr e, int n) {
       EXPECT_FALSE(e);
       total += n;
     });
@@ -225,20 +216,20 @@ TEST(HttpBackend, ConcurrentCallsStayWithinTheConnectionBound) {
 
 TEST(HttpBackend, CancellationRemovesTheTransferAtOnceAndNeverReusesItsConnection) {
   HttpTestServer server;
-  asio::io_context ctx;
+  net::io_context ctx;
   const http::Backend backend(server.url());
   ASSERT_EQ(run(ctx, call(backend, get("/ok"))).status, 200);  // a connection in the pool
-  asio::cancellation_signal signal;
+  net::cancellation_signal signal;
   std::optional<std::exception_ptr> ended;
   auto started = std::chrono::steady_clock::now();
-  asio::co_spawn(
+  net::co_spawn(
       ctx, call(backend, get("/hang")),
-      asio::bind_cancellation_slot(
-          signal.slot(), [&](std::exception_ptr e, const ResponseRecord&) { ended = e; }));
-  asio::steady_timer timer(ctx, 100ms);
-  timer.async_wait([&](const asio::error_code&) {
+      net::bind_cancellation_slot(signal.slot(),
+                                  [&](std::exception_ptr e, const ResponseRecord&) { ended = e; }));
+  net::steady_timer timer(ctx, 100ms);
+  timer.async_wait([&](const net::error_code&) {
     EXPECT_EQ(backend.connection_stats(ctx).transfers_running, 1U);
-    signal.emit(asio::cancellation_type::terminal);
+    signal.emit(net::cancellation_type::terminal);
     EXPECT_EQ(backend.connection_stats(ctx).transfers_running, 0U);  // removed at once
   });
   ctx.restart();
@@ -247,8 +238,8 @@ TEST(HttpBackend, CancellationRemovesTheTransferAtOnceAndNeverReusesItsConnectio
   EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
   try {
     std::rethrow_exception(*ended);
-  } catch (const asio::system_error& e) {
-    EXPECT_EQ(e.code(), asio::error::operation_aborted);
+  } catch (const net::system_error& e) {
+    EXPECT_EQ(e.code(), net::error::operation_aborted);
   } catch (...) {
     ADD_FAILURE() << "not operation_aborted";
   }
@@ -262,13 +253,13 @@ TEST(HttpBackend, CancellationRemovesTheTransferAtOnceAndNeverReusesItsConnectio
 
 TEST(HttpBackend, TimerZeroRunsFromTheEventLoop) {
   HttpTestServer server;
-  asio::io_context ctx;
+  net::io_context ctx;
   const http::Backend backend(server.url());
   // Adding a transfer makes libcurl ask for a 0 ms timer from inside curl_multi_add_handle; it
   // must run later, from the loop: nothing ran before the loop did.
   std::optional<ResponseRecord> got;
-  asio::co_spawn(ctx, call(backend, get("/ok")),
-                 [&](std::exception_ptr, ResponseRecord r) { got = std::move(r); });
+  net::co_spawn(ctx, call(backend, get("/ok")),
+                [&](std::exception_ptr, ResponseRecord r) { got = std::move(r); });
   ctx.poll_one();  // starts the coroutine: the transfer is added, and its timer armed
   EXPECT_GE(backend.connection_stats(ctx).zero_timeouts, 1U);
   EXPECT_EQ(backend.connection_stats(ctx).sockets_opened, 0U);  // libcurl has not run yet
@@ -278,13 +269,13 @@ TEST(HttpBackend, TimerZeroRunsFromTheEventLoop) {
 }
 
 // A loopback name that goes through libcurl's threaded resolver (not an IP, not "localhost").
-std::optional<std::pair<std::string, asio::ip::address>> resolvable_loopback_name() {
+std::optional<std::pair<std::string, net::ip::address>> resolvable_loopback_name() {
   char name[256] = {};
   if (gethostname(name, sizeof name - 1) != 0) return std::nullopt;
-  asio::io_context ctx;
-  asio::ip::tcp::resolver resolver(ctx);
-  asio::error_code ec;
-  for (const auto& entry : resolver.resolve(asio::ip::tcp::v4(), name, "80", ec)) {
+  net::io_context ctx;
+  net::ip::tcp::resolver resolver(ctx);
+  net::error_code ec;
+  for (const auto& entry : resolver.resolve(net::ip::tcp::v4(), name, "80", ec)) {
     const auto address = entry.endpoint().address();
     if (address.is_loopback()) return std::make_pair(std::string(name), address);
   }
@@ -295,7 +286,7 @@ TEST(HttpBackend, WatchesSocketsLibcurlOpenedItself) {
   const auto name = resolvable_loopback_name();
   if (!name) GTEST_SKIP() << "the host name does not resolve to a loopback address";
   HttpTestServer server(name->second);
-  asio::io_context ctx;
+  net::io_context ctx;
   // A new backend has a new multi handle, so an empty DNS cache: each call resolves the name on
   // libcurl's resolver thread, and libcurl asks to watch the thread's socket when the answer is
   // not there at once.
@@ -315,13 +306,13 @@ TEST(HttpBackend, DestroyingTheContextMidFlightClosesEverything) {
   const std::size_t fds_before = open_fds();
   std::size_t opened = 0;
   {
-    asio::io_context ctx;
+    net::io_context ctx;
     http::Options options;
     options.max_connections_per_host = 16;
     const http::Backend backend(server.url(), options);
     ASSERT_EQ(run(ctx, call(backend, get("/ok"))).status, 200);
     for (int i = 0; i < 20; ++i) {
-      asio::co_spawn(ctx, call(backend, get(i % 2 == 0 ? "/hang" : "/slow")), asio::detached);
+      net::co_spawn(ctx, call(backend, get(i % 2 == 0 ? "/hang" : "/slow")), net::detached);
     }
     ctx.restart();
     ctx.run_for(200ms);
@@ -338,7 +329,7 @@ TEST(HttpBackend, OneBackendServesSeveralContextsAndOutlivesThem) {
   HttpTestServer server;
   const http::Backend backend(server.url());
   for (int round = 0; round < 3; ++round) {
-    asio::io_context ctx;
+    net::io_context ctx;
     EXPECT_EQ(run(ctx, call(backend, get("/ok"))).status, 200);
     EXPECT_EQ(backend.connection_stats(ctx).sockets_opened, 1U);  // a pool of its own
   }
@@ -347,15 +338,15 @@ TEST(HttpBackend, OneBackendServesSeveralContextsAndOutlivesThem) {
 
 TEST(HttpBackend, TwoThreadsOnOneContext) {
   HttpTestServer server;
-  asio::io_context ctx;
+  net::io_context ctx;
   const http::Backend backend(server.url());
   std::atomic<int> ok{0};
-  auto calls = [&]() -> asio::awaitable<void> {
+  auto calls = [&]() -> net::awaitable<void> {
     for (int i = 0; i < 50; ++i) {
       ok += (co_await backend.call(std::string_view(get(i % 10 == 0 ? "/chunked" : "/ok")))).ok;
     }
   };
-  for (int c = 0; c < 8; ++c) asio::co_spawn(asio::make_strand(ctx), calls, asio::detached);
+  for (int c = 0; c < 8; ++c) net::co_spawn(net::make_strand(ctx), calls, net::detached);
   std::thread other([&] { ctx.run(); });
   ctx.run();
   other.join();
@@ -366,7 +357,7 @@ TEST(HttpBackend, TwoThreadsOnOneContext) {
 
 TEST(HttpShadower, HttpPrimaryAndShadowEndToEnd) {
   HttpTestServer server;
-  asio::io_context ctx;
+  net::io_context ctx;
   request_shadow::Shadower shadower(http::Backend(server.url()), http::Backend(server.url()),
                                     request_shadow::ShadowConfig::full_sample().shadow_timeout(2s));
   const auto same = run(ctx, shadower.call(std::string_view(get("/ok"))));
@@ -382,7 +373,7 @@ TEST(HttpShadower, HttpPrimaryAndShadowEndToEnd) {
 
 TEST(HttpShadower, EachFaultIsAShadowFailureNeverAnException) {
   HttpTestServer server;
-  asio::io_context ctx;
+  net::io_context ctx;
   http::Options options;
   options.total_timeout = 1s;
   const char* faults[] = {"/reset", "/garbage", "/midbody", "/bigheader", "/hang", "/slow"};
@@ -403,7 +394,7 @@ TEST(HttpShadower, EachFaultIsAShadowFailureNeverAnException) {
 
 TEST(HttpShadower, DeadlineHoldsAgainstAHangingServer) {
   HttpTestServer server;
-  asio::io_context ctx;
+  net::io_context ctx;
   request_shadow::Shadower hanging(
       http::Backend(server.url()), http::Backend(server.url() + "/hang"),
       request_shadow::ShadowConfig::full_sample().shadow_timeout(50ms));
@@ -421,7 +412,7 @@ TEST(HttpShadower, DeadlineHoldsAgainstAHangingServer) {
 
 TEST(HttpShadower, TwentyThousandAbandonedLegsDoNotExhaustPorts) {
   HttpTestServer server;
-  asio::io_context ctx;
+  net::io_context ctx;
   http::Options options;
   options.max_connections_per_host = 8;
   const http::Backend hang(server.url() + "/hang", options);
@@ -436,13 +427,13 @@ TEST(HttpShadower, TwentyThousandAbandonedLegsDoNotExhaustPorts) {
   constexpr int callers = 200;
   constexpr int per_caller = 100;
   std::atomic<int> answered{0};
-  auto caller = [&]() -> asio::awaitable<void> {
+  auto caller = [&]() -> net::awaitable<void> {
     for (int i = 0; i < per_caller; ++i) {
       const auto out = co_await shadower.call(std::string_view(get("/")));
       answered += out.primary.body == "p";
     }
   };
-  for (int c = 0; c < callers; ++c) asio::co_spawn(ctx, caller, asio::detached);
+  for (int c = 0; c < callers; ++c) net::co_spawn(ctx, caller, net::detached);
   ctx.restart();
   ctx.run();
   EXPECT_EQ(answered.load(), callers * per_caller);

@@ -6,11 +6,10 @@
 
 #include <gtest/gtest.h>
 
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/shadower.hpp>
 #include <set>
 #include <sstream>
@@ -58,7 +57,7 @@ std::string get(std::string_view path) {
   return "GET " + std::string(path) + " HTTP/1.1\r\nHost: test\r\n\r\n";
 }
 
-asio::awaitable<ResponseRecord> call(http::Backend backend, std::string message) {
+net::awaitable<ResponseRecord> call(http::Backend backend, std::string message) {
   co_return co_await backend.call(std::string_view(message));
 }
 
@@ -69,7 +68,7 @@ http::Options with_ca() {
 }
 
 TEST(HttpNginx, PlainRepeatedHeadersAndBody) {
-  asio::io_context ctx;
+  net::io_context ctx;
   const http::Backend backend(nginx().plain);
   const ResponseRecord r = run(ctx, call(backend, get("/repeated")));
   EXPECT_TRUE(r.ok);
@@ -85,7 +84,7 @@ TEST(HttpNginx, PlainRepeatedHeadersAndBody) {
 }
 
 TEST(HttpNginx, TenMegabyteBinaryBody) {
-  asio::io_context ctx;
+  net::io_context ctx;
   const std::string expected = file(nginx().dir + "/html/big.bin");
   ASSERT_EQ(expected.size(), 10485760U);
   const ResponseRecord plain = run(ctx, call(http::Backend(nginx().plain), get("/big.bin")));
@@ -95,14 +94,14 @@ TEST(HttpNginx, TenMegabyteBinaryBody) {
 }
 
 TEST(HttpNginx, ChunkedBody) {
-  asio::io_context ctx;
+  net::io_context ctx;
   const ResponseRecord r = run(ctx, call(http::Backend(nginx().plain), get("/chunked/hello.txt")));
   EXPECT_EQ(r.headers.get("transfer-encoding"), "chunked");
   EXPECT_EQ(r.body, "HELLO from nginx\n");
 }
 
 TEST(HttpNginx, MaxResponseSizeIsAFailure) {
-  asio::io_context ctx;
+  net::io_context ctx;
   http::Options o;
   o.max_response_bytes = 1 << 20;
   try {
@@ -114,7 +113,7 @@ TEST(HttpNginx, MaxResponseSizeIsAFailure) {
 }
 
 TEST(HttpNginx, KeepAliveTenThousandCallsOnAHandfulOfConnections) {
-  asio::io_context ctx;
+  net::io_context ctx;
   const http::Backend backend(nginx().plain);
   const std::string log = nginx().dir + "/logs/keepalive.log";
   const std::size_t before = file(log).size();
@@ -130,7 +129,7 @@ TEST(HttpNginx, KeepAliveTenThousandCallsOnAHandfulOfConnections) {
 }
 
 TEST(HttpNginx, TlsWithTheTestCaSpeaksHttp2) {
-  asio::io_context ctx;
+  net::io_context ctx;
   const http::Backend backend(nginx().tls, with_ca());
   EXPECT_EQ(run(ctx, call(backend, get("/protocol"))).body, "HTTP/2.0");
   const ResponseRecord r = run(ctx, call(backend, get("/repeated")));
@@ -141,7 +140,7 @@ TEST(HttpNginx, TlsWithTheTestCaSpeaksHttp2) {
 }
 
 TEST(HttpNginx, TlsWithoutTheCaFailsVerification) {
-  asio::io_context ctx;
+  net::io_context ctx;
   try {
     (void)run(ctx, call(http::Backend(nginx().tls), get("/protocol")));
     ADD_FAILURE() << "an unknown CA was trusted";
@@ -156,7 +155,7 @@ TEST(HttpNginx, TlsWithoutTheCaFailsVerification) {
 }
 
 TEST(HttpNginx, ShadowerOverPlainPrimaryAndTlsShadow) {
-  asio::io_context ctx;
+  net::io_context ctx;
   request_shadow::Shadower shadower(
       http::Backend(nginx().plain), http::Backend(nginx().tls, with_ca()),
       request_shadow::ShadowConfig::full_sample()
@@ -176,7 +175,7 @@ TEST(HttpNginx, ShadowerOverPlainPrimaryAndTlsShadow) {
 
 #ifdef REQUEST_SHADOW_TEST_JSON
 TEST(HttpNginx, JsonComparatorFindsTheRealDifferenceBetweenTwoLocations) {
-  asio::io_context ctx;
+  net::io_context ctx;
   request_shadow::ShadowConfig config = request_shadow::ShadowConfig::full_sample();
   config.shadow_timeout(2s).ignore_noisy_headers().body_comparator(
       request_shadow::json::comparator());

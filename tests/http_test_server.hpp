@@ -15,22 +15,12 @@
 #ifndef REQUEST_SHADOW_TESTS_HTTP_TEST_SERVER_HPP
 #define REQUEST_SHADOW_TESTS_HTTP_TEST_SERVER_HPP
 
-#include <asio/awaitable.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/read.hpp>
-#include <asio/read_until.hpp>
-#include <asio/redirect_error.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/use_awaitable.hpp>
-#include <asio/write.hpp>
 #include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <request_shadow/asio.hpp>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -40,10 +30,10 @@ namespace request_shadow::test {
 
 class HttpTestServer {
  public:
-  explicit HttpTestServer(const asio::ip::address& address = asio::ip::make_address("127.0.0.1"))
-      : acceptor_(ctx_, asio::ip::tcp::endpoint(address, 0)) {
+  explicit HttpTestServer(const net::ip::address& address = net::ip::make_address("127.0.0.1"))
+      : acceptor_(ctx_, net::ip::tcp::endpoint(address, 0)) {
     acceptor_.listen(4096);
-    asio::co_spawn(ctx_, accept_loop(), asio::detached);
+    net::co_spawn(ctx_, accept_loop(), net::detached);
     thread_ = std::thread([this] { ctx_.run(); });
   }
   HttpTestServer(const HttpTestServer&) = delete;
@@ -69,11 +59,11 @@ class HttpTestServer {
     ~OpenGuard() { --n; }
   };
 
-  asio::awaitable<void> accept_loop() {
+  net::awaitable<void> accept_loop() {
     for (;;) {
-      asio::ip::tcp::socket socket = co_await acceptor_.async_accept(asio::use_awaitable);
+      net::ip::tcp::socket socket = co_await acceptor_.async_accept(net::use_awaitable);
       ++accepts_;
-      asio::co_spawn(ctx_, session(std::move(socket), &open_), asio::detached);
+      net::co_spawn(ctx_, session(std::move(socket), &open_), net::detached);
     }
   }
 
@@ -88,14 +78,13 @@ class HttpTestServer {
     return r;
   }
 
-  static asio::awaitable<void> session(asio::ip::tcp::socket socket,
-                                       std::atomic<std::size_t>* open) {
+  static net::awaitable<void> session(net::ip::tcp::socket socket, std::atomic<std::size_t>* open) {
     const OpenGuard guard(*open);
     std::string buffer;
     try {
       for (;;) {
-        const std::size_t head = co_await asio::async_read_until(
-            socket, asio::dynamic_buffer(buffer), "\r\n\r\n", asio::use_awaitable);
+        const std::size_t head = co_await net::async_read_until(socket, net::dynamic_buffer(buffer),
+                                                                "\r\n\r\n", net::use_awaitable);
         std::size_t length = 0;
         std::string lower = buffer.substr(0, head);
         for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -103,9 +92,9 @@ class HttpTestServer {
           length = std::stoul(lower.substr(at + 17));
         }
         if (buffer.size() < head + length) {
-          co_await asio::async_read(socket, asio::dynamic_buffer(buffer),
-                                    asio::transfer_exactly(head + length - buffer.size()),
-                                    asio::use_awaitable);
+          co_await net::async_read(socket, net::dynamic_buffer(buffer),
+                                   net::transfer_exactly(head + length - buffer.size()),
+                                   net::use_awaitable);
         }
         const std::string request = buffer.substr(0, head + length);
         buffer.erase(0, head + length);
@@ -124,39 +113,39 @@ class HttpTestServer {
           out = response("200 OK", std::string(std::stoul(path.substr(5)), 'x'));
         } else if (path.starts_with("/hang")) {
           std::string rest;
-          asio::error_code ec;  // until the client goes
-          co_await asio::async_read(socket, asio::dynamic_buffer(rest),
-                                    asio::redirect_error(asio::use_awaitable, ec));
+          net::error_code ec;  // until the client goes
+          co_await net::async_read(socket, net::dynamic_buffer(rest),
+                                   net::redirect_error(net::use_awaitable, ec));
           co_return;
         } else if (path.starts_with("/slow")) {
-          asio::steady_timer timer(socket.get_executor(), std::chrono::seconds(2));
-          co_await timer.async_wait(asio::use_awaitable);
+          net::steady_timer timer(socket.get_executor(), std::chrono::seconds(2));
+          co_await timer.async_wait(net::use_awaitable);
           out = response("200 OK", "slow");
         } else if (path.starts_with("/reset")) {
-          socket.set_option(asio::socket_base::linger(true, 0));
+          socket.set_option(net::socket_base::linger(true, 0));
           socket.close();
           co_return;
         } else if (path.starts_with("/garbage")) {
           out = "this is not HTTP at all\r\n\r\n";
-          co_await asio::async_write(socket, asio::buffer(out), asio::use_awaitable);
+          co_await net::async_write(socket, net::buffer(out), net::use_awaitable);
           co_return;
         } else if (path.starts_with("/midbody")) {
           out = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789";
-          co_await asio::async_write(socket, asio::buffer(out), asio::use_awaitable);
+          co_await net::async_write(socket, net::buffer(out), net::use_awaitable);
           co_return;
         } else if (path.starts_with("/bigheader")) {
           out = response("200 OK", "", "X-Big: " + std::string(std::size_t{1} << 20, 'h') + "\r\n");
         } else {
           out = response("404 Not Found", "no such path");
         }
-        co_await asio::async_write(socket, asio::buffer(out), asio::use_awaitable);
+        co_await net::async_write(socket, net::buffer(out), net::use_awaitable);
       }
     } catch (...) {  // NOLINT(bugprone-empty-catch): the client went away
     }
   }
 
-  asio::io_context ctx_;
-  asio::ip::tcp::acceptor acceptor_;
+  net::io_context ctx_;
+  net::ip::tcp::acceptor acceptor_;
   std::atomic<std::size_t> accepts_{0};
   std::atomic<std::size_t> open_{0};
   std::thread thread_;

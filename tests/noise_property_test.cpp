@@ -5,13 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <asio/io_context.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/json.hpp>
 #include <set>
 #include <stdexcept>
@@ -321,14 +321,14 @@ std::vector<Site> sites_of(const rs::Divergence* d, bool folded) {
 struct Scripted {
   ResponseRecord next = ResponseRecord::success("");
   bool fail = false;
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
     if (fail) throw std::runtime_error("secondary down");
     co_return next;
   }
 };
 
-rs::ShadowOutcome call(asio::io_context& ctx, const rs::Shadower<Scripted, Scripted>& sh) {
-  auto task = [](rs::Shadower<Scripted, Scripted> s) -> asio::awaitable<rs::ShadowOutcome> {
+rs::ShadowOutcome call(net::io_context& ctx, const rs::Shadower<Scripted, Scripted>& sh) {
+  auto task = [](rs::Shadower<Scripted, Scripted> s) -> net::awaitable<rs::ShadowOutcome> {
     co_return co_await s.call(std::string_view("GET /"));
   };
   return rs::test::run(ctx, task(sh));
@@ -371,7 +371,7 @@ void run_session(std::uint64_t seed, Tally& tally) {
   auto candidate = std::make_shared<Scripted>();
   auto secondary = std::make_shared<Scripted>();
   rs::Shadower<Scripted, Scripted> sh(primary, candidate, secondary, config);
-  asio::io_context ctx;
+  net::io_context ctx;
 
   // The document, its value noise (scalars that every answer of either side fills afresh) and
   // a place where the primary side's structure is noisy too.
@@ -551,7 +551,7 @@ void run_rate_session(std::uint64_t seed, const RateSession& session, RateTally&
   rs::Shadower<Scripted, Scripted> sh(
       primary, candidate, secondary,
       rs::ShadowConfig().body_comparator(rs::json::comparator()).noise_cancellation(defaults));
-  asio::io_context ctx;
+  net::io_context ctx;
   auto body = [](const std::string& ts) {
     return ResponseRecord::success(R"({"ts":")" + ts + R"(","price":10})")
         .with_header("content-type", "application/json");

@@ -4,12 +4,12 @@
 
 #include <gtest/gtest.h>
 
-#include <asio/io_context.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <request_shadow/asio.hpp>
 #include <stdexcept>
 #include <string>
 
@@ -34,7 +34,7 @@ struct StampingService {
   bool raises = false;
   std::shared_ptr<Probe> probe = std::make_shared<Probe>();
 
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
     ++probe->calls;
     const int id = (*next)++;
     const bool raise = raises && rs::test::text(input).find("raise") != std::string::npos;
@@ -60,8 +60,8 @@ ShadowConfig kv_config(rs::NoiseCancellation rule = {}) {
 }
 
 template <class P, class S>
-rs::ShadowOutcome call(asio::io_context& ctx, const rs::Shadower<P, S>& sh, std::string input) {
-  auto task = [](rs::Shadower<P, S> s, std::string in) -> asio::awaitable<rs::ShadowOutcome> {
+rs::ShadowOutcome call(net::io_context& ctx, const rs::Shadower<P, S>& sh, std::string input) {
+  auto task = [](rs::Shadower<P, S> s, std::string in) -> net::awaitable<rs::ShadowOutcome> {
     co_return co_await s.call(in);
   };
   return rs::test::run(ctx, task(sh, std::move(input)));
@@ -78,7 +78,7 @@ const rs::NoiseCount* find(const std::vector<rs::NoiseCount>& counts, NoiseKind 
 }  // namespace
 
 TEST(Noise, RecallingThePrimaryCancelsWhatDiffersBetweenTwoPrimaryAnswers) {
-  asio::io_context ctx;
+  net::io_context ctx;
   StampingService primary;
   rs::Shadower sh(std::make_shared<StampingService>(primary),
                   std::make_shared<StampingService>(candidate()), kv_config());
@@ -116,12 +116,12 @@ TEST(Noise, RecallingThePrimaryCancelsWhatDiffersBetweenTwoPrimaryAnswers) {
 }
 
 TEST(Noise, APlaceThatKeepsBeingNoisyIsIgnoredForGood) {
-  asio::io_context ctx;
+  net::io_context ctx;
   // The secondary answers a few times, then only throws: what was learned must still hold.
   struct FlakySecondary {
     StampingService service;
     std::shared_ptr<std::atomic<int>> left = std::make_shared<std::atomic<int>>(3);
-    asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
       if ((*left)-- <= 0) throw std::runtime_error("secondary down");
       co_return co_await service.call(input);
     }
@@ -152,7 +152,7 @@ TEST(Noise, APlaceThatKeepsBeingNoisyIsIgnoredForGood) {
 }
 
 TEST(Noise, ZeroNeverIgnoresForGood) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(std::make_shared<StampingService>(),
                   std::make_shared<StampingService>(candidate()),
                   kv_config(rs::NoiseCancellation{0, 100}));
@@ -161,11 +161,11 @@ TEST(Noise, ZeroNeverIgnoresForGood) {
 }
 
 TEST(Noise, ANoisyByteBodyIsCancelledButNeverIgnoredForGood) {
-  asio::io_context ctx;
+  net::io_context ctx;
   // No comparator: bodies compare as bytes, and every answer's body is another.
   struct Counting {
     std::shared_ptr<std::atomic<int>> n = std::make_shared<std::atomic<int>>(0);
-    asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+    net::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
       co_return ResponseRecord::success("body " + std::to_string((*n)++));
     }
   };
@@ -188,7 +188,7 @@ namespace {
 struct Fixed {
   std::string body;
   std::uint16_t status = 200;
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
     ResponseRecord r = ResponseRecord::success(body);
     r.status = status;
     r.ok = status < 400;
@@ -206,7 +206,7 @@ ShadowConfig path_config(rs::NoiseCancellation rule = {}) {
 }  // namespace
 
 TEST(Noise, NoiseAtAPlaceSaysNothingOfWhatIsInsideIt) {
-  asio::io_context ctx;
+  net::io_context ctx;
   // The secondary lists one more item than the primary (`/items/1` added, `/items/*` folded);
   // the candidate changes the first item's price: `/items/*/price`, another place.
   rs::Shadower sh(std::make_shared<Fixed>(Fixed{"items/0/price=10"}),
@@ -225,7 +225,7 @@ TEST(Noise, NoiseAtAPlaceSaysNothingOfWhatIsInsideIt) {
 }
 
 TEST(Noise, AnErrorAnswerFromTheSecondaryIsNoReference) {
-  asio::io_context ctx;
+  net::io_context ctx;
   // The secondary is rate limited: a 429 with another body entirely. Learning from it would
   // take every difference for noise, and ignore `/price` and `/total` for good.
   rs::Shadower sh(std::make_shared<Fixed>(Fixed{"price=10;total=1"}),
@@ -245,7 +245,7 @@ TEST(Noise, AnErrorAnswerFromTheSecondaryIsNoReference) {
 }
 
 TEST(Noise, ASecondaryWithAnotherKindOfDocumentIsNoReference) {
-  asio::io_context ctx;
+  net::io_context ctx;
   // A comparator that reports the whole document's type change at the root pointer.
   rs::BodyComparator roots;
   roots.name = "roots";
@@ -268,7 +268,7 @@ TEST(Noise, ASecondaryWithAnotherKindOfDocumentIsNoReference) {
 }
 
 TEST(Noise, ASecondaryBodyTheComparatorCannotReadIsNoReference) {
-  asio::io_context ctx;
+  net::io_context ctx;
   // The candidate answers an error page and the secondary a truncated body: neither is read by
   // the comparator, and the two byte diffs say nothing of each other.
   rs::Shadower sh(std::make_shared<Fixed>(Fixed{"total=10"}),
@@ -285,7 +285,7 @@ TEST(Noise, ASecondaryBodyTheComparatorCannotReadIsNoReference) {
 }
 
 TEST(Noise, StructureIsCancelledCallByCallButNeverIgnoredForGood) {
-  asio::io_context ctx;
+  net::io_context ctx;
   // Both the secondary and the candidate add `/debug`; only a value changes at `/now`.
   rs::Shadower sh(std::make_shared<Fixed>(Fixed{"price=10;now=1"}),
                   std::make_shared<Fixed>(Fixed{"price=10;now=3;debug=on"}),
@@ -305,7 +305,7 @@ TEST(Noise, StructureIsCancelledCallByCallButNeverIgnoredForGood) {
 }
 
 TEST(Noise, RealDifferencesOutsideTheNoiseAreStillReported) {
-  asio::io_context ctx;
+  net::io_context ctx;
   StampingService failing = candidate();
   failing.status = 500;
   rs::Shadower sh(std::make_shared<StampingService>(), std::make_shared<StampingService>(failing),
@@ -319,7 +319,7 @@ TEST(Noise, RealDifferencesOutsideTheNoiseAreStillReported) {
 }
 
 TEST(Noise, ASecondaryThatThrowsLeavesTheComparisonAsItWas) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(std::make_shared<StampingService>(),
                   std::make_shared<StampingService>(candidate()),
                   std::make_shared<rs::test::ThrowingBackend<>>(rs::test::ThrowingBackend<>{"no"}),
@@ -332,7 +332,7 @@ TEST(Noise, ASecondaryThatThrowsLeavesTheComparisonAsItWas) {
 }
 
 TEST(Noise, ASecondaryThatHangsCannotHoldTheCallerPastTheDeadline) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto hang = std::make_shared<rs::test::DelayedBackend>(rs::test::DelayedBackend{1h, false});
   rs::Shadower sh(std::make_shared<StampingService>(),
                   std::make_shared<StampingService>(candidate()), hang,
@@ -351,7 +351,7 @@ TEST(Noise, ASecondaryThatHangsCannotHoldTheCallerPastTheDeadline) {
 }
 
 TEST(Noise, ASlowSecondaryIsNeverCountedAsTheShadowsTimeout) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto slow = std::make_shared<rs::test::DelayedBackend>(rs::test::DelayedBackend{10s});
   rs::Shadower sh(std::make_shared<StampingService>(),
                   std::make_shared<StampingService>(candidate()), slow,
@@ -369,7 +369,7 @@ TEST(Noise, ASlowSecondaryIsNeverCountedAsTheShadowsTimeout) {
 }
 
 TEST(Noise, AFailedShadowDoesNotWaitForItsSecondary) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto slow = std::make_shared<rs::test::DelayedBackend>(rs::test::DelayedBackend{1h});
   rs::Shadower sh(
       std::make_shared<StampingService>(),
@@ -388,7 +388,7 @@ TEST(Noise, AFailedShadowDoesNotWaitForItsSecondary) {
 }
 
 TEST(Noise, AFailedShadowFreesItsWorkerBeforeItsCallerGoesOn) {
-  asio::io_context ctx;
+  net::io_context ctx;
   // One shadow leg at a time: each call's leg must be over (its secondary cancelled) when the
   // caller is released, or the next call would be shed.
   auto slow = std::make_shared<rs::test::DelayedBackend>(rs::test::DelayedBackend{10s});
@@ -408,10 +408,10 @@ TEST(Noise, AFailedShadowFreesItsWorkerBeforeItsCallerGoesOn) {
 }
 
 TEST(Noise, ASecondaryWhoseCallThrowsBeforeItsCoroutineIsNotTheShadowsFailure) {
-  asio::io_context ctx;
+  net::io_context ctx;
   // A backend whose `call` validates its input before it returns an awaitable.
   struct Validating {
-    asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+    net::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
       throw std::invalid_argument("rejected before any coroutine");
     }
   };
@@ -426,12 +426,12 @@ TEST(Noise, ASecondaryWhoseCallThrowsBeforeItsCoroutineIsNotTheShadowsFailure) {
 }
 
 TEST(Noise, DetachedCallsCancelNoiseToo) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(std::make_shared<StampingService>(),
                   std::make_shared<StampingService>(candidate()), kv_config());
   auto seen = std::make_shared<std::vector<rs::ShadowOutcome>>();
   sh.on_outcome([seen](const rs::ShadowOutcome& o) { seen->push_back(o); });
-  auto task = [](auto s) -> asio::awaitable<ResponseRecord> {
+  auto task = [](auto s) -> net::awaitable<ResponseRecord> {
     co_return co_await s.call_detached(std::string_view("GET /a"));
   };
   const auto primary = rs::test::run(ctx, task(sh));
@@ -444,11 +444,11 @@ TEST(Noise, DetachedCallsCancelNoiseToo) {
 }
 
 TEST(Noise, TrackingIsBounded) {
-  asio::io_context ctx;
+  net::io_context ctx;
   // Every answer has a differently named noisy header.
   struct ManyHeaders {
     std::shared_ptr<std::atomic<int>> n = std::make_shared<std::atomic<int>>(0);
-    asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+    net::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
       co_return ResponseRecord::success("same").with_header("x-" + std::to_string((*n)++), "1");
     }
   };
@@ -463,7 +463,7 @@ namespace {
 // Answers whatever `next` holds; the test sets it between calls.
 struct Settable {
   ResponseRecord next = ResponseRecord::success("");
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) { co_return next; }
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) { co_return next; }
 };
 
 // `path=value` bodies, in which a value of digits only is a number and any other a string: a
@@ -496,7 +496,7 @@ struct Trio {
 
   explicit Trio(ShadowConfig config) : shadower(primary, candidate, secondary, std::move(config)) {}
 
-  rs::ShadowOutcome call(asio::io_context& ctx, std::string_view p, std::string_view c,
+  rs::ShadowOutcome call(net::io_context& ctx, std::string_view p, std::string_view c,
                          std::string_view s) {
     primary->next = ResponseRecord::success(p);
     candidate->next = ResponseRecord::success(c);
@@ -513,7 +513,7 @@ std::vector<rs::FieldDiff> fields_of(const rs::ShadowOutcome& out) {
 }  // namespace
 
 TEST(Noise, AValueLearnedAsNoiseStillShowsWhenItIsRemovedOrChangesType) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Trio t(ShadowConfig().body_comparator(typed_paths()).noise_cancellation({10, 100}));
   for (int i = 0; i < 10; ++i) {
     const std::string n = std::to_string(i);
@@ -545,7 +545,7 @@ TEST(Noise, AValueLearnedAsNoiseStillShowsWhenItIsRemovedOrChangesType) {
 }
 
 TEST(Noise, AHeaderLearnedAsNoiseStillShowsWhenItIsRemoved) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Trio t(ShadowConfig().noise_cancellation({3, 100}));
   auto with_id = [](std::string id) {
     return ResponseRecord::success("same").with_header("x-request-id", std::move(id));
@@ -571,7 +571,7 @@ TEST(Noise, AHeaderLearnedAsNoiseStillShowsWhenItIsRemoved) {
 }
 
 TEST(Noise, AMemberNamedStarIsLearnedAsItselfNotAsAWildcard) {
-  asio::io_context ctx;
+  net::io_context ctx;
   // Member names written as escaped pointer tokens: `*` is `/*`, `a/b` is `/a~1b`.
   Trio t(
       ShadowConfig().body_comparator(rs::test::kv_comparator(true)).noise_cancellation({2, 100}));
@@ -598,7 +598,7 @@ TEST(Noise, AMemberNamedStarIsLearnedAsItselfNotAsAWildcard) {
 }
 
 TEST(Noise, ValueNoiseDoesNotCancelARemovalAtTheSamePlace) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Trio t(ShadowConfig().body_comparator(typed_paths()).noise_cancellation({}));
   const auto out = t.call(ctx, "x=1;y=a", "y=a", "x=2;y=a");
   EXPECT_EQ(fields_of(out),
@@ -616,7 +616,7 @@ TEST(Noise, ValueNoiseDoesNotCancelARemovalAtTheSamePlace) {
 }
 
 TEST(Noise, HeaderNoiseCancelsOnlyTheSameKindOfDifference) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Trio t(ShadowConfig().noise_cancellation({}));
   t.primary->next = ResponseRecord::success("same").with_header("x-a", "1");
   t.secondary->next = ResponseRecord::success("same").with_header("x-a", "2");
@@ -628,7 +628,7 @@ TEST(Noise, HeaderNoiseCancelsOnlyTheSameKindOfDifference) {
 }
 
 TEST(Noise, AnErrorAnswerIsNoReferenceEvenWhenTheStatusIsIgnored) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(std::make_shared<Fixed>(Fixed{"price=10;tier=free"}),
                   std::make_shared<Fixed>(Fixed{"price=10;tier=gold"}),
                   std::make_shared<Fixed>(Fixed{"price=10;tier=unknown", 503}),
@@ -731,7 +731,7 @@ const rs::NoiseCount& place(const rs::ShadowStats& stats, NoiseKind kind, std::s
 }  // namespace
 
 TEST(Noise, APlaceWhereTheShadowDiffersNoMoreOftenThanTheSecondaryIsNoise) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Trio t(path_config());
   // The secondary differs at `/ts` on even calls, the candidate on odd ones: never on the same
   // call, so only the rates can tell that the candidate's differences there are noise.
@@ -766,7 +766,7 @@ TEST(Noise, APlaceWhereTheShadowDiffersNoMoreOftenThanTheSecondaryIsNoise) {
 }
 
 TEST(Noise, ARegressionAtANoisyPlaceIsReportedOnceItsRateClearlyExceedsTheSecondarys) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Trio t(path_config());
   int i = 0;
   auto step = [&](bool shadow_differs) {
@@ -809,7 +809,7 @@ TEST(Noise, ARegressionAtANoisyPlaceIsReportedOnceItsRateClearlyExceedsTheSecond
 }
 
 TEST(Noise, APlaceWhereTheSecondaryDidNotDifferInTheWindowIsNeverNoise) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Trio t(path_config());
   // The secondary differs at `/ts` once, then never: that call is left out of the window, so
   // the candidate's differences there are all reported.
@@ -825,7 +825,7 @@ TEST(Noise, APlaceWhereTheSecondaryDidNotDifferInTheWindowIsNeverNoise) {
 }
 
 TEST(Noise, APlaceJudgedNoiseHidesOnlyChangesOfValueAndHoldsWithoutASecondary) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Trio t(ShadowConfig().body_comparator(typed_paths()).noise_cancellation({}));
   for (int i = 0; i < 130; ++i) {
     const std::string n = std::to_string(i);
@@ -853,7 +853,7 @@ TEST(Noise, APlaceJudgedNoiseHidesOnlyChangesOfValueAndHoldsWithoutASecondary) {
 }
 
 TEST(Noise, AHeaderIsJudgedByItsRatesToo) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Trio t(ShadowConfig().noise_cancellation({}));
   auto with_age = [](std::string age) {
     return ResponseRecord::success("same").with_header("age", std::move(age));
@@ -878,7 +878,7 @@ TEST(Noise, AHeaderIsJudgedByItsRatesToo) {
 }
 
 TEST(Noise, AStructuralPlaceOrAByteBodyIsNeverNoiseBeyondTheCall) {
-  asio::io_context ctx;
+  net::io_context ctx;
   Trio t(path_config());
   // The secondary sometimes drops `/debug`, sometimes changes it: a structural place.
   for (int i = 0; i < 150; ++i) {

@@ -5,16 +5,13 @@
 
 #include <gtest/gtest.h>
 
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/strand.hpp>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/detail/rate_limiter.hpp>
 #include <request_shadow/http_rules.hpp>
 #include <stdexcept>
@@ -34,23 +31,22 @@ using rs::test::EchoBackend;
 namespace {
 
 template <class P, class S>
-asio::awaitable<rs::ShadowOutcome> call_owned(rs::Shadower<P, S> sh, std::string input) {
+net::awaitable<rs::ShadowOutcome> call_owned(rs::Shadower<P, S> sh, std::string input) {
   co_return co_await sh.call(input);
 }
 
 template <class P, class S>
-rs::ShadowOutcome call_once(asio::io_context& ctx, const rs::Shadower<P, S>& sh,
-                            std::string input) {
+rs::ShadowOutcome call_once(net::io_context& ctx, const rs::Shadower<P, S>& sh, std::string input) {
   return rs::test::run(ctx, call_owned(sh, std::move(input)));
 }
 
 template <class P, class S>
-asio::awaitable<ResponseRecord> detached_owned(rs::Shadower<P, S> sh, std::string input) {
+net::awaitable<ResponseRecord> detached_owned(rs::Shadower<P, S> sh, std::string input) {
   co_return co_await sh.call_detached(input);
 }
 
 template <class P, class S>
-ResponseRecord call_detached(asio::io_context& ctx, const rs::Shadower<P, S>& sh,
+ResponseRecord call_detached(net::io_context& ctx, const rs::Shadower<P, S>& sh,
                              std::string input) {
   return rs::test::run(ctx, detached_owned(sh, std::move(input)));
 }
@@ -59,11 +55,11 @@ ResponseRecord call_detached(asio::io_context& ctx, const rs::Shadower<P, S>& sh
 // caller's request, and anything the call made from it on the caller's side, may be gone.
 struct LateEchoBackend {
   std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
     ++*calls;
-    const auto ex = co_await asio::this_coro::executor;
-    co_await asio::post(ex, asio::use_awaitable);
-    co_await asio::post(ex, asio::use_awaitable);
+    const auto ex = co_await net::this_coro::executor;
+    co_await net::post(ex, net::use_awaitable);
+    co_await net::post(ex, net::use_awaitable);
     co_return ResponseRecord::success(rs::test::text(input));
   }
 };
@@ -82,7 +78,7 @@ struct Seen {
   }
 };
 
-void run_until_settled(asio::io_context& ctx, const auto& sh) {
+void run_until_settled(net::io_context& ctx, const auto& sh) {
   ctx.restart();
   for (int i = 0; i < 10'000 && sh.stats().sampled_in_progress != 0; ++i) ctx.run_for(1ms);
 }
@@ -170,7 +166,7 @@ TEST(ShadowConfig, RateCapIsCheckedAndItsBurstDefaultsToOneSecond) {
 // ---- shadow_if -------------------------------------------------------------------------------
 
 TEST(ShadowIf, ARefusedRequestIsNeverShadowedAndIsCountedAsFiltered) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto shadow = std::make_shared<EchoBackend>();
   rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
                   ShadowConfig::full_sample().shadow_if(rs::http_safe_methods()));
@@ -197,7 +193,7 @@ TEST(ShadowIf, ARefusedRequestIsNeverShadowedAndIsCountedAsFiltered) {
 }
 
 TEST(ShadowIf, RunsBeforeTheSamplerWhichNeverSeesARefusedRequest) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto keys = std::make_shared<std::atomic<int>>(0);
   rs::Shadower sh(EchoBackend{}, EchoBackend{},
                   ShadowConfig::full_sample()
@@ -218,7 +214,7 @@ TEST(ShadowIf, RunsBeforeTheSamplerWhichNeverSeesARefusedRequest) {
 }
 
 TEST(ShadowIf, APredicateThatThrowsRefusesTheRequestAndIsCounted) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto shadow = std::make_shared<EchoBackend>();
   rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
                   ShadowConfig::full_sample().shadow_if([](std::string_view request) -> bool {
@@ -247,7 +243,7 @@ TEST(ShadowIf, APredicateThatThrowsRefusesTheRequestAndIsCounted) {
 // ---- shadow_request --------------------------------------------------------------------------
 
 TEST(ShadowRequest, OnlyTheShadowGetsTheRewrittenRequestAndTheLogKeepsTheOriginal) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(
       EchoBackend{}, EchoBackend{},
       ShadowConfig::full_sample().shadow_request(rs::http_strip_headers({"authorization"})));
@@ -263,7 +259,7 @@ TEST(ShadowRequest, OnlyTheShadowGetsTheRewrittenRequestAndTheLogKeepsTheOrigina
 }
 
 TEST(ShadowRequest, ADetachedShadowOwnsTheRewrittenRequestAndTheLogKeepsTheOriginal) {
-  asio::io_context ctx;
+  net::io_context ctx;
   LateEchoBackend shadow;
   auto seen = std::make_shared<Seen>();
   rs::Shadower sh(EchoBackend{}, shadow,
@@ -288,7 +284,7 @@ TEST(ShadowRequest, ADetachedShadowOwnsTheRewrittenRequestAndTheLogKeepsTheOrigi
 }
 
 TEST(ShadowRequest, ARewriteThatThrowsLeavesTheCallUnshadowedAndIsCounted) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto shadow = std::make_shared<EchoBackend>();
   rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
                   ShadowConfig::full_sample()
@@ -320,7 +316,7 @@ TEST(ShadowRequest, ARewriteThatThrowsLeavesTheCallUnshadowedAndIsCounted) {
 
 // A rate of one per 1000 s with a depth of 2: exactly two legs start, however slow the machine.
 TEST(MaxShadowsPerSecond, CallsOverTheCapArePrimaryOnlyAndCounted) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto shadow = std::make_shared<EchoBackend>();
   rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
                   ShadowConfig::full_sample().max_shadows_per_second(1e-3, 2));
@@ -349,7 +345,7 @@ TEST(MaxShadowsPerSecond, CallsOverTheCapArePrimaryOnlyAndCounted) {
 }
 
 TEST(MaxShadowsPerSecond, CallsTheSamplerOrTheFilterLeaveOutTakeNoToken) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, EchoBackend{},
                   ShadowConfig::full_sample()
                       .sample_rate(0)
@@ -385,7 +381,7 @@ TEST(RequestRules, AreSafeToShareBetweenThreads) {
   std::vector<std::thread> threads;
   for (int t = 0; t < threads_count; ++t) {
     threads.emplace_back([&sh, &wrong] {
-      asio::io_context ctx;
+      net::io_context ctx;
       for (int i = 0; i < each; ++i) {
         const std::string& request = i % 2 == 0 ? get_request : post_request;
         const auto out = call_once(ctx, sh, request);

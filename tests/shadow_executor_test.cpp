@@ -6,16 +6,11 @@
 
 #include <gtest/gtest.h>
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
-#include <asio/thread_pool.hpp>
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <request_shadow/asio.hpp>
 #include <set>
 #include <string>
 #include <thread>
@@ -47,18 +42,18 @@ struct WorkingShadow {
   std::shared_ptr<Threads> threads = std::make_shared<Threads>();
   std::chrono::microseconds busy{20};
 
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
     threads->add();
     const auto until = Clock::now() + busy;
     while (Clock::now() < until) {
     }
     const std::string key = rs::test::text(input);
-    const auto ex = co_await asio::this_coro::executor;
+    const auto ex = co_await net::this_coro::executor;
     if (key.find("hang") != std::string::npos) {
-      co_await asio::this_coro::throw_if_cancelled(false);
-      asio::steady_timer forever(ex, 1h);
+      co_await net::this_coro::throw_if_cancelled(false);
+      net::steady_timer forever(ex, 1h);
       co_await forever.async_wait(
-          asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+          net::bind_cancellation_slot(net::cancellation_slot(), net::use_awaitable));
     }
     co_return ResponseRecord::success(key.find("odd") != std::string::npos ? key + "!" : key);
   }
@@ -76,8 +71,8 @@ std::string key_of(int id, int i) {
   return key;
 }
 
-asio::awaitable<void> inline_caller(PoolShadower sh, int id, std::shared_ptr<Threads> callers_seen,
-                                    std::shared_ptr<std::atomic<int>> wrong) {
+net::awaitable<void> inline_caller(PoolShadower sh, int id, std::shared_ptr<Threads> callers_seen,
+                                   std::shared_ptr<std::atomic<int>> wrong) {
   for (int i = 0; i < calls_per_caller; ++i) {
     const std::string key = key_of(id, i);
     const auto out = co_await sh.call(key);
@@ -86,9 +81,8 @@ asio::awaitable<void> inline_caller(PoolShadower sh, int id, std::shared_ptr<Thr
   }
 }
 
-asio::awaitable<void> detached_caller(PoolShadower sh, int id,
-                                      std::shared_ptr<Threads> callers_seen,
-                                      std::shared_ptr<std::atomic<int>> wrong) {
+net::awaitable<void> detached_caller(PoolShadower sh, int id, std::shared_ptr<Threads> callers_seen,
+                                     std::shared_ptr<std::atomic<int>> wrong) {
   for (int i = 0; i < calls_per_caller; ++i) {
     const std::string key = key_of(id, i);
     const auto primary = co_await sh.call_detached(key);
@@ -102,13 +96,13 @@ asio::awaitable<void> detached_caller(PoolShadower sh, int id,
 // callers of hung shadows.
 template <class Caller>
 void run_on_pool(Caller caller, bool detached) {
-  asio::thread_pool pool(2);
+  net::thread_pool pool(2);
   WorkingShadow shadow;
   auto shadow_threads = shadow.threads;
   auto caller_threads = std::make_shared<Threads>();
   auto wrong = std::make_shared<std::atomic<int>>(0);
   {
-    asio::io_context ctx;
+    net::io_context ctx;
     PoolShadower sh(
         EchoBackend{}, shadow,
         rs::ShadowConfig::full_sample().shadow_timeout(200ms).shadow_executor(pool.get_executor()));
@@ -116,11 +110,11 @@ void run_on_pool(Caller caller, bool detached) {
     std::atomic<int> finished{0};
     for (int id = 0; id < callers; ++id) {
       auto body = caller(sh, id, caller_threads, wrong);
-      asio::co_spawn(asio::make_strand(ctx), std::move(body),
-                     [&finished](const std::exception_ptr& e) {
-                       EXPECT_FALSE(e);
-                       ++finished;
-                     });
+      net::co_spawn(net::make_strand(ctx), std::move(body),
+                    [&finished](const std::exception_ptr& e) {
+                      EXPECT_FALSE(e);
+                      ++finished;
+                    });
     }
     std::vector<std::thread> threads;
     for (int t = 0; t < 2; ++t) threads.emplace_back([&ctx] { ctx.run(); });
@@ -161,22 +155,22 @@ TEST(ShadowExecutor, DetachedCallsAreSettledOnThePoolAndCountsAddUp) {
 // its 20 ms deadline, and once the bound of legs is held the next calls are shed at once.
 TEST(ShadowExecutor, ABlockedPoolHoldsNoCallerAndLegsAreShedAtTheBound) {
   struct Blocking {
-    asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+    net::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
       std::this_thread::sleep_for(300ms);
       co_return ResponseRecord::success("late");
     }
   };
-  asio::thread_pool pool(1);
-  asio::io_context ctx;
+  net::thread_pool pool(1);
+  net::io_context ctx;
   rs::Shadower sh(
       EchoBackend{}, Blocking{},
       rs::ShadowConfig::full_sample().shadow_timeout(20ms).max_in_flight_shadows(2).shadow_executor(
           pool.get_executor()));
   std::vector<Clock::duration> took;
   std::vector<bool> shed;
-  asio::co_spawn(
+  net::co_spawn(
       ctx,
-      [&]() -> asio::awaitable<void> {
+      [&]() -> net::awaitable<void> {
         for (int i = 0; i < 4; ++i) {
           const std::string key = "k" + std::to_string(i);
           const auto start = Clock::now();
@@ -185,7 +179,7 @@ TEST(ShadowExecutor, ABlockedPoolHoldsNoCallerAndLegsAreShedAtTheBound) {
           shed.push_back(out.shadow_failed && out.shadow_failed->shed());
         }
       },
-      asio::detached);
+      net::detached);
   ctx.run();
   ASSERT_EQ(took.size(), 4U);
   // Generous margins: the deadline is 20 ms, a leg holds the pool for 300 ms.
@@ -198,7 +192,7 @@ TEST(ShadowExecutor, ABlockedPoolHoldsNoCallerAndLegsAreShedAtTheBound) {
   pool.join();
 }
 
-asio::awaitable<void> detached_once(PoolShadower sh, int n, std::atomic<int>* got) {
+net::awaitable<void> detached_once(PoolShadower sh, int n, std::atomic<int>* got) {
   const std::string key = "k" + std::to_string(n) + (n % 2 == 0 ? "-hang" : "");
   const auto r = co_await sh.call_detached(key);
   if (r.body == key) ++*got;
@@ -207,17 +201,17 @@ asio::awaitable<void> detached_once(PoolShadower sh, int n, std::atomic<int>* go
 // The callers' context is destroyed while legs hang on the pool, then the pool is stopped and
 // destroyed: everything is freed (the sanitizer builds check it) and the drops are counted.
 TEST(ShadowExecutor, ShutdownWithLegsInFlightOnThePoolIsClean) {
-  auto pool = std::make_unique<asio::thread_pool>(2);
+  auto pool = std::make_unique<net::thread_pool>(2);
   WorkingShadow shadow;
   PoolShadower sh(
       EchoBackend{}, shadow,
       rs::ShadowConfig::full_sample().shadow_timeout(1h).shadow_executor(pool->get_executor()));
   std::atomic<int> primaries{0};
   {
-    asio::io_context ctx;
+    net::io_context ctx;
     for (int i = 0; i < 6; ++i) {
       auto body = detached_once(sh, i, &primaries);
-      asio::co_spawn(ctx, std::move(body), asio::detached);
+      net::co_spawn(ctx, std::move(body), net::detached);
     }
     // Run until every detached caller has its primary; the hung legs stay on the pool.
     while (primaries.load() < 6) ctx.run_one();

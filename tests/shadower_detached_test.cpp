@@ -6,16 +6,12 @@
 
 #include <gtest/gtest.h>
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
-#include <asio/strand.hpp>
 #include <atomic>
 #include <chrono>
 #include <future>
 #include <memory>
 #include <mutex>
+#include <request_shadow/asio.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,18 +41,18 @@ struct Seen {
 };
 
 template <class P, class S>
-asio::awaitable<ResponseRecord> detached_once(rs::Shadower<P, S> sh, std::string input) {
+net::awaitable<ResponseRecord> detached_once(rs::Shadower<P, S> sh, std::string input) {
   co_return co_await sh.call_detached(input);
 }
 
 template <class P, class S>
-ResponseRecord call_detached(asio::io_context& ctx, const rs::Shadower<P, S>& sh, std::string in) {
+ResponseRecord call_detached(net::io_context& ctx, const rs::Shadower<P, S>& sh, std::string in) {
   return rs::test::run(ctx, detached_once(sh, std::move(in)));
 }
 
 // Runs the context until `done()` or 10 s.
 template <class F>
-void run_until(asio::io_context& ctx, F done) {
+void run_until(net::io_context& ctx, F done) {
   ctx.restart();
   for (int i = 0; i < 10'000 && !done(); ++i) ctx.run_for(1ms);
 }
@@ -64,7 +60,7 @@ void run_until(asio::io_context& ctx, F done) {
 }  // namespace
 
 TEST(ShadowerDetached, ReturnsThePrimaryBeforeTheShadowAnswers) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{200ms, true});
   shadow->response = ResponseRecord::success("req");
   auto seen = std::make_shared<Seen>();
@@ -87,7 +83,7 @@ TEST(ShadowerDetached, ReturnsThePrimaryBeforeTheShadowAnswers) {
 }
 
 TEST(ShadowerDetached, DivergenceReachesCountersLogAndObservers) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto seen = std::make_shared<Seen>();
   rs::Shadower sh(EchoBackend{}, EchoBackend{"v", "!"});
   sh.on_outcome([seen](const rs::ShadowOutcome& out) { (*seen)(out); });
@@ -111,7 +107,7 @@ TEST(ShadowerDetached, DeadlinePassesInTheBackground) {
                   ShadowConfig::full_sample().shadow_timeout(20ms));
   sh.on_outcome([seen](const rs::ShadowOutcome& out) { (*seen)(out); });
   {
-    asio::io_context ctx;
+    net::io_context ctx;
     EXPECT_EQ(call_detached(ctx, sh, "req").body, "req");
     run_until(ctx, [&] { return seen->count.load() == 1; });
     ASSERT_EQ(seen->count.load(), 1);
@@ -125,7 +121,7 @@ TEST(ShadowerDetached, DeadlinePassesInTheBackground) {
 }
 
 TEST(ShadowerDetached, PrimaryExceptionReachesTheCaller) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(ThrowingBackend<std::runtime_error>{"down"}, DelayedBackend{1h, false});
   EXPECT_THROW((void)call_detached(ctx, sh, "req"), std::runtime_error);
   EXPECT_EQ(sh.stats().primary_failed, 1U);
@@ -133,7 +129,7 @@ TEST(ShadowerDetached, PrimaryExceptionReachesTheCaller) {
 }
 
 TEST(ShadowerDetached, UnsampledCallsOnlyCallThePrimary) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto shadow = std::make_shared<EchoBackend>();
   rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
                   ShadowConfig::full_sample().sample_rate(0));
@@ -143,7 +139,7 @@ TEST(ShadowerDetached, UnsampledCallsOnlyCallThePrimary) {
 }
 
 TEST(ShadowerDetached, ShedBeyondTheBound) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto seen = std::make_shared<Seen>();
   rs::Shadower sh(std::make_shared<EchoBackend>(),
                   std::make_shared<DelayedBackend>(DelayedBackend{1h, false}),
@@ -166,7 +162,7 @@ TEST(ShadowerDetached, ShutdownWithPendingDetachedCalls) {
   rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
                   ShadowConfig::full_sample().shadow_timeout(1h));
   {
-    asio::io_context ctx;
+    net::io_context ctx;
     for (int i = 0; i < 10; ++i) (void)call_detached(ctx, sh, "r" + std::to_string(i));
     ctx.restart();
     ctx.run_for(10ms);
@@ -183,7 +179,7 @@ TEST(ShadowerDetached, ShutdownWithPendingDetachedCalls) {
 
 // Detached callers on 4 threads; every outcome is settled exactly once.
 TEST(ShadowerDetached, ManyThreadsSettleEveryCallOnce) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto seen = std::make_shared<std::atomic<int>>(0);
   // Detached callers never wait, so a burst queues every leg: allow them all.
   rs::Shadower sh(EchoBackend{}, EchoBackend{"odd", "!"},
@@ -194,10 +190,10 @@ TEST(ShadowerDetached, ManyThreadsSettleEveryCallOnce) {
   constexpr int each = 100;
   std::atomic<int> wrong{0};
   for (int c = 0; c < callers; ++c) {
-    asio::co_spawn(
-        asio::make_strand(ctx),
+    net::co_spawn(
+        net::make_strand(ctx),
         [](rs::Shadower<EchoBackend, EchoBackend> s, int id,
-           std::atomic<int>* bad) -> asio::awaitable<void> {
+           std::atomic<int>* bad) -> net::awaitable<void> {
           for (int i = 0; i < each; ++i) {
             const std::string key =
                 "c" + std::to_string(id) + "-" + std::to_string(i) + (i % 3 == 0 ? "-odd" : "");
@@ -205,7 +201,7 @@ TEST(ShadowerDetached, ManyThreadsSettleEveryCallOnce) {
             if (primary.body != key) ++*bad;
           }
         }(sh, c, &wrong),
-        asio::detached);
+        net::detached);
   }
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) threads.emplace_back([&ctx] { ctx.run(); });
@@ -223,18 +219,18 @@ TEST(ShadowerDetached, ManyThreadsSettleEveryCallOnce) {
 // Sequential detached calls on two threads with a bound of one leg: a job queued while the only
 // worker was retiring must still run, or every later call would be shed.
 TEST(ShadowerDetached, JobQueuedWhileTheWorkerRetiresStillRuns) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, EchoBackend{},
                   ShadowConfig::full_sample().max_in_flight_shadows(1).shadow_timeout(1s));
-  auto work = asio::make_work_guard(ctx);
+  auto work = net::make_work_guard(ctx);
   std::vector<std::thread> threads;
   for (int t = 0; t < 2; ++t) threads.emplace_back([&ctx] { ctx.run(); });
   constexpr int calls = 5000;
   for (int i = 0; i < calls; ++i) {
     std::promise<void> done;
-    asio::co_spawn(
-        asio::make_strand(ctx),
-        [](rs::Shadower<EchoBackend, EchoBackend> s, int n) -> asio::awaitable<void> {
+    net::co_spawn(
+        net::make_strand(ctx),
+        [](rs::Shadower<EchoBackend, EchoBackend> s, int n) -> net::awaitable<void> {
           (void)co_await s.call_detached("r" + std::to_string(n));
         }(sh, i),
         [&done](std::exception_ptr) { done.set_value(); });

@@ -7,13 +7,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/io_context.hpp>
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <mutex>
+#include <request_shadow/asio.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,7 +42,7 @@ struct Finish {
 };
 
 // One call; records when it ended and whether the shadow timed out.
-asio::awaitable<void> timed_call(StubbornShadower sh, std::string key, std::shared_ptr<Finish> f) {
+net::awaitable<void> timed_call(StubbornShadower sh, std::string key, std::shared_ptr<Finish> f) {
   const auto start = Clock::now();
   const auto out = co_await sh.call(key);
   f->elapsed = Clock::now() - start;
@@ -55,7 +53,7 @@ asio::awaitable<void> timed_call(StubbornShadower sh, std::string key, std::shar
 // A completion handler that stops the context once `n` coroutines have ended, leaving the
 // abandoned shadows behind.
 struct StopAfter {
-  asio::io_context* ctx;
+  net::io_context* ctx;
   std::shared_ptr<int> left;
   void operator()(const std::exception_ptr& e) const {
     EXPECT_FALSE(e);
@@ -63,22 +61,22 @@ struct StopAfter {
   }
 };
 
-StopAfter stop_after(asio::io_context& ctx, int n) { return {&ctx, std::make_shared<int>(n)}; }
+StopAfter stop_after(net::io_context& ctx, int n) { return {&ctx, std::make_shared<int>(n)}; }
 
 }  // namespace
 
 TEST(ShadowerEngine, LoweredTimeoutReleasesTheNewCallerAtItsOwnDeadline) {
-  asio::io_context ctx;
+  net::io_context ctx;
   StubbornShadower sh(std::make_shared<EchoBackend>(), stubborn(),
                       ShadowConfig::full_sample().shadow_timeout(800ms));
   auto first = std::make_shared<Finish>();
   auto second = std::make_shared<Finish>();
   const auto done = stop_after(ctx, 2);
-  asio::co_spawn(ctx, timed_call(sh, "a", first), done);
+  net::co_spawn(ctx, timed_call(sh, "a", first), done);
   ctx.poll();  // the first call is parked, the timer armed for 800 ms
   sh.set_shadow_timeout(50ms);
   EXPECT_EQ(sh.shadow_timeout(), 50ms);
-  asio::co_spawn(ctx, timed_call(sh, "b", second), done);
+  net::co_spawn(ctx, timed_call(sh, "b", second), done);
   ctx.run_for(5s);
   ASSERT_TRUE(first->done && second->done);
   EXPECT_TRUE(first->timed_out);
@@ -89,16 +87,16 @@ TEST(ShadowerEngine, LoweredTimeoutReleasesTheNewCallerAtItsOwnDeadline) {
 }
 
 TEST(ShadowerEngine, RaisedTimeoutDoesNotDelayTheEarlierCaller) {
-  asio::io_context ctx;
+  net::io_context ctx;
   StubbornShadower sh(std::make_shared<EchoBackend>(), stubborn(),
                       ShadowConfig::full_sample().shadow_timeout(50ms));
   auto first = std::make_shared<Finish>();
   auto second = std::make_shared<Finish>();
   const auto done = stop_after(ctx, 2);
-  asio::co_spawn(ctx, timed_call(sh, "a", first), done);
+  net::co_spawn(ctx, timed_call(sh, "a", first), done);
   ctx.poll();
   sh.set_shadow_timeout(800ms);
-  asio::co_spawn(ctx, timed_call(sh, "b", second), done);
+  net::co_spawn(ctx, timed_call(sh, "b", second), done);
   ctx.run_for(5s);
   ASSERT_TRUE(first->done && second->done);
   EXPECT_GE(first->elapsed, 50ms);
@@ -114,13 +112,13 @@ TEST(ShadowerEngine, ManyAbandonedStubbornShadows) {
   constexpr int calls_each = 8;
   std::vector<std::shared_ptr<Finish>> finishes;
   {
-    asio::io_context ctx;
+    net::io_context ctx;
     const auto done = stop_after(ctx, callers);
     for (int c = 0; c < callers; ++c) {
-      asio::co_spawn(
+      net::co_spawn(
           ctx,
           [](StubbornShadower s, int id,
-             std::vector<std::shared_ptr<Finish>>* out) -> asio::awaitable<void> {
+             std::vector<std::shared_ptr<Finish>>* out) -> net::awaitable<void> {
             for (int i = 0; i < calls_each; ++i) {
               auto f = std::make_shared<Finish>();
               out->push_back(f);
@@ -151,14 +149,14 @@ TEST(ShadowerEngine, ManyAbandonedStubbornShadows) {
 }
 
 TEST(ShadowerEngine, ShedsShadowsBeyondTheBound) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto shadow = stubborn();
   StubbornShadower sh(std::make_shared<EchoBackend>(), shadow,
                       ShadowConfig::full_sample().shadow_timeout(5ms).max_in_flight_shadows(3));
   for (int i = 0; i < 10; ++i) {
     const std::string key = "k" + std::to_string(i);
     const auto out = rs::test::run(
-        ctx, [](StubbornShadower s, std::string k) -> asio::awaitable<rs::ShadowOutcome> {
+        ctx, [](StubbornShadower s, std::string k) -> net::awaitable<rs::ShadowOutcome> {
           co_return co_await s.call(k);
         }(sh, key));
     EXPECT_EQ(out.primary.body, key);
@@ -183,15 +181,15 @@ namespace {
 struct HangOn {
   std::string hang;
   std::shared_ptr<Probe> probe = std::make_shared<Probe>();
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
     const rs::test::FrameGuard frame(probe);
     const std::string key = rs::test::text(input);
     if (key.starts_with(hang)) {
-      const auto ex = co_await asio::this_coro::executor;
-      co_await asio::this_coro::throw_if_cancelled(false);
-      asio::steady_timer forever(ex, 1h);
+      const auto ex = co_await net::this_coro::executor;
+      co_await net::this_coro::throw_if_cancelled(false);
+      net::steady_timer forever(ex, 1h);
       co_await forever.async_wait(
-          asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+          net::bind_cancellation_slot(net::cancellation_slot(), net::use_awaitable));
     }
     co_return ResponseRecord::success(key);
   }
@@ -210,18 +208,18 @@ TEST(ShadowerEngine, ShutdownWithParkedCallersAndIdleWorkers) {
                      ShadowConfig::full_sample().shadow_timeout(10ms));
   auto callers = std::make_shared<Probe>();
   auto run_one = [](rs::Shadower<EchoBackend, HangOn> s, std::string key,
-                    std::shared_ptr<Probe> live) -> asio::awaitable<void> {
+                    std::shared_ptr<Probe> live) -> net::awaitable<void> {
     const rs::test::FrameGuard frame(live);
     (void)co_await s.call(key);
   };
   {
-    asio::io_context ctx;
+    net::io_context ctx;
     for (int i = 0; i < 5; ++i) {
-      asio::co_spawn(ctx, run_one(sh, "h" + std::to_string(i), callers), asio::detached);
+      net::co_spawn(ctx, run_one(sh, "h" + std::to_string(i), callers), net::detached);
     }
     for (int i = 0; i < 3; ++i) {
-      asio::co_spawn(ctx, run_one(sh, "n" + std::to_string(i), callers), asio::detached);
-      asio::co_spawn(ctx, run_one(quick, "h-quick" + std::to_string(i), callers), asio::detached);
+      net::co_spawn(ctx, run_one(sh, "n" + std::to_string(i), callers), net::detached);
+      net::co_spawn(ctx, run_one(quick, "h-quick" + std::to_string(i), callers), net::detached);
     }
     for (int i = 0;
          i < 2000 && (callers->frames.load() != 5 || quick.stats().shadow_timed_out != 3); ++i) {
@@ -239,9 +237,9 @@ TEST(ShadowerEngine, ShutdownWithParkedCallersAndIdleWorkers) {
   EXPECT_EQ(quick.in_flight_shadows(), 0U);
   EXPECT_EQ(sh.stats().matched, 3U);
 
-  asio::io_context again;
+  net::io_context again;
   const auto out = rs::test::run(
-      again, [](rs::Shadower<EchoBackend, HangOn> s) -> asio::awaitable<rs::ShadowOutcome> {
+      again, [](rs::Shadower<EchoBackend, HangOn> s) -> net::awaitable<rs::ShadowOutcome> {
         co_return co_await s.call("after");
       }(sh));
   ASSERT_TRUE(out.shadow);
@@ -250,14 +248,14 @@ TEST(ShadowerEngine, ShutdownWithParkedCallersAndIdleWorkers) {
 
 // No idle worker and no stale timer keeps io_context::run() going after the last call.
 TEST(ShadowerEngine, RunReturnsOnceTheLastCallIsDone) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, EchoBackend{"odd", "!"},
                   ShadowConfig::full_sample().shadow_timeout(1h));
   int completed = 0;
   for (int c = 0; c < 64; ++c) {
-    asio::co_spawn(
+    net::co_spawn(
         ctx,
-        [](rs::Shadower<EchoBackend, EchoBackend> s, int id) -> asio::awaitable<void> {
+        [](rs::Shadower<EchoBackend, EchoBackend> s, int id) -> net::awaitable<void> {
           for (int i = 0; i < 20; ++i) {
             (void)co_await s.call((id % 2 == 0 ? "even-" : "odd-") + std::to_string(i));
           }
@@ -278,11 +276,11 @@ TEST(ShadowerEngine, RunReturnsOnceTheLastCallIsDone) {
 }
 
 TEST(ShadowerEngine, RunReturnsAfterATimeoutToo) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, DelayedBackend{1h, true},
                   ShadowConfig::full_sample().shadow_timeout(20ms));
   const auto out = rs::test::run(
-      ctx, [](rs::Shadower<EchoBackend, DelayedBackend> s) -> asio::awaitable<rs::ShadowOutcome> {
+      ctx, [](rs::Shadower<EchoBackend, DelayedBackend> s) -> net::awaitable<rs::ShadowOutcome> {
         co_return co_await s.call("x");
       }(sh));
   ASSERT_TRUE(out.shadow_failed && out.shadow_failed->timed_out());
@@ -314,8 +312,8 @@ constexpr bool resident_memory_is_meaningful = false;  // the sanitizers keep fr
 constexpr bool resident_memory_is_meaningful = true;
 #endif
 
-asio::awaitable<void> hammer(StubbornShadower sh, int calls, int* wrong, std::size_t* max_in_flight,
-                             std::size_t* rss_at_10k) {
+net::awaitable<void> hammer(StubbornShadower sh, int calls, int* wrong, std::size_t* max_in_flight,
+                            std::size_t* rss_at_10k) {
   for (int i = 0; i < calls; ++i) {
     const std::string key = "k" + std::to_string(i);
     const auto out = co_await sh.call(key);
@@ -339,8 +337,8 @@ TEST(ShadowerEngine, AdmissionControlAgainstAShadowThatNeverCompletes) {
   std::size_t max_in_flight = 0;
   std::size_t rss_at_10k = 0;
   {
-    asio::io_context ctx;
-    asio::co_spawn(ctx, hammer(sh, calls, &wrong, &max_in_flight, &rss_at_10k), stop_after(ctx, 1));
+    net::io_context ctx;
+    net::co_spawn(ctx, hammer(sh, calls, &wrong, &max_in_flight, &rss_at_10k), stop_after(ctx, 1));
     ctx.run();
     const std::size_t rss_at_end = resident_bytes();
     EXPECT_EQ(wrong, 0);
@@ -374,7 +372,7 @@ struct Order {
 struct NotingBackend {
   std::shared_ptr<Order> order;
   std::string name;
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
     order->note(name);
     co_return ResponseRecord::success(rs::test::text(input));
   }
@@ -384,11 +382,11 @@ struct NotingBackend {
 
 // A worker started for the call must not run the shadow before the primary starts.
 TEST(ShadowerEngine, PrimaryStartsFirstEvenOnANewWorker) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto order = std::make_shared<Order>();
   rs::Shadower sh(NotingBackend{order, "primary"}, NotingBackend{order, "shadow"});
   const auto out = rs::test::run(
-      ctx, [](rs::Shadower<NotingBackend, NotingBackend> s) -> asio::awaitable<rs::ShadowOutcome> {
+      ctx, [](rs::Shadower<NotingBackend, NotingBackend> s) -> net::awaitable<rs::ShadowOutcome> {
         co_return co_await s.call("x");
       }(sh));
   EXPECT_FALSE(out.divergence);
@@ -402,20 +400,20 @@ namespace {
 // "off": turns throw-on-cancel off and answers. "wait": waits an hour, honouring cancellation,
 // then (if it got past that) waits two more seconds.
 struct CancelStateShadow {
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
     const std::string key = rs::test::text(input);
     if (key == "off") {
-      co_await asio::this_coro::throw_if_cancelled(false);
+      co_await net::this_coro::throw_if_cancelled(false);
       co_return ResponseRecord::success(key);
     }
-    const auto ex = co_await asio::this_coro::executor;
-    asio::steady_timer t(ex, 1h);
+    const auto ex = co_await net::this_coro::executor;
+    net::steady_timer t(ex, 1h);
     try {
-      co_await t.async_wait(asio::use_awaitable);
+      co_await t.async_wait(net::use_awaitable);
     } catch (...) {  // NOLINT(bugprone-empty-catch): a sloppy backend carries on
     }
-    asio::steady_timer more(ex, 2s);
-    co_await more.async_wait(asio::use_awaitable);  // throws at once if throw-on-cancel is on
+    net::steady_timer more(ex, 2s);
+    co_await more.async_wait(net::use_awaitable);  // throws at once if throw-on-cancel is on
     co_return ResponseRecord::success(key);
   }
 };
@@ -424,12 +422,12 @@ struct CancelStateShadow {
 
 // One job's coroutine settings do not leak into the next job on the same worker.
 TEST(ShadowerEngine, EachJobStartsWithThrowOnCancel) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, CancelStateShadow{},
                   ShadowConfig::full_sample().shadow_timeout(20ms));
   // Both calls in one coroutine, so that the same worker runs both jobs.
-  const auto both = rs::test::run(
-      ctx, [](rs::Shadower<EchoBackend, CancelStateShadow> s) -> asio::awaitable<int> {
+  const auto both =
+      rs::test::run(ctx, [](rs::Shadower<EchoBackend, CancelStateShadow> s) -> net::awaitable<int> {
         const auto first = co_await s.call("off");
         const auto second = co_await s.call("wait");
         co_return (first.shadow ? 1 : 0) + (second.shadow_failed ? 2 : 0);
@@ -443,11 +441,11 @@ TEST(ShadowerEngine, EachJobStartsWithThrowOnCancel) {
 }
 
 TEST(ShadowerEngine, HugeTimeoutDoesNotOverflow) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, DelayedBackend{5ms, true, ResponseRecord::success("x")},
                   ShadowConfig::full_sample().shadow_timeout(Clock::duration::max()));
   const auto out = rs::test::run(
-      ctx, [](rs::Shadower<EchoBackend, DelayedBackend> s) -> asio::awaitable<rs::ShadowOutcome> {
+      ctx, [](rs::Shadower<EchoBackend, DelayedBackend> s) -> net::awaitable<rs::ShadowOutcome> {
         co_return co_await s.call("x");
       }(sh));
   ASSERT_TRUE(out.shadow) << (out.shadow_failed ? out.shadow_failed->message : "");
@@ -462,9 +460,9 @@ TEST(ShadowerEngine, DetachedCallDroppedAtShutdownKeepsNothingAlive) {
   {
     rs::Shadower sh(std::make_shared<DelayedBackend>(DelayedBackend{5ms, true}), shadow);
     shadow.reset();
-    asio::io_context ctx;
+    net::io_context ctx;
     const auto primary = rs::test::run(
-        ctx, [](rs::Shadower<DelayedBackend, EchoBackend> s) -> asio::awaitable<ResponseRecord> {
+        ctx, [](rs::Shadower<DelayedBackend, EchoBackend> s) -> net::awaitable<ResponseRecord> {
           co_return co_await s.call_detached("x");
         }(sh));
     EXPECT_EQ(primary.body, "late");
@@ -477,9 +475,9 @@ namespace {
 
 using HangShadower = rs::Shadower<HangOn, HangOn>;
 
-asio::awaitable<void> inline_call(HangShadower sh, std::string key) { (void)co_await sh.call(key); }
+net::awaitable<void> inline_call(HangShadower sh, std::string key) { (void)co_await sh.call(key); }
 
-asio::awaitable<void> detached_call(HangShadower sh, std::string key) {
+net::awaitable<void> detached_call(HangShadower sh, std::string key) {
   (void)co_await sh.call_detached(key);
 }
 
@@ -492,15 +490,15 @@ TEST(ShadowerEngine, CallsPendingOnADestroyedContextAreCounted) {
   auto shadow = std::make_shared<HangOn>(HangOn{"s"});
   rs::Shadower sh(primary, shadow, ShadowConfig::full_sample().shadow_timeout(1h));
   {
-    asio::io_context ctx;
+    net::io_context ctx;
     for (int i = 0; i < 2; ++i)
-      asio::co_spawn(ctx, inline_call(sh, "ok" + std::to_string(i)), asio::detached);
+      net::co_spawn(ctx, inline_call(sh, "ok" + std::to_string(i)), net::detached);
     for (int i = 0; i < 4; ++i)
-      asio::co_spawn(ctx, inline_call(sh, "s" + std::to_string(i)), asio::detached);
+      net::co_spawn(ctx, inline_call(sh, "s" + std::to_string(i)), net::detached);
     for (int i = 0; i < 3; ++i)
-      asio::co_spawn(ctx, inline_call(sh, "p" + std::to_string(i)), asio::detached);
+      net::co_spawn(ctx, inline_call(sh, "p" + std::to_string(i)), net::detached);
     for (int i = 0; i < 5; ++i) {
-      asio::co_spawn(ctx, detached_call(sh, "s-detached" + std::to_string(i)), asio::detached);
+      net::co_spawn(ctx, detached_call(sh, "s-detached" + std::to_string(i)), net::detached);
     }
     for (int i = 0;
          i < 10'000 && (shadow->probe->frames.load() != 9 || primary->probe->frames.load() != 3);
@@ -528,9 +526,9 @@ TEST(ShadowerEngine, ADetachedCallDroppedBeforeItsSettlingRanIsCounted) {
   auto primary = std::make_shared<DelayedBackend>(DelayedBackend{5ms, true});
   rs::Shadower sh(primary, std::make_shared<EchoBackend>());
   {
-    asio::io_context ctx;
+    net::io_context ctx;
     const auto out = rs::test::run(
-        ctx, [](rs::Shadower<DelayedBackend, EchoBackend> s) -> asio::awaitable<ResponseRecord> {
+        ctx, [](rs::Shadower<DelayedBackend, EchoBackend> s) -> net::awaitable<ResponseRecord> {
           co_return co_await s.call_detached("x");
         }(sh));
     EXPECT_EQ(out.body, "late");
@@ -542,11 +540,11 @@ TEST(ShadowerEngine, ADetachedCallDroppedBeforeItsSettlingRanIsCounted) {
 
 // A call is counted when it starts; until its fate is decided it is in progress.
 TEST(ShadowerEngine, CallsInProgressAreCountedWhenTheyStart) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto shadow = std::make_shared<HangOn>(HangOn{"s"});
   rs::Shadower sh(std::make_shared<HangOn>(HangOn{"p"}), shadow,
                   ShadowConfig::full_sample().shadow_timeout(1h));
-  asio::co_spawn(ctx, inline_call(sh, "s-waits"), asio::detached);
+  net::co_spawn(ctx, inline_call(sh, "s-waits"), net::detached);
   for (int i = 0; i < 10'000 && shadow->probe->frames.load() != 1; ++i) ctx.run_for(1ms);
   auto s = sh.stats();
   EXPECT_EQ(s.calls, 1U);
@@ -554,7 +552,7 @@ TEST(ShadowerEngine, CallsInProgressAreCountedWhenTheyStart) {
   EXPECT_EQ(s.sampled_in_progress, 1U);
   EXPECT_EQ(s.shadow_ok + s.shadow_abandoned, 0U);
   sh.set_sample_rate(0);
-  asio::co_spawn(ctx, inline_call(sh, "p-unsampled"), asio::detached);
+  net::co_spawn(ctx, inline_call(sh, "p-unsampled"), net::detached);
   ctx.run_for(10ms);
   s = sh.stats();
   EXPECT_EQ(s.calls, 2U);
@@ -567,13 +565,13 @@ namespace {
 // Answers with the input after blocking its thread for 1 ms, without ever suspending: the
 // caller's thread runs nothing else meanwhile, so shadow legs queue up behind it.
 struct BlockingPrimary {
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
     std::this_thread::sleep_for(1ms);
     co_return ResponseRecord::success(rs::test::text(input));
   }
 };
 
-asio::awaitable<void> blocking_burst(rs::Shadower<BlockingPrimary, DelayedBackend> sh, int n) {
+net::awaitable<void> blocking_burst(rs::Shadower<BlockingPrimary, DelayedBackend> sh, int n) {
   for (int i = 0; i < n; ++i) {
     const auto primary = co_await sh.call_detached("k" + std::to_string(i));
     EXPECT_EQ(primary.body, "k" + std::to_string(i));
@@ -590,9 +588,9 @@ TEST(ShadowerEngine, LegsThatExpireInTheQueueAreNotTheCandidatesTimeouts) {
   auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h, true});
   rs::Shadower sh(std::make_shared<BlockingPrimary>(), shadow,
                   ShadowConfig::full_sample().shadow_timeout(20ms));
-  asio::io_context ctx;
+  net::io_context ctx;
   constexpr int calls = 200;
-  asio::co_spawn(ctx, blocking_burst(sh, calls), asio::detached);
+  net::co_spawn(ctx, blocking_burst(sh, calls), net::detached);
   ctx.run();  // returns once every leg has settled
   const auto s = sh.stats();
   EXPECT_EQ(s.calls, static_cast<std::uint64_t>(calls));

@@ -4,12 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include <asio/experimental/awaitable_operators.hpp>
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <request_shadow/asio.hpp>
 #include <stdexcept>
 #include <string>
 #include <variant>
@@ -34,25 +32,25 @@ constexpr auto prompt = 10s;
 
 // Owns its copies, so nothing it uses dies at a suspension.
 template <class P, class S>
-asio::awaitable<rs::ShadowOutcome> call_owned(rs::Shadower<P, S> sh, std::string input) {
+net::awaitable<rs::ShadowOutcome> call_owned(rs::Shadower<P, S> sh, std::string input) {
   co_return co_await sh.call(input);
 }
 
 template <class P, class S>
-rs::ShadowOutcome call_once(asio::io_context& ctx, const rs::Shadower<P, S>& shadower,
+rs::ShadowOutcome call_once(net::io_context& ctx, const rs::Shadower<P, S>& shadower,
                             std::string input) {
   return rs::test::run(ctx, call_owned(shadower, std::move(input)));
 }
 
 template <class P, class S>
-asio::awaitable<rs::ShadowOutcome> call_bytes(rs::Shadower<P, S> sh, std::string input) {
+net::awaitable<rs::ShadowOutcome> call_bytes(rs::Shadower<P, S> sh, std::string input) {
   co_return co_await sh.call(std::as_bytes(std::span(input.data(), input.size())));
 }
 
 }  // namespace
 
 TEST(Shadower, IdenticalResponsesGiveNoDivergence) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, EchoBackend{});
   const auto out = call_once(ctx, sh, "ping");
   EXPECT_EQ(out.primary.body, "ping");
@@ -67,7 +65,7 @@ TEST(Shadower, IdenticalResponsesGiveNoDivergence) {
 }
 
 TEST(Shadower, ReportsBodyDivergenceAndReturnsPrimary) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(ConstantBackend{ResponseRecord::success("hello world")},
                   ConstantBackend{ResponseRecord::success("hello earth")});
   const auto out = call_once(ctx, sh, "req");
@@ -83,7 +81,7 @@ TEST(Shadower, ReportsBodyDivergenceAndReturnsPrimary) {
 }
 
 TEST(Shadower, ReportsStatusAndHeaderDivergence) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(
       ConstantBackend{ResponseRecord::success("{}").with_header("Content-Type", "text/plain")},
       ConstantBackend{ResponseRecord::failure(500, "{}")
@@ -106,7 +104,7 @@ TEST(Shadower, ReportsStatusAndHeaderDivergence) {
 }
 
 TEST(Shadower, IgnoreBodySilencesABodyDifference) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(ConstantBackend{ResponseRecord::success("a")},
                   ConstantBackend{ResponseRecord::success("b")},
                   ShadowConfig::full_sample().ignore(rs::IgnoreField::Body));
@@ -117,7 +115,7 @@ TEST(Shadower, IgnoreBodySilencesABodyDifference) {
 }
 
 TEST(Shadower, SamplingAtZeroNeverCallsTheShadow) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto shadow = std::make_shared<EchoBackend>();
   rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
                   ShadowConfig::full_sample().sample_rate(0));
@@ -133,7 +131,7 @@ TEST(Shadower, SamplingAtZeroNeverCallsTheShadow) {
 }
 
 TEST(Shadower, SamplingIsStickyPerKey) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto shadow = std::make_shared<EchoBackend>();
   const auto cfg = ShadowConfig::full_sample().sample_rate(50);
   rs::Shadower sh(std::make_shared<EchoBackend>(), shadow, cfg);
@@ -152,7 +150,7 @@ TEST(Shadower, SamplingIsStickyPerKey) {
 }
 
 TEST(Shadower, SlowShadowTimesOutWithoutBlockingThePrimary) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h});
   rs::Shadower sh(std::make_shared<ConstantBackend>(ConstantBackend{ResponseRecord::success("v1")}),
                   shadow, ShadowConfig::full_sample().shadow_timeout(50ms));
@@ -173,7 +171,7 @@ TEST(Shadower, SlowShadowTimesOutWithoutBlockingThePrimary) {
 
 // The deadline holds against a shadow that ignores cancellation and finishes after 2 s.
 TEST(Shadower, DeadlineHoldsAgainstAShadowThatIgnoresCancellation) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{2s, false});
   rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
                   ShadowConfig::full_sample().shadow_timeout(50ms));
@@ -203,7 +201,7 @@ TEST(Shadower, AbandonedShadowIsSafeWhenTheIoContextDiesFirst) {
   rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
                   ShadowConfig::full_sample().shadow_timeout(20ms));
   {
-    asio::io_context ctx;
+    net::io_context ctx;
     const auto out = call_once(ctx, sh, "req");
     ASSERT_TRUE(out.shadow_failed);
     EXPECT_TRUE(out.shadow_failed->timed_out());
@@ -216,7 +214,7 @@ TEST(Shadower, AbandonedShadowIsSafeWhenTheIoContextDiesFirst) {
 }
 
 TEST(Shadower, FailingShadowDoesNotWaitForTheDeadline) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, ThrowingBackend<>{"candidate exploded"},
                   ShadowConfig::full_sample().shadow_timeout(1h));
   const auto start = Clock::now();
@@ -230,7 +228,7 @@ TEST(Shadower, FailingShadowDoesNotWaitForTheDeadline) {
 }
 
 TEST(Shadower, ShadowThrowingANonStandardExceptionIsReported) {
-  asio::io_context ctx;
+  net::io_context ctx;
   struct Weird {  // not a std::exception
     explicit Weird(const std::string&) {}
   };
@@ -248,7 +246,7 @@ struct PrimaryError : std::runtime_error {
 }  // namespace
 
 TEST(Shadower, PrimaryExceptionReachesTheCallerUnchangedAndPromptly) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h, false});
   rs::Shadower sh(
       std::make_shared<ThrowingBackend<PrimaryError>>(ThrowingBackend<PrimaryError>{"boom"}),
@@ -267,7 +265,7 @@ TEST(Shadower, PrimaryExceptionReachesTheCallerUnchangedAndPromptly) {
 }
 
 TEST(Shadower, PrimaryExceptionWithSamplingOff) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(ThrowingBackend<PrimaryError>{"down"}, EchoBackend{},
                   ShadowConfig::full_sample().sample_rate(0));
   EXPECT_THROW((void)call_once(ctx, sh, "req"), PrimaryError);
@@ -278,12 +276,12 @@ namespace {
 
 // Races `call` against the caller's own 20 ms timer; returns which side won.
 template <class P, class S>
-asio::awaitable<std::size_t> race_with_timer(rs::Shadower<P, S> sh, std::string key = "req") {
-  using namespace asio::experimental::awaitable_operators;
-  const auto ex = co_await asio::this_coro::executor;
-  asio::steady_timer timer(ex, 20ms);
+net::awaitable<std::size_t> race_with_timer(rs::Shadower<P, S> sh, std::string key = "req") {
+  using namespace net::experimental::awaitable_operators;
+  const auto ex = co_await net::this_coro::executor;
+  net::steady_timer timer(ex, 20ms);
   auto call = sh.call(key);
-  auto wait = timer.async_wait(asio::use_awaitable);
+  auto wait = timer.async_wait(net::use_awaitable);
   const auto winner = co_await (std::move(call) || std::move(wait));
   co_return winner.index();
 }
@@ -291,7 +289,7 @@ asio::awaitable<std::size_t> race_with_timer(rs::Shadower<P, S> sh, std::string 
 }  // namespace
 
 TEST(Shadower, CallerCancellationCancelsThePrimaryAndReleasesTheCaller) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto primary = std::make_shared<DelayedBackend>(DelayedBackend{1h, true});
   auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h, false});
   rs::Shadower sh(primary, shadow, ShadowConfig::full_sample().shadow_timeout(1h));
@@ -305,7 +303,7 @@ TEST(Shadower, CallerCancellationCancelsThePrimaryAndReleasesTheCaller) {
 }
 
 TEST(Shadower, CallerCancellationWhileWaitingForTheShadow) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h, false});
   rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
                   ShadowConfig::full_sample().shadow_timeout(1h));
@@ -318,7 +316,7 @@ TEST(Shadower, CallerCancellationWhileWaitingForTheShadow) {
 }
 
 TEST(Shadower, FastCallIsNotCancelledByTheLosingTimer) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, EchoBackend{});
   EXPECT_EQ(rs::test::run(ctx, race_with_timer(sh)), 0U);
   EXPECT_EQ(sh.stats().matched, 1U);
@@ -326,7 +324,7 @@ TEST(Shadower, FastCallIsNotCancelledByTheLosingTimer) {
 }
 
 TEST(Shadower, LogRecordsTheMostRecentDivergences) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, EchoBackend{"-", "!"});
   sh.with_log(3);
   EXPECT_EQ(sh.log()->capacity(), 3U);
@@ -341,7 +339,7 @@ TEST(Shadower, LogRecordsTheMostRecentDivergences) {
 }
 
 TEST(Shadower, CopiesShareLogAndCounters) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, EchoBackend{"x", "!"});
   auto copy = sh;
   copy.with_log(0);  // installs on both
@@ -355,7 +353,7 @@ TEST(Shadower, CopiesShareLogAndCounters) {
 }
 
 TEST(Shadower, CallWithBytes) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, EchoBackend{});
   const std::string input("a\0b", 3);
   const auto out = rs::test::run(ctx, call_bytes(sh, input));
@@ -364,7 +362,7 @@ TEST(Shadower, CallWithBytes) {
 }
 
 TEST(Shadower, TenMegabyteResponsesEndToEnd) {
-  asio::io_context ctx;
+  net::io_context ctx;
   std::string big(10U * 1024U * 1024U, 'a');
   std::string other = big;
   other[other.size() - 3] = '\0';
@@ -380,7 +378,7 @@ TEST(Shadower, TenMegabyteResponsesEndToEnd) {
 }
 
 TEST(Shadower, StatsAddUp) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, EchoBackend{"odd", "!"},
                   ShadowConfig::full_sample().sample_rate(60));
   for (int i = 0; i < 100; ++i) {
@@ -399,7 +397,7 @@ TEST(Shadower, StatsAddUp) {
 }
 
 TEST(Shadower, CancelledCallerIsReleasedWhenAPrimaryThatIgnoresCancellationReturns) {
-  asio::io_context ctx;
+  net::io_context ctx;
   // The primary ignores cancellation (and turns off throw-on-cancel) and answers after 100 ms.
   auto primary = std::make_shared<DelayedBackend>(DelayedBackend{100ms, false});
   auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h, false});
@@ -413,7 +411,7 @@ TEST(Shadower, CancelledCallerIsReleasedWhenAPrimaryThatIgnoresCancellationRetur
 }
 
 TEST(Shadower, CallerCancellationReachesAShadowThatHonoursIt) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h, true});
   rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
                   ShadowConfig::full_sample().shadow_timeout(1h));
@@ -429,7 +427,7 @@ namespace {
 // Throws the same exception object on every call.
 struct SameErrorBackend {
   std::exception_ptr error = std::make_exception_ptr(PrimaryError("same"));
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
     std::rethrow_exception(error);
     co_return ResponseRecord{};
   }
@@ -437,7 +435,7 @@ struct SameErrorBackend {
 }  // namespace
 
 TEST(Shadower, PrimaryExceptionIsTheSameObject) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto primary = std::make_shared<SameErrorBackend>();
   rs::Shadower sh(primary, std::make_shared<EchoBackend>());
   try {
@@ -451,20 +449,20 @@ TEST(Shadower, PrimaryExceptionIsTheSameObject) {
 namespace {
 // Fails, hangs or diverges depending on the key.
 struct MoodyShadow {
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
     const std::string key = rs::test::text(input);
     if (key.starts_with("fail")) throw std::runtime_error("no");
     if (key.starts_with("hang")) {
-      const auto ex = co_await asio::this_coro::executor;
-      asio::steady_timer t(ex, 1h);
-      co_await t.async_wait(asio::use_awaitable);
+      const auto ex = co_await net::this_coro::executor;
+      net::steady_timer t(ex, 1h);
+      co_await t.async_wait(net::use_awaitable);
     }
     co_return ResponseRecord::success(key.starts_with("odd") ? key + "!" : key);
   }
 };
 
 struct MoodyPrimary {
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
     const std::string key = rs::test::text(input);
     if (key.starts_with("pfail")) throw PrimaryError("primary down");
     co_return ResponseRecord::success(key);
@@ -473,7 +471,7 @@ struct MoodyPrimary {
 }  // namespace
 
 TEST(Shadower, StatsAddUpOnEveryPath) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(MoodyPrimary{}, MoodyShadow{}, ShadowConfig::full_sample().shadow_timeout(200ms));
   const std::vector<std::string> keys = {"same",  "odd1", "fail1", "hang1", "pfail1",
                                          "same2", "odd2", "fail2", "hang2", "pfail2"};
@@ -515,7 +513,7 @@ std::string user_of(std::string_view request) {
 }  // namespace
 
 TEST(Shadower, KeyExtractorSamplesAndLogsByUser) {
-  asio::io_context ctx;
+  net::io_context ctx;
   const auto cfg = ShadowConfig::full_sample().sample_rate(50).key_extractor(user_of);
   rs::Shadower sh(EchoBackend{}, EchoBackend{"user", "!"}, cfg);
   for (int user = 0; user < 30; ++user) {
@@ -533,7 +531,7 @@ TEST(Shadower, KeyExtractorSamplesAndLogsByUser) {
 }
 
 TEST(Shadower, KeyExtractorThatThrowsCostsOnlyTheShadow) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, EchoBackend{}, ShadowConfig::full_sample().key_extractor(user_of));
   const auto out = call_once(ctx, sh, "no user here");
   EXPECT_EQ(out.primary.body, "no user here");
@@ -541,7 +539,7 @@ TEST(Shadower, KeyExtractorThatThrowsCostsOnlyTheShadow) {
 }
 
 TEST(Shadower, SampleRateChangesLiveForEveryCopy) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto shadow = std::make_shared<EchoBackend>();
   rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
                   ShadowConfig::full_sample().sample_rate(0));
@@ -566,7 +564,7 @@ TEST(Shadower, SampleRateChangesLiveForEveryCopy) {
 }
 
 TEST(Shadower, TestModeThrowsMismatchErrorOnDivergence) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, EchoBackend{"bad", "!"},
                   ShadowConfig::full_sample().raise_on_mismatch(true));
   EXPECT_EQ(call_once(ctx, sh, "good").primary.body, "good");  // matches: no throw
@@ -604,7 +602,7 @@ TEST(LatencyHistogram, BucketsAndQuantiles) {
 }
 
 TEST(Shadower, LatencyHistogramsShowTheSlowerLeg) {
-  asio::io_context ctx;
+  net::io_context ctx;
   auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{30ms, true});
   rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
                   ShadowConfig::full_sample().latency_histograms(true));

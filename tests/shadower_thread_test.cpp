@@ -4,17 +4,11 @@
 
 #include <gtest/gtest.h>
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
-#include <asio/redirect_error.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <request_shadow/asio.hpp>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -31,17 +25,17 @@ namespace {
 
 // Diverges on keys that contain "odd"; hangs (ignoring cancellation) on keys that contain "hang".
 struct MixedShadow {
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
     const std::string key = rs::test::text(input);
-    const auto ex = co_await asio::this_coro::executor;
+    const auto ex = co_await net::this_coro::executor;
     if (key.find("hang") != std::string::npos) {
-      co_await asio::this_coro::throw_if_cancelled(false);
-      asio::steady_timer forever(ex, 1h);
+      co_await net::this_coro::throw_if_cancelled(false);
+      net::steady_timer forever(ex, 1h);
       co_await forever.async_wait(
-          asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+          net::bind_cancellation_slot(net::cancellation_slot(), net::use_awaitable));
     } else if (key.find("slow") != std::string::npos) {
-      asio::steady_timer t(ex, 1ms);
-      co_await t.async_wait(asio::use_awaitable);
+      net::steady_timer t(ex, 1ms);
+      co_await t.async_wait(net::use_awaitable);
     }
     co_return ResponseRecord::success(key.find("odd") != std::string::npos ? key + "!" : key);
   }
@@ -51,7 +45,7 @@ constexpr int callers = 16;
 constexpr int calls_per_caller = 150;
 
 template <class S>
-asio::awaitable<void> caller(S sh, int id, std::shared_ptr<std::atomic<int>> wrong_primary) {
+net::awaitable<void> caller(S sh, int id, std::shared_ptr<std::atomic<int>> wrong_primary) {
   for (int i = 0; i < calls_per_caller; ++i) {
     std::string key = "c" + std::to_string(id) + "-" + std::to_string(i);
     if (i % 2 == 1) key += "-odd";
@@ -66,18 +60,18 @@ asio::awaitable<void> caller(S sh, int id, std::shared_ptr<std::atomic<int>> wro
 // that every count adds up.
 template <class MakeExecutor>
 void run_shared_shadower(MakeExecutor make_executor) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, MixedShadow{},
                   rs::ShadowConfig::full_sample().shadow_timeout(50ms));
   sh.with_log(10'000);
   auto wrong_primary = std::make_shared<std::atomic<int>>(0);
   std::atomic<int> finished{0};
   for (int id = 0; id < callers; ++id) {
-    asio::co_spawn(make_executor(ctx), caller(sh, id, wrong_primary),
-                   [&finished, &ctx](std::exception_ptr e) {
-                     EXPECT_FALSE(e);
-                     if (++finished == callers) ctx.stop();  // leave the hung shadows behind
-                   });
+    net::co_spawn(make_executor(ctx), caller(sh, id, wrong_primary),
+                  [&finished, &ctx](std::exception_ptr e) {
+                    EXPECT_FALSE(e);
+                    if (++finished == callers) ctx.stop();  // leave the hung shadows behind
+                  });
   }
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) threads.emplace_back([&ctx] { ctx.run(); });
@@ -109,25 +103,25 @@ void run_shared_shadower(MakeExecutor make_executor) {
 
 // Many coroutines, each on its own strand, share one Shadower on a 4-thread io_context.
 TEST(ShadowerThreads, SharedShadowerIsRaceFreeAndCountsAddUp) {
-  run_shared_shadower([](asio::io_context& ctx) { return asio::make_strand(ctx); });
+  run_shared_shadower([](net::io_context& ctx) { return net::make_strand(ctx); });
 }
 
 // The same on the context's plain executor: a caller may resume on any of the threads.
 TEST(ShadowerThreads, PlainMultiThreadedExecutorIsRaceFree) {
-  run_shared_shadower([](asio::io_context& ctx) { return ctx.get_executor(); });
+  run_shared_shadower([](net::io_context& ctx) { return ctx.get_executor(); });
 }
 
 // The sample rate is turned from another thread while callers run: no lock, no race.
 TEST(ShadowerThreads, SampleRateTurnedWhileCallsRun) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(EchoBackend{}, EchoBackend{"odd", "!"});
   std::atomic<bool> done{false};
   std::atomic<int> finished{0};
   constexpr int n = 8;
   for (int id = 0; id < n; ++id) {
-    asio::co_spawn(
-        asio::make_strand(ctx),
-        [](rs::Shadower<EchoBackend, EchoBackend> s, int c) -> asio::awaitable<void> {
+    net::co_spawn(
+        net::make_strand(ctx),
+        [](rs::Shadower<EchoBackend, EchoBackend> s, int c) -> net::awaitable<void> {
           for (int i = 0; i < 300; ++i) {
             const std::string key = "c" + std::to_string(c) + "-" + std::to_string(i);
             const auto out = co_await s.call(key);
@@ -160,7 +154,7 @@ namespace {
 struct Stamping {
   std::shared_ptr<std::atomic<int>> next;
   bool marks = false;
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
     const std::string key = rs::test::text(input);
     const std::string id = std::to_string((*next)++);
     const bool mark = marks && key.find("odd") != std::string::npos;
@@ -175,7 +169,7 @@ struct Stamping {
 // Noise cancellation (the primary called twice) from many strands on 4 threads: the noise is
 // learned and cancelled concurrently, and exactly the real differences are reported.
 TEST(ShadowerThreads, NoiseCancellationIsRaceFree) {
-  asio::io_context ctx;
+  net::io_context ctx;
   rs::Shadower sh(Stamping{std::make_shared<std::atomic<int>>(0)},
                   Stamping{std::make_shared<std::atomic<int>>(1'000'000), true},
                   rs::ShadowConfig::full_sample()
@@ -186,9 +180,9 @@ TEST(ShadowerThreads, NoiseCancellationIsRaceFree) {
   constexpr int each = 200;
   std::atomic<int> finished{0};
   for (int id = 0; id < n; ++id) {
-    asio::co_spawn(
-        asio::make_strand(ctx),
-        [](rs::Shadower<Stamping, Stamping> s, int c) -> asio::awaitable<void> {
+    net::co_spawn(
+        net::make_strand(ctx),
+        [](rs::Shadower<Stamping, Stamping> s, int c) -> net::awaitable<void> {
           for (int i = 0; i < each; ++i) {
             const std::string key =
                 "c" + std::to_string(c) + "-" + std::to_string(i) + (i % 4 == 1 ? "-odd" : "");
@@ -221,13 +215,13 @@ using GatedShadow = rs::test::GatedBackend;
 
 using GatedShadower = rs::Shadower<EchoBackend, GatedShadow>;
 
-asio::awaitable<void> detached_caller(GatedShadower sh, int id, int calls,
-                                      std::shared_ptr<std::atomic<int>> done) {
-  const auto ex = co_await asio::this_coro::executor;
+net::awaitable<void> detached_caller(GatedShadower sh, int id, int calls,
+                                     std::shared_ptr<std::atomic<int>> done) {
+  const auto ex = co_await net::this_coro::executor;
   for (int i = 0; i < calls; ++i) {
     (void)co_await sh.call_detached("c" + std::to_string(id) + "-" + std::to_string(i));
-    asio::steady_timer pause(ex, 1ms);
-    co_await pause.async_wait(asio::use_awaitable);
+    net::steady_timer pause(ex, 1ms);
+    co_await pause.async_wait(net::use_awaitable);
   }
   ++*done;
 }
@@ -243,10 +237,10 @@ TEST(ShadowerThreads, AutoStopProbesOnceAcrossThreads) {
                        .auto_stop(rs::AutoStop{0.5, 4, 10ms})
                        .shadow_timeout(std::chrono::hours(1)));
   {
-    asio::io_context first;
+    net::io_context first;
     for (int i = 0; i < 4; ++i) {
-      asio::co_spawn(first, detached_caller(sh, -1 - i, 1, std::make_shared<std::atomic<int>>(0)),
-                     asio::detached);
+      net::co_spawn(first, detached_caller(sh, -1 - i, 1, std::make_shared<std::atomic<int>>(0)),
+                    net::detached);
     }
     first.run();
   }
@@ -254,15 +248,15 @@ TEST(ShadowerThreads, AutoStopProbesOnceAcrossThreads) {
   shadow.failing->store(false);
   std::this_thread::sleep_for(50ms);  // five cool-downs
 
-  asio::io_context ctx;
-  auto guard = asio::make_work_guard(ctx);
+  net::io_context ctx;
+  auto guard = net::make_work_guard(ctx);
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) threads.emplace_back([&ctx] { ctx.run(); });
   constexpr int n = 8;
   constexpr int each = 100;  // 100 ms or more per caller: ten cool-downs and more
   auto done = std::make_shared<std::atomic<int>>(0);
   for (int c = 0; c < n; ++c) {
-    asio::co_spawn(asio::make_strand(ctx), detached_caller(sh, c, each, done), asio::detached);
+    net::co_spawn(net::make_strand(ctx), detached_caller(sh, c, each, done), net::detached);
   }
   for (int i = 0; i < 10'000 && done->load() != n; ++i) std::this_thread::sleep_for(1ms);
   EXPECT_EQ(done->load(), n);
@@ -289,36 +283,36 @@ struct HeldBackend {
   struct Shared {
     std::atomic<int> calls{0};
     std::mutex mutex;
-    std::vector<std::shared_ptr<asio::steady_timer>> waiting;  // guarded by `mutex`
+    std::vector<std::shared_ptr<net::steady_timer>> waiting;  // guarded by `mutex`
   };
   std::shared_ptr<Shared> shared = std::make_shared<Shared>();
 
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
     if (rs::test::text(input).starts_with("quick"))
       co_return ResponseRecord::success(rs::test::text(input));
     ++shared->calls;
-    auto wait = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, 1h);
+    auto wait = std::make_shared<net::steady_timer>(co_await net::this_coro::executor, 1h);
     {
       const std::lock_guard lock(shared->mutex);
       shared->waiting.push_back(wait);
     }
-    std::error_code ec;
-    co_await wait->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    rs::error_code ec;
+    co_await wait->async_wait(net::redirect_error(net::use_awaitable, ec));
     co_return ResponseRecord::success(rs::test::text(input));
   }
 
   // Releases every call held now (their contexts must still be alive).
   void open() const {
-    std::vector<std::shared_ptr<asio::steady_timer>> waiting;
+    std::vector<std::shared_ptr<net::steady_timer>> waiting;
     {
       const std::lock_guard lock(shared->mutex);
       waiting.swap(shared->waiting);
     }
-    for (auto& wait : waiting) asio::post(wait->get_executor(), [wait] { wait->cancel(); });
+    for (auto& wait : waiting) net::post(wait->get_executor(), [wait] { wait->cancel(); });
   }
 };
 
-asio::awaitable<void> detached_calls(rs::Shadower<EchoBackend, HeldBackend> sh, int first, int n) {
+net::awaitable<void> detached_calls(rs::Shadower<EchoBackend, HeldBackend> sh, int first, int n) {
   for (int i = first; i < first + n; ++i) {
     const auto primary = co_await sh.call_detached("k" + std::to_string(i));
     EXPECT_EQ(primary.body, "k" + std::to_string(i));
@@ -338,10 +332,10 @@ void bound_holds_across_contexts(int bound, int rounds) {
   const auto bound_u = static_cast<std::uint64_t>(bound);
   for (int round = 1; round <= rounds; ++round) {
     const auto r = static_cast<std::uint64_t>(round);
-    asio::io_context a;
-    asio::io_context b;
-    asio::co_spawn(a, detached_calls(sh, 2 * bound * round, bound), asio::detached);
-    asio::co_spawn(b, detached_calls(sh, 2 * bound * round + bound, bound), asio::detached);
+    net::io_context a;
+    net::io_context b;
+    net::co_spawn(a, detached_calls(sh, 2 * bound * round, bound), net::detached);
+    net::co_spawn(b, detached_calls(sh, 2 * bound * round + bound, bound), net::detached);
     std::thread ta([&a] { a.run(); });
     std::thread tb([&b] { b.run(); });
     for (int i = 0; i < 10'000; ++i) {
@@ -374,8 +368,8 @@ TEST(ShadowerThreads, LargeBoundIsSharedExactlyAcrossContexts) {
 
 namespace {
 
-asio::awaitable<void> named_calls(rs::Shadower<EchoBackend, HeldBackend> sh, std::string prefix,
-                                  int n) {
+net::awaitable<void> named_calls(rs::Shadower<EchoBackend, HeldBackend> sh, std::string prefix,
+                                 int n) {
   for (int i = 0; i < n; ++i) (void)co_await sh.call_detached(prefix + std::to_string(i));
 }
 
@@ -389,16 +383,16 @@ TEST(ShadowerThreads, SpareAdmissionsOfAQuietContextAreTakenBack) {
   HeldBackend shadow;
   rs::Shadower sh(EchoBackend{}, shadow,
                   rs::ShadowConfig::full_sample().shadow_timeout(60s).max_in_flight_shadows(bound));
-  asio::io_context a;
-  asio::io_context b;
-  asio::co_spawn(a, named_calls(sh, "held-a", 1), asio::detached);
-  asio::co_spawn(a, named_calls(sh, "quick", 40), asio::detached);
+  net::io_context a;
+  net::io_context b;
+  net::co_spawn(a, named_calls(sh, "held-a", 1), net::detached);
+  net::co_spawn(a, named_calls(sh, "quick", 40), net::detached);
   std::thread ta([&a] { a.run(); });
   for (int i = 0; i < 10'000 && sh.stats().matched != 40; ++i) std::this_thread::sleep_for(1ms);
   ASSERT_EQ(sh.stats().matched, 40U);
   ASSERT_EQ(sh.in_flight_shadows(), 1U);
 
-  asio::co_spawn(b, named_calls(sh, "held-b", bound), asio::detached);
+  net::co_spawn(b, named_calls(sh, "held-b", bound), net::detached);
   std::thread tb([&b] { b.run(); });
   const auto started_or_shed = [&] {
     return shadow.shared->calls.load() + static_cast<int>(sh.stats().shed);

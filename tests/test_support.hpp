@@ -3,20 +3,13 @@
 #ifndef REQUEST_SHADOW_TESTS_TEST_SUPPORT_HPP
 #define REQUEST_SHADOW_TESTS_TEST_SUPPORT_HPP
 
-#include <asio/awaitable.hpp>
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
 #include <atomic>
 #include <chrono>
 #include <exception>
 #include <map>
 #include <memory>
 #include <optional>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/body_comparator.hpp>
 #include <request_shadow/response_record.hpp>
 #include <span>
@@ -25,16 +18,19 @@
 #include <string_view>
 #include <utility>
 
+// The Asio in use (standalone or Boost), for the tests.
+namespace net = request_shadow::net;
+
 namespace request_shadow::test {
 
 /// Run `task` on `ctx` until it completes, then stop `ctx`, leaving any abandoned shadow leg
 /// pending. Returns the result or rethrows. Throws if `ctx` runs out of work first.
 template <class T>
-T run(asio::io_context& ctx, asio::awaitable<T> task) {
+T run(net::io_context& ctx, net::awaitable<T> task) {
   std::optional<T> result;
   std::exception_ptr error;
   bool finished = false;
-  asio::co_spawn(ctx, std::move(task), [&](std::exception_ptr e, T value) {
+  net::co_spawn(ctx, std::move(task), [&](std::exception_ptr e, T value) {
     finished = true;
     error = e;
     if (!e) result.emplace(std::move(value));
@@ -76,7 +72,7 @@ struct ConstantBackend {
   ResponseRecord response;
   std::shared_ptr<Probe> probe = std::make_shared<Probe>();
 
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
     ++probe->calls;
     ++probe->completed;
     co_return response;
@@ -89,7 +85,7 @@ struct EchoBackend {
   std::string suffix;
   std::shared_ptr<Probe> probe = std::make_shared<Probe>();
 
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
     ++probe->calls;
     std::string body = text(input);
     if (!marker.empty() && body.find(marker) != std::string::npos) body += suffix;
@@ -104,7 +100,7 @@ struct ThrowingBackend {
   std::string what;
   std::shared_ptr<Probe> probe = std::make_shared<Probe>();
 
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
     ++probe->calls;
     if (!what.empty()) throw E(what);
     co_return ResponseRecord::success();
@@ -117,13 +113,13 @@ struct GatedBackend {
   std::shared_ptr<std::atomic<bool>> failing = std::make_shared<std::atomic<bool>>(true);
   std::shared_ptr<std::atomic<bool>> open = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
     ++*calls;
     if (*failing) throw std::runtime_error("candidate down");
-    const auto ex = co_await asio::this_coro::executor;
+    const auto ex = co_await net::this_coro::executor;
     while (!*open) {
-      asio::steady_timer tick(ex, std::chrono::milliseconds(1));
-      co_await tick.async_wait(asio::use_awaitable);
+      net::steady_timer tick(ex, std::chrono::milliseconds(1));
+      co_await tick.async_wait(net::use_awaitable);
     }
     co_return ResponseRecord::success(text(input));
   }
@@ -137,22 +133,22 @@ struct DelayedBackend {
   ResponseRecord response = ResponseRecord::success("late");
   std::shared_ptr<Probe> probe = std::make_shared<Probe>();
 
-  asio::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
     FrameGuard frame(probe);
     ++probe->calls;
-    const auto ex = co_await asio::this_coro::executor;
-    asio::steady_timer timer(ex, delay);
+    const auto ex = co_await net::this_coro::executor;
+    net::steady_timer timer(ex, delay);
     if (honour_cancellation) {
       try {
-        co_await timer.async_wait(asio::use_awaitable);
+        co_await timer.async_wait(net::use_awaitable);
       } catch (...) {
         ++probe->cancelled;
         throw;
       }
     } else {
-      co_await asio::this_coro::throw_if_cancelled(false);
+      co_await net::this_coro::throw_if_cancelled(false);
       co_await timer.async_wait(
-          asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+          net::bind_cancellation_slot(net::cancellation_slot(), net::use_awaitable));
     }
     ++probe->completed;
     co_return response;

@@ -6,17 +6,11 @@
 /// Adapters that make a `Backend` of a client that is not an Asio coroutine: a blocking function
 /// run on a thread pool (`blocking_backend`), or a callback-style client (`callback_backend`).
 
-#include <asio/any_io_executor.hpp>
-#include <asio/async_result.hpp>
-#include <asio/awaitable.hpp>
-#include <asio/execution/executor.hpp>
-#include <asio/execution_context.hpp>
-#include <asio/is_executor.hpp>
-#include <asio/use_awaitable.hpp>
 #include <concepts>
 #include <cstddef>
 #include <exception>
 #include <memory>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/backend.hpp>
 #include <request_shadow/detail/adapter_op.hpp>
 #include <request_shadow/detail/blocking_queue.hpp>
@@ -29,6 +23,7 @@
 #include <utility>
 
 namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
 
 namespace detail {
 
@@ -55,7 +50,7 @@ concept RequestToRecord = RequestInvocable<F, Request> &&
 
 template <class Executor>
 concept AnyExecutor =
-    asio::execution::is_executor<Executor>::value || asio::is_executor<Executor>::value;
+    net::execution::is_executor<Executor>::value || net::is_executor<Executor>::value;
 
 // Starts a blocking request: parks the caller and queues the request for a pool thread.
 template <class Queue>
@@ -115,7 +110,7 @@ struct CallbackStart;
  *
  * @par Per-Operation Cancellation
  * A terminal, partial or total cancellation of the awaiting coroutine ends a request that waits
- * for a thread: it completes with `asio::system_error(asio::error::operation_aborted)` and never
+ * for a thread: it completes with `system_error(net::error::operation_aborted)` and never
  * runs. A request inside `f` is not interrupted: it completes when `f` returns, with `f`'s
  * result.
  *
@@ -148,13 +143,13 @@ class BlockingBackend {
    * the exception it threw, rethrown in the awaiting coroutine on the coroutine's own executor.
    * See the class for threads, deadlines, cancellation and shutdown.
    */
-  [[nodiscard]] asio::awaitable<ResponseRecord> call(
+  [[nodiscard]] net::awaitable<ResponseRecord> call(
       std::span<const std::byte> request) const requires detail::TextToRecord<F> {
     return start(detail::own_request(request));
   }
 
   /// Run `f` with a copy of this text; see the byte overload.
-  [[nodiscard]] asio::awaitable<ResponseRecord> call(
+  [[nodiscard]] net::awaitable<ResponseRecord> call(
       std::string_view request) const requires detail::TextToRecord<F> {
     return start(std::string(request));
   }
@@ -165,7 +160,7 @@ class BlockingBackend {
    */
   template <class Request>
   requires detail::RequestToRecord<F, Request>
-  [[nodiscard]] asio::awaitable<ResponseRecord> call(const Request& request) const {
+  [[nodiscard]] net::awaitable<ResponseRecord> call(const Request& request) const {
     return start(std::decay_t<Request>(request));
   }
 
@@ -174,9 +169,9 @@ class BlockingBackend {
 
  private:
   template <class Owned>
-  asio::awaitable<ResponseRecord> start(Owned request) const {
-    return asio::async_initiate<const asio::use_awaitable_t<>&, detail::AdapterSignature>(
-        detail::BlockingStart<Queue>{queue_}, asio::use_awaitable, std::move(request));
+  net::awaitable<ResponseRecord> start(Owned request) const {
+    return net::async_initiate<const net::use_awaitable_t<>&, detail::AdapterSignature>(
+        detail::BlockingStart<Queue>{queue_}, net::use_awaitable, std::move(request));
   }
 
   std::shared_ptr<Queue> queue_;
@@ -190,7 +185,7 @@ class BlockingBackend {
  * `ShadowConfig::max_in_flight_shadows()` threads of the pool can be stuck in `f` for one
  * `Shadower`, and its deadline is always kept.
  * @code
- * asio::thread_pool pool(4);
+ * net::thread_pool pool(4);
  * auto v2 = rs::blocking_backend(pool.get_executor(), [](std::string_view request) {
  *   return rs::ResponseRecord::success(legacy_sync_client.get(request));
  * });
@@ -204,9 +199,9 @@ requires detail::AnyExecutor<Executor>
 }
 
 /// Make a `Backend` that runs the blocking function `f` on an execution context's executor (an
-/// `asio::thread_pool`, say); see the executor overload.
+/// `net::thread_pool`, say); see the executor overload.
 template <class ExecutionContext, class F>
-requires std::is_convertible_v<ExecutionContext&, asio::execution_context&>
+requires std::is_convertible_v<ExecutionContext&, net::execution_context&>
 [[nodiscard]] BlockingBackend<typename ExecutionContext::executor_type, std::decay_t<F>>
 blocking_backend(ExecutionContext& context, F&& f) {
   return BlockingBackend<typename ExecutionContext::executor_type, std::decay_t<F>>(
@@ -297,9 +292,9 @@ template <class Handler>
 class CallbackOp final : public AdapterOp {
  public:
   explicit CallbackOp(Handler&& handler)
-      : AdapterOp(adapter_core(asio::get_associated_executor(handler)), Phase::Running,
-                  asio::cancellation_type::terminal | asio::cancellation_type::partial,
-                  asio::cancellation_type::none),
+      : AdapterOp(adapter_core(net::get_associated_executor(handler)), Phase::Running,
+                  net::cancellation_type::terminal | net::cancellation_type::partial,
+                  net::cancellation_type::none),
         caller_(std::move(handler)) {}
 
   void listen(const std::shared_ptr<AdapterOp>& self) { caller_.listen(self); }
@@ -370,7 +365,7 @@ struct CallbackStart {
  *
  * @par Per-Operation Cancellation
  * Terminal and partial cancellation: the call completes at once with
- * `asio::system_error(asio::error::operation_aborted)`; the client's request is not told (see
+ * `system_error(net::error::operation_aborted)`; the client's request is not told (see
  * `CallbackDone::waiting()`). Total cancellation is not supported.
  *
  * @par Shutdown
@@ -394,13 +389,13 @@ class CallbackBackend {
    * `f`), rethrown in the awaiting coroutine on the coroutine's own executor. See the class for
    * deadlines, cancellation and shutdown.
    */
-  [[nodiscard]] asio::awaitable<ResponseRecord> call(
+  [[nodiscard]] net::awaitable<ResponseRecord> call(
       std::span<const std::byte> request) const requires detail::TextInvocable<F, CallbackDone> {
     return start(detail::own_request(request));
   }
 
   /// Start the request with a copy of this text; see the byte overload.
-  [[nodiscard]] asio::awaitable<ResponseRecord> call(
+  [[nodiscard]] net::awaitable<ResponseRecord> call(
       std::string_view request) const requires detail::TextInvocable<F, CallbackDone> {
     return start(std::string(request));
   }
@@ -409,15 +404,15 @@ class CallbackBackend {
   /// `const Request&` (for direct use; a `Shadower` passes bytes); see the byte overload.
   template <class Request>
   requires detail::RequestInvocable<F, Request, CallbackDone>
-  [[nodiscard]] asio::awaitable<ResponseRecord> call(const Request& request) const {
+  [[nodiscard]] net::awaitable<ResponseRecord> call(const Request& request) const {
     return start(std::decay_t<Request>(request));
   }
 
  private:
   template <class Owned>
-  asio::awaitable<ResponseRecord> start(Owned request) const {
-    return asio::async_initiate<const asio::use_awaitable_t<>&, detail::AdapterSignature>(
-        detail::CallbackStart<F>{f_}, asio::use_awaitable, std::move(request));
+  net::awaitable<ResponseRecord> start(Owned request) const {
+    return net::async_initiate<const net::use_awaitable_t<>&, detail::AdapterSignature>(
+        detail::CallbackStart<F>{f_}, net::use_awaitable, std::move(request));
   }
 
   std::shared_ptr<const F> f_;
@@ -462,6 +457,7 @@ inline void CallbackDone::operator()(std::exception_ptr error) const noexcept {
 
 inline bool CallbackDone::waiting() const noexcept { return state_ && state_->waiting(); }
 
+}  // namespace REQUEST_SHADOW_ABI
 }  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_ADAPTERS_HPP

@@ -2,20 +2,21 @@
 #ifndef REQUEST_SHADOW_BACKEND_HPP
 #define REQUEST_SHADOW_BACKEND_HPP
 
-#include <asio/awaitable.hpp>
 #include <concepts>
 #include <cstddef>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/response_record.hpp>
 #include <span>
 
 namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
 
 /// The named requirement for a primary or shadow backend.
 /**
  * Given a type `B` that models `Backend`, an lvalue `b` of type `B&` and a
  * `std::span<const std::byte> input`:
  *
- * - `b.call(input)` returns `asio::awaitable<ResponseRecord>`;
+ * - `b.call(input)` returns `net::awaitable<ResponseRecord>`;
  * - the awaitable completes with the backend's answer, or throws for a transport failure
  *   (an HTTP 500 is an answer: return `ResponseRecord::failure(500)`);
  * - the span is valid until the awaitable completes; copy what must outlive it.
@@ -33,8 +34,8 @@ namespace request_shadow {
  * @code
  * struct V2Client {
  *   std::shared_ptr<legacy::Client> client;
- *   asio::awaitable<request_shadow::ResponseRecord> call(std::span<const std::byte> input) {
- *     auto reply = co_await client->async_send(input, asio::use_awaitable);
+ *   net::awaitable<request_shadow::ResponseRecord> call(std::span<const std::byte> input) {
+ *     auto reply = co_await client->async_send(input, net::use_awaitable);
  *     co_return request_shadow::ResponseRecord::success(reply.body);
  *   }
  * };
@@ -43,9 +44,10 @@ namespace request_shadow {
  */
 template <class B>
 concept Backend = requires(B& b, std::span<const std::byte> input) {
-  { b.call(input) } -> std::same_as<asio::awaitable<ResponseRecord>>;
+  { b.call(input) } -> std::same_as<net::awaitable<ResponseRecord>>;
 };
 
+}  // namespace REQUEST_SHADOW_ABI
 }  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_BACKEND_HPP

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <request_shadow/detail/flavour.hpp>
 #include <request_shadow/pointer.hpp>
 #include <request_shadow/response_record.hpp>
 #include <string>
@@ -12,6 +13,7 @@
 #include <vector>
 
 namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
 
 /// How one field of a structured body differs.
 enum class FieldChange : std::uint8_t {
@@ -131,6 +133,7 @@ inline void append_printable(std::string& out, std::string_view bytes) {
   return out;
 }
 
+}  // namespace REQUEST_SHADOW_ABI
 }  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_BODY_COMPARATOR_HPP

@@ -3,13 +3,13 @@
 #define REQUEST_SHADOW_CONFIG_HPP
 
 #include <algorithm>
-#include <asio/any_io_executor.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/body_comparator.hpp>
 #include <request_shadow/pointer.hpp>
 #include <request_shadow/response_record.hpp>
@@ -22,6 +22,7 @@
 #include <vector>
 
 namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
 
 /// Aspects of a response that a comparison can ignore; combine them with `|`.
 enum class IgnoreField : std::uint8_t {
@@ -336,7 +337,7 @@ class ShadowConfig {
    * By default a shadow leg runs on a strand of its caller's execution context, so the
    * candidate's own work (its I/O, parsing, any CPU it spends) and, in detached mode, the
    * comparison take turns with the callers on the callers' threads. With an executor of your own
-   * (an `asio::thread_pool`'s, say) they run there instead: the callers' threads only copy the
+   * (a `net::thread_pool`'s, say) they run there instead: the callers' threads only copy the
    * request and, for an inline call, compare. Results come back without blocking either side:
    * an inline caller is resumed on its own executor; a detached call is compared, counted, logged
    * and its `on_divergence` observer called on the shadow executor's thread.
@@ -352,13 +353,13 @@ class ShadowConfig {
    *
    * A default-constructed (empty) executor means the callers' contexts, the default.
    */
-  ShadowConfig& shadow_executor(asio::any_io_executor ex) noexcept {
+  ShadowConfig& shadow_executor(net::any_io_executor ex) noexcept {
     shadow_executor_ = std::move(ex);
     return *this;
   }
 
   /// The executor shadow legs run on; empty for the callers' own contexts.
-  [[nodiscard]] const asio::any_io_executor& shadow_executor() const noexcept {
+  [[nodiscard]] const net::any_io_executor& shadow_executor() const noexcept {
     return shadow_executor_;
   }
 
@@ -582,7 +583,7 @@ class ShadowConfig {
   std::chrono::steady_clock::duration timeout_ = default_shadow_timeout;
   IgnoreField ignored_ = IgnoreField::None;
   std::size_t max_in_flight_ = default_max_in_flight_shadows;
-  asio::any_io_executor shadow_executor_;
+  net::any_io_executor shadow_executor_;
   std::string salt_;
   KeyExtractor extractor_;
   RequestFilter filter_;
@@ -599,6 +600,7 @@ class ShadowConfig {
   std::vector<BodyComparator> comparators_;
 };
 
+}  // namespace REQUEST_SHADOW_ABI
 }  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_CONFIG_HPP

@@ -11,6 +11,7 @@
 #include <optional>
 #include <request_shadow/body_comparator.hpp>
 #include <request_shadow/config.hpp>
+#include <request_shadow/detail/flavour.hpp>
 #include <request_shadow/pointer.hpp>
 #include <request_shadow/response_record.hpp>
 #include <stdexcept>
@@ -21,6 +22,7 @@
 #include <vector>
 
 namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
 
 /// How the status differs: the primary's and the shadow's status code and success flag.
 struct StatusDiff {
@@ -645,6 +647,7 @@ struct DivergenceSignature {
   return sig;
 }
 
+}  // namespace REQUEST_SHADOW_ABI
 }  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_DIVERGENCE_HPP

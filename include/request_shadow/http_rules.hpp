@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <request_shadow/config.hpp>
+#include <request_shadow/detail/flavour.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@
 #include <vector>
 
 namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
 namespace detail {
 
 // One line of a request: [begin, content_end) is its text and [content_end, end) its line end:
@@ -242,6 +244,7 @@ inline std::vector<std::string> checked_http_names(std::vector<std::string> name
   };
 }
 
+}  // namespace REQUEST_SHADOW_ABI
 }  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_HTTP_RULES_HPP

@@ -18,6 +18,7 @@
 #include <limits>
 #include <random>
 #include <request_shadow/body_comparator.hpp>
+#include <request_shadow/detail/flavour.hpp>
 #include <request_shadow/pointer.hpp>
 #include <request_shadow/response_record.hpp>
 #include <stdexcept>
@@ -27,7 +28,9 @@
 #include <utility>
 #include <vector>
 
-namespace request_shadow::json {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace json {
 
 /// How far two numbers may be apart and still count as equal; see `Options::number_tolerance`.
 struct Tolerance {
@@ -2002,6 +2005,8 @@ class Walk {
   return c;
 }
 
-}  // namespace request_shadow::json
+}  // namespace json
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_JSON_HPP

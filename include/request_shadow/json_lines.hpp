@@ -7,6 +7,7 @@
 #include <ctime>
 #include <optional>
 #include <ostream>
+#include <request_shadow/detail/flavour.hpp>
 #include <request_shadow/divergence.hpp>
 #include <request_shadow/log.hpp>
 #include <request_shadow/stats.hpp>
@@ -16,6 +17,7 @@
 #include <vector>
 
 namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
 
 namespace detail {
 
@@ -287,6 +289,7 @@ inline void write_summary_lines(std::ostream& os, const ShadowStats& stats) {
   for (const auto& noise : stats.noise) os << to_json_line(noise) << '\n';
 }
 
+}  // namespace REQUEST_SHADOW_ABI
 }  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_JSON_LINES_HPP

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <request_shadow/detail/flavour.hpp>
 #include <request_shadow/divergence.hpp>
 #include <span>
 #include <string>
@@ -15,6 +16,7 @@
 #include <vector>
 
 namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
 
 /// The header names whose values a `DivergenceLog` redacts by default.
 [[nodiscard]] inline std::vector<std::string> default_redacted_headers() {
@@ -292,6 +294,7 @@ class DivergenceLog {
   std::uint64_t untracked_ = 0;
 };
 
+}  // namespace REQUEST_SHADOW_ABI
 }  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_LOG_HPP

@@ -5,12 +5,14 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <request_shadow/detail/flavour.hpp>
 #include <request_shadow/divergence.hpp>
 #include <request_shadow/response_record.hpp>
 #include <stdexcept>
 #include <string>
 
 namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
 
 /// Why a shadow leg produced no response to compare.
 enum class ShadowFailureKind : std::uint8_t {
@@ -90,6 +92,7 @@ class MismatchError : public std::runtime_error {
   std::shared_ptr<const ShadowOutcome> outcome_;
 };
 
+}  // namespace REQUEST_SHADOW_ABI
 }  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_OUTCOME_HPP

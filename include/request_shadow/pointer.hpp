@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <request_shadow/detail/flavour.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
 
 /// Append one reference token to an RFC 6901 JSON Pointer: `/`, then `token` with `~` written
 /// as `~0` and `/` as `~1`.
@@ -196,6 +198,7 @@ class PointerPatterns {
   std::vector<std::string> value_places_;  // `detail::place_key`s, sorted
 };
 
+}  // namespace REQUEST_SHADOW_ABI
 }  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_POINTER_HPP

@@ -6,12 +6,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <request_shadow/detail/flavour.hpp>
 #include <request_shadow/stats.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
 
 namespace detail {
 
@@ -257,6 +259,7 @@ inline std::string prometheus_label_value(std::string_view value) {
   return out;
 }
 
+}  // namespace REQUEST_SHADOW_ABI
 }  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_PROMETHEUS_HPP

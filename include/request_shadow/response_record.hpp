@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <request_shadow/detail/flavour.hpp>
 #include <span>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 #include <vector>
 
 namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
 
 namespace detail {
 
@@ -170,6 +172,7 @@ struct ResponseRecord {
   friend bool operator==(const ResponseRecord&, const ResponseRecord&) = default;
 };
 
+}  // namespace REQUEST_SHADOW_ABI
 }  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_RESPONSE_RECORD_HPP

@@ -5,11 +5,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <request_shadow/detail/flavour.hpp>
 #include <request_shadow/detail/sha256.hpp>
 #include <span>
 #include <string_view>
 
 namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
 
 /// The bucket `sample_bucket` once returned when OpenSSL failed to hash; no longer returned
 /// (the digest cannot fail), kept for source compatibility.
@@ -66,6 +68,7 @@ inline constexpr std::uint32_t full_rate_ppm = 1'000'000;
   return bucket < whole || (bucket == whole && head / 100U % ppm_per_percent < part);
 }
 
+}  // namespace REQUEST_SHADOW_ABI
 }  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_SAMPLER_HPP

@@ -3,13 +3,6 @@
 #define REQUEST_SHADOW_SHADOWER_HPP
 
 #include <algorithm>
-#include <asio/awaitable.hpp>
-#include <asio/cancellation_type.hpp>
-#include <asio/error.hpp>
-#include <asio/redirect_error.hpp>
-#include <asio/system_error.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -19,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/backend.hpp>
 #include <request_shadow/config.hpp>
 #include <request_shadow/detail/breaker.hpp>
@@ -38,6 +32,7 @@
 #include <vector>
 
 namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
 
 /// Sends each request to a primary and a shadow backend and compares their answers.
 /**
@@ -124,12 +119,12 @@ class Shadower {
    * Cancellation of the awaiting coroutine (terminal, partial or total) reaches the primary's
    * call first, as Asio passes it to any awaited operation. Once the primary has returned (at
    * once if it honours the cancellation), the caller is released with
-   * `asio::system_error(asio::error::operation_aborted)`, or with the primary's own exception,
+   * `system_error(net::error::operation_aborted)`, or with the primary's own exception,
    * and the shadow leg is abandoned and sent a terminal cancellation. While the caller waits for
    * the shadow, a cancellation releases it at once. A shadow that ignores cancellation runs to
    * completion on its own; it keeps the backend and its input alive until then.
    */
-  [[nodiscard]] asio::awaitable<ShadowOutcome> call(std::span<const std::byte> input) const {
+  [[nodiscard]] net::awaitable<ShadowOutcome> call(std::span<const std::byte> input) const {
     std::optional<std::string> key;
     std::uint64_t probe = 0;
     const Decision d = decide(input, key, probe);
@@ -138,7 +133,7 @@ class Shadower {
   }
 
   /// Call both backends with text input; see the byte overload.
-  [[nodiscard]] asio::awaitable<ShadowOutcome> call(std::string_view input) const {
+  [[nodiscard]] net::awaitable<ShadowOutcome> call(std::string_view input) const {
     return call(std::as_bytes(std::span(input.data(), input.size())));
   }
 
@@ -158,7 +153,7 @@ class Shadower {
    * primary has returned there is nothing left to wait for. A caller whose primary threw or was
    * cancelled abandons its shadow leg.
    */
-  [[nodiscard]] asio::awaitable<ResponseRecord> call_detached(
+  [[nodiscard]] net::awaitable<ResponseRecord> call_detached(
       std::span<const std::byte> input) const {
     std::optional<std::string> key;
     std::uint64_t probe = 0;
@@ -168,7 +163,7 @@ class Shadower {
   }
 
   /// Call detached with text input; see the byte overload.
-  [[nodiscard]] asio::awaitable<ResponseRecord> call_detached(std::string_view input) const {
+  [[nodiscard]] net::awaitable<ResponseRecord> call_detached(std::string_view input) const {
     return call_detached(std::as_bytes(std::span(input.data(), input.size())));
   }
 
@@ -417,7 +412,7 @@ class Shadower {
 
   // Start the shadow leg. If even that fails (out of memory), the lease holds no slot and its
   // outcome already says why; the primary goes on alone.
-  static detail::Lease begin_shadow(State& s, const asio::any_io_executor& ex,
+  static detail::Lease begin_shadow(State& s, const net::any_io_executor& ex,
                                     std::span<const std::byte> input) noexcept {
     try {
       const std::chrono::steady_clock::duration timeout(s.timeout.load(std::memory_order_relaxed));
@@ -438,7 +433,7 @@ class Shadower {
 
   // Start the shadow leg with the rewritten request (`shadow_request`). The rewrite lives here only
   // until the engine has copied it into the leg's own buffer.
-  static detail::Lease begin_rewritten(State& s, const asio::any_io_executor& ex,
+  static detail::Lease begin_rewritten(State& s, const net::any_io_executor& ex,
                                        std::span<const std::byte> input,
                                        std::chrono::steady_clock::duration timeout) {
     std::string rewritten;
@@ -786,9 +781,9 @@ class Shadower {
   // The primary alone, for the reason `why`. The call is counted when it starts; the observers of
   // a sampled one (stopped, rate-limited) are told once its primary has answered.
   template <bool Detached>
-  static asio::awaitable<Result<Detached>> run_primary(std::shared_ptr<State> state,
-                                                       std::span<const std::byte> input,
-                                                       Decision why) {
+  static net::awaitable<Result<Detached>> run_primary(std::shared_ptr<State> state,
+                                                      std::span<const std::byte> input,
+                                                      Decision why) {
     State& s = *state;
     count_primary_only(s, why);
     ResponseRecord primary;
@@ -799,8 +794,8 @@ class Shadower {
       error = std::current_exception();
     }
     if (error) {
-      const auto cs = co_await asio::this_coro::cancellation_state;
-      primary_failed(s, nullptr, cs.cancelled() != asio::cancellation_type::none);
+      const auto cs = co_await net::this_coro::cancellation_state;
+      primary_failed(s, nullptr, cs.cancelled() != net::cancellation_type::none);
       std::rethrow_exception(error);
     }
     if constexpr (Detached) {
@@ -814,14 +809,13 @@ class Shadower {
   // A sampled call. `key` is the extracted sampling key, if there is an extractor. `call` is
   // closed as soon as the call's fate is recorded, or handed over to the engine.
   template <bool Detached>
-  static asio::awaitable<Result<Detached>> run_sampled(Ticket call,
-                                                       std::span<const std::byte> input,
-                                                       std::optional<std::string> key) {
+  static net::awaitable<Result<Detached>> run_sampled(Ticket call, std::span<const std::byte> input,
+                                                      std::optional<std::string> key) {
     State& s = call.state();
     call.start();
     detail::Lease lease;
     {
-      const auto ex = co_await asio::this_coro::executor;
+      const auto ex = co_await net::this_coro::executor;
       lease = begin_shadow(s, ex, input);
     }
     if (!lease) {
@@ -850,9 +844,9 @@ class Shadower {
     // Read once: nothing below replaces the coroutine's cancellation state (the primary, which
     // could, has returned), and each `co_await` costs the frame room for its temporaries, which
     // must stay under Asio's limit for recycled frames (see "Small frames" in README.md).
-    const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+    const net::cancellation_state cs = co_await net::this_coro::cancellation_state;
     if (error) {
-      primary_failed(s, lease ? &lease : nullptr, cs.cancelled() != asio::cancellation_type::none);
+      primary_failed(s, lease ? &lease : nullptr, cs.cancelled() != net::cancellation_type::none);
       call.close();
       std::rethrow_exception(error);
     }
@@ -863,21 +857,21 @@ class Shadower {
       if (!lease.settled()) {
         // A cancellation that arrived while the primary ran reached only the primary; a primary
         // that ignored it may also have turned off throw-on-cancel. Check before waiting.
-        cancelled = cs.cancelled() != asio::cancellation_type::none;
+        cancelled = cs.cancelled() != net::cancellation_type::none;
         if (!cancelled) {
           try {
             // Completes when the shadow reports, at the deadline, or when the caller is cancelled.
-            co_await lease.async_wait(asio::use_awaitable);
+            co_await lease.async_wait(net::use_awaitable);
           } catch (...) {
             error = std::current_exception();
           }
-          cancelled = cs.cancelled() != asio::cancellation_type::none;
+          cancelled = cs.cancelled() != net::cancellation_type::none;
         }
       }
       const auto log_key = key ? std::as_bytes(std::span(key->data(), key->size())) : input;
       const bool known = end_shadow(s, log_key, lease, cancelled, error);
       call.close();
-      if (!known) throw asio::system_error(asio::error::operation_aborted);
+      if (!known) throw system_error(net::error::operation_aborted);
       if (out.divergence && s.config.raise_on_mismatch()) throw MismatchError(std::move(out));
       co_return std::move(out);  // before the lease gives the slot back
     }
@@ -919,6 +913,7 @@ template <class Primary, class Shadow>
 Shadower(std::shared_ptr<Primary>, std::shared_ptr<Shadow>, ShadowConfig)
     -> Shadower<Primary, Shadow>;
 
+}  // namespace REQUEST_SHADOW_ABI
 }  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_SHADOWER_HPP

@@ -9,12 +9,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <request_shadow/detail/flavour.hpp>
 #include <request_shadow/log.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
 
 /// A latency distribution: counts per bucket, bucket bounds doubling from 1 µs to about 67 s.
 /**
@@ -378,6 +380,7 @@ struct Counters {
 };
 
 }  // namespace detail
+}  // namespace REQUEST_SHADOW_ABI
 }  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_STATS_HPP

@@ -20,24 +20,12 @@
 // marks the context down and waits until no post is under way. After that no result is posted
 // there any more. Before it, every service a post goes through is whole: Asio shuts services down
 // in reverse order of creation, the scheduler is created with the context, and the registry
-// creates the strand service (behind `asio::strand`) before itself. Posting to a strand whose
+// creates the strand service (behind `net::strand`) before itself. Posting to a strand whose
 // service has shut down races that shutdown inside Asio (TSan sees it). The scheduler destroys a
 // posted handler that never runs.
 //
 // Ownership: a pending operation is owned by its context's registry (`self_`).
 
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/associated_executor.hpp>
-#include <asio/cancellation_type.hpp>
-#include <asio/detail/strand_executor_service.hpp>
-#include <asio/error.hpp>
-#include <asio/execution/context.hpp>
-#include <asio/execution/outstanding_work.hpp>
-#include <asio/execution_context.hpp>
-#include <asio/post.hpp>
-#include <asio/prefer.hpp>
-#include <asio/query.hpp>
-#include <asio/system_error.hpp>
 #include <concepts>
 #include <condition_variable>
 #include <cstddef>
@@ -48,6 +36,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/response_record.hpp>
 #include <span>
 #include <stdexcept>
@@ -56,7 +45,9 @@
 #include <type_traits>
 #include <utility>
 
-namespace request_shadow::detail {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace detail {
 
 class AdapterOp;
 
@@ -71,15 +62,15 @@ struct AdapterCore {
 };
 
 // One per execution context: destroys the operations parked on it when it shuts down.
-class AdapterRegistry final : public asio::execution_context::service {
+class AdapterRegistry final : public net::execution_context::service {
  public:
   using key_type = AdapterRegistry;
-  inline static asio::execution_context::id id;
+  inline static net::execution_context::id id;
 
-  explicit AdapterRegistry(asio::execution_context& ctx)
-      : asio::execution_context::service(ctx), core_(std::make_shared<AdapterCore>()) {
+  explicit AdapterRegistry(net::execution_context& ctx)
+      : net::execution_context::service(ctx), core_(std::make_shared<AdapterCore>()) {
     // Older than this registry, so it shuts down after it: see "Posting a result" above.
-    (void)asio::use_service<asio::detail::strand_executor_service>(ctx);
+    (void)net::use_service<net::detail::strand_executor_service>(ctx);
   }
 
   [[nodiscard]] const std::shared_ptr<AdapterCore>& core() const noexcept { return core_; }
@@ -93,14 +84,14 @@ class AdapterRegistry final : public asio::execution_context::service {
 // The registry of the execution context `ex` runs on.
 template <class Executor>
 std::shared_ptr<AdapterCore> adapter_core(const Executor& ex) {
-  return asio::use_service<AdapterRegistry>(asio::query(ex, asio::execution::context)).core();
+  return net::use_service<AdapterRegistry>(net::query(ex, net::execution::context)).core();
 }
 
 // The errors an operation can end with besides its own result. Never throw: out of memory, the
 // bad_alloc itself is the error.
 inline std::exception_ptr aborted_error() noexcept {
   try {
-    return std::make_exception_ptr(asio::system_error(asio::error::operation_aborted));
+    return std::make_exception_ptr(system_error(net::error::operation_aborted));
   } catch (...) {
     return std::current_exception();
   }
@@ -168,17 +159,17 @@ class AdapterOp {
   // waiting operation; `abort_running_` types end a running one; `untrack_running_` types leave
   // it running but no longer counted as work, so that the caller's io_context can return from
   // run() without it.
-  void cancel(asio::cancellation_type_t type) noexcept {
-    constexpr auto any = asio::cancellation_type::terminal | asio::cancellation_type::partial |
-                         asio::cancellation_type::total;
+  void cancel(net::cancellation_type_t type) noexcept {
+    constexpr auto any = net::cancellation_type::terminal | net::cancellation_type::partial |
+                         net::cancellation_type::total;
     std::shared_ptr<AdapterOp> self;
     bool left_waiting = false;
     {
       const std::lock_guard lock(core_->mutex);
       if (phase_ == Phase::Finished) return;
       const auto ends = phase_ == Phase::Waiting ? any : abort_running_;
-      if ((type & ends) == asio::cancellation_type::none) {
-        if ((type & untrack_running_) != asio::cancellation_type::none) untrack_locked();
+      if ((type & ends) == net::cancellation_type::none) {
+        if ((type & untrack_running_) != net::cancellation_type::none) untrack_locked();
         return;
       }
       left_waiting = phase_ == Phase::Waiting;
@@ -195,8 +186,8 @@ class AdapterOp {
   }
 
  protected:
-  AdapterOp(std::shared_ptr<AdapterCore> core, Phase phase, asio::cancellation_type_t abort_running,
-            asio::cancellation_type_t untrack_running) noexcept
+  AdapterOp(std::shared_ptr<AdapterCore> core, Phase phase, net::cancellation_type_t abort_running,
+            net::cancellation_type_t untrack_running) noexcept
       : core_(std::move(core)),
         abort_running_(abort_running),
         untrack_running_(untrack_running),
@@ -241,8 +232,8 @@ class AdapterOp {
   }
 
   std::shared_ptr<AdapterCore> core_;
-  const asio::cancellation_type_t abort_running_;
-  const asio::cancellation_type_t untrack_running_;
+  const net::cancellation_type_t abort_running_;
+  const net::cancellation_type_t untrack_running_;
   Phase phase_;                      // guarded
   AdapterOp* prev_ = nullptr;        // guarded
   AdapterOp* next_ = nullptr;        // guarded
@@ -278,7 +269,7 @@ inline void AdapterRegistry::shutdown() {
 class AdapterCancel {
  public:
   explicit AdapterCancel(std::weak_ptr<AdapterOp> op) noexcept : op_(std::move(op)) {}
-  void operator()(asio::cancellation_type_t type) const noexcept {
+  void operator()(net::cancellation_type_t type) const noexcept {
     if (const auto op = op_.lock()) op->cancel(type);
   }
 
@@ -291,7 +282,7 @@ class AdapterCancel {
 template <class Handler>
 class AdapterResume {
  public:
-  AdapterResume(Handler&& handler, asio::associated_cancellation_slot_t<Handler> slot,
+  AdapterResume(Handler&& handler, net::associated_cancellation_slot_t<Handler> slot,
                 std::exception_ptr error, ResponseRecord&& response)
       : handler_(std::move(handler)),
         slot_(std::move(slot)),
@@ -305,7 +296,7 @@ class AdapterResume {
 
  private:
   Handler handler_;
-  asio::associated_cancellation_slot_t<Handler> slot_;
+  net::associated_cancellation_slot_t<Handler> slot_;
   std::exception_ptr error_;
   ResponseRecord response_;
 };
@@ -316,13 +307,13 @@ class AdapterResume {
 template <class Handler>
 class ParkedCaller {
  public:
-  using executor_type = asio::associated_executor_t<Handler>;
-  using slot_type = asio::associated_cancellation_slot_t<Handler>;
+  using executor_type = net::associated_executor_t<Handler>;
+  using slot_type = net::associated_cancellation_slot_t<Handler>;
 
   explicit ParkedCaller(Handler&& handler)
-      : work_(asio::prefer(asio::get_associated_executor(handler),
-                           asio::execution::outstanding_work.tracked)),
-        slot_(asio::get_associated_cancellation_slot(handler)),
+      : work_(net::prefer(net::get_associated_executor(handler),
+                          net::execution::outstanding_work.tracked)),
+        slot_(net::get_associated_cancellation_slot(handler)),
         handler_(std::move(handler)) {}
 
   // Install the cancellation handler; before the operation is published, as the result may then
@@ -333,9 +324,9 @@ class ParkedCaller {
 
   // Post the caller with its result; the post counts as work until it runs, then ours ends.
   void resume(std::exception_ptr error, ResponseRecord&& response) {
-    const executor_type ex = asio::get_associated_executor(*handler_);
-    asio::post(ex, AdapterResume<Handler>(std::move(*handler_), slot_, std::move(error),
-                                          std::move(response)));
+    const executor_type ex = net::get_associated_executor(*handler_);
+    net::post(ex, AdapterResume<Handler>(std::move(*handler_), slot_, std::move(error),
+                                         std::move(response)));
     handler_.reset();
     work_.reset();
   }
@@ -348,8 +339,8 @@ class ParkedCaller {
   }
 
  private:
-  using work_type = std::decay_t<decltype(asio::prefer(std::declval<const executor_type&>(),
-                                                       asio::execution::outstanding_work.tracked))>;
+  using work_type = std::decay_t<decltype(net::prefer(std::declval<const executor_type&>(),
+                                                      net::execution::outstanding_work.tracked))>;
 
   std::optional<work_type> work_;
   slot_type slot_;
@@ -393,6 +384,8 @@ inline std::string own_request(std::span<const std::byte> request) {
   return {reinterpret_cast<const char*>(request.data()), request.size()};
 }
 
-}  // namespace request_shadow::detail
+}  // namespace detail
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_DETAIL_ADAPTER_OP_HPP

@@ -16,16 +16,18 @@
 // Locking: fields marked "guarded" are under BlockingQueue::mutex_. The queue's mutex and the
 // AdapterCore's mutex are never held together.
 
-#include <asio/post.hpp>
 #include <cstddef>
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/detail/adapter_op.hpp>
 #include <request_shadow/response_record.hpp>
 #include <utility>
 
-namespace request_shadow::detail {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace detail {
 
 // A blocking request: an operation that waits in `Queue` until a runner starts it.
 template <class Queue>
@@ -36,9 +38,9 @@ class BlockingJob : public AdapterOp {
 
  protected:
   explicit BlockingJob(std::shared_ptr<AdapterCore> core, std::shared_ptr<Queue> queue) noexcept
-      : AdapterOp(std::move(core), Phase::Waiting, asio::cancellation_type::none,
-                  asio::cancellation_type::terminal | asio::cancellation_type::partial |
-                      asio::cancellation_type::total),
+      : AdapterOp(std::move(core), Phase::Waiting, net::cancellation_type::none,
+                  net::cancellation_type::terminal | net::cancellation_type::partial |
+                      net::cancellation_type::total),
         queue_(std::move(queue)) {}
 
   void left_queue() noexcept override { queue_->remove(*this); }
@@ -56,7 +58,7 @@ template <class Queue, class Handler, class Request>
 class BlockingOp final : public BlockingJob<Queue> {
  public:
   BlockingOp(std::shared_ptr<Queue> queue, Handler&& handler, Request&& request)
-      : BlockingJob<Queue>(adapter_core(asio::get_associated_executor(handler)), std::move(queue)),
+      : BlockingJob<Queue>(adapter_core(net::get_associated_executor(handler)), std::move(queue)),
         caller_(std::move(handler)),
         request_(std::move(request)) {}
 
@@ -107,7 +109,7 @@ class BlockingQueue : public std::enable_shared_from_this<BlockingQueue<Executor
     }
     if (!post) return;
     try {
-      asio::post(executor_, Runner(this->shared_from_this()));
+      net::post(executor_, Runner(this->shared_from_this()));
     } catch (...) {  // NOLINT(bugprone-empty-catch): the unposted runner fails a request instead
     }
   }
@@ -195,6 +197,8 @@ class BlockingQueue : public std::enable_shared_from_this<BlockingQueue<Executor
   std::size_t runners_ = 0;  // guarded: runners posted and not yet started, never < waiting_
 };
 
-}  // namespace request_shadow::detail
+}  // namespace detail
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_DETAIL_BLOCKING_QUEUE_HPP

@@ -10,9 +10,12 @@
 #include <limits>
 #include <mutex>
 #include <request_shadow/config.hpp>
+#include <request_shadow/detail/flavour.hpp>
 #include <vector>
 
-namespace request_shadow::detail {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace detail {
 
 // The circuit breaker behind ShadowConfig::auto_stop. Closed: every sampled call shadows, and
 // the outcomes of the last `window` legs are kept. When the share of failed ones (timed out or
@@ -161,6 +164,8 @@ class Breaker {
   std::size_t next_ = 0;
 };
 
-}  // namespace request_shadow::detail
+}  // namespace detail
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_DETAIL_BREAKER_HPP

@@ -34,22 +34,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <asio/any_io_executor.hpp>
-#include <asio/cancellation_type.hpp>
-#include <asio/detail/deadline_timer_service.hpp>
-#include <asio/detail/reactive_descriptor_service.hpp>
-#include <asio/detail/strand_executor_service.hpp>
-#include <asio/error.hpp>
-#include <asio/execution_context.hpp>
-#include <asio/posix/stream_descriptor.hpp>
-#include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/detail/adapter_op.hpp>
 #include <request_shadow/detail/curl_transfer.hpp>
 #include <request_shadow/response_record.hpp>
@@ -60,7 +51,9 @@
 #include <utility>
 #include <vector>
 
-namespace request_shadow::http {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace http {
 
 /// What one backend's connection handling did on one execution context, since it started there.
 struct ConnectionStats {
@@ -83,9 +76,13 @@ struct ConnectionStats {
   std::size_t transfers_running = 0;
 };
 
-}  // namespace request_shadow::http
+}  // namespace http
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
-namespace request_shadow::detail {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace detail {
 
 // The connection limits of one multi handle.
 struct CurlLimits {
@@ -96,7 +93,7 @@ struct CurlLimits {
 // A libcurl multi handle on one execution context.
 class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
  public:
-  CurlMulti(asio::any_io_executor ex, const CurlLimits& limits) : ex_(ex), timer_(ex) {
+  CurlMulti(net::any_io_executor ex, const CurlLimits& limits) : ex_(ex), timer_(ex) {
     multi_ = curl_multi_init();
     if (multi_ == nullptr) throw std::runtime_error("request_shadow::http: curl_multi_init failed");
     curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlMulti::on_socket);
@@ -216,9 +213,9 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
 
   // A socket libcurl asked us to watch: a duplicate of it, which Asio owns.
   struct Watcher {
-    Watcher(const asio::any_io_executor& ex, int fd, std::uint64_t gen, const struct stat& id)
+    Watcher(const net::any_io_executor& ex, int fd, std::uint64_t gen, const struct stat& id)
         : descriptor(ex, fd), generation(gen), device(id.st_dev), inode(id.st_ino) {}
-    asio::posix::stream_descriptor descriptor;
+    net::posix::stream_descriptor descriptor;
     std::uint64_t generation;
     dev_t device;  // which socket the number named when the watcher was made
     ino_t inode;
@@ -263,15 +260,15 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
     const std::weak_ptr<CurlMulti> weak = weak_from_this();
     const std::uint64_t gen = w.generation;
     if ((w.want & CURL_POLL_IN) != 0 && !w.reading) {
-      w.descriptor.async_wait(asio::posix::stream_descriptor::wait_read,
-                              [weak, fd, gen](const asio::error_code& ec) {
+      w.descriptor.async_wait(net::posix::stream_descriptor::wait_read,
+                              [weak, fd, gen](const net::error_code& ec) {
                                 if (auto self = weak.lock()) self->on_ready(fd, gen, true, ec);
                               });
       w.reading = true;
     }
     if ((w.want & CURL_POLL_OUT) != 0 && !w.writing) {
-      w.descriptor.async_wait(asio::posix::stream_descriptor::wait_write,
-                              [weak, fd, gen](const asio::error_code& ec) {
+      w.descriptor.async_wait(net::posix::stream_descriptor::wait_write,
+                              [weak, fd, gen](const net::error_code& ec) {
                                 if (auto self = weak.lock()) self->on_ready(fd, gen, false, ec);
                               });
       w.writing = true;
@@ -279,14 +276,14 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
   }
 
   // A wait on a socket completed: tell libcurl, then re-arm.
-  void on_ready(curl_socket_t fd, std::uint64_t gen, bool read, const asio::error_code& ec) {
+  void on_ready(curl_socket_t fd, std::uint64_t gen, bool read, const net::error_code& ec) {
     std::vector<Done> done;
     {
       const std::lock_guard lock(mutex_);
       Watcher* w = find_locked(fd, gen);
       if (w == nullptr) return;  // libcurl removed or closed it meanwhile
       (read ? w->reading : w->writing) = false;
-      if (ec == asio::error::operation_aborted || dead_) return;
+      if (ec == net::error::operation_aborted || dead_) return;
       const int direction = read ? CURL_POLL_IN : CURL_POLL_OUT;
       if ((w->want & direction) != 0) {
         const int action = ec ? CURL_CSELECT_ERR : (read ? CURL_CSELECT_IN : CURL_CSELECT_OUT);
@@ -306,7 +303,7 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
   }
 
   // The timer fired: let libcurl handle its timeouts.
-  void on_timeout(std::uint64_t gen, const asio::error_code& ec) {
+  void on_timeout(std::uint64_t gen, const net::error_code& ec) {
     std::vector<Done> done;
     {
       const std::lock_guard lock(mutex_);
@@ -400,13 +397,13 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
         // call. A timer still waiting is cancelled (it would keep run() from returning).
         ++self.stats_.zero_timeouts;
         self.timer_.cancel();
-        asio::post(self.ex_, [weak, gen] {
-          if (auto s = weak.lock()) s->on_timeout(gen, asio::error_code());
+        net::post(self.ex_, [weak, gen] {
+          if (auto s = weak.lock()) s->on_timeout(gen, net::error_code());
         });
         return 0;
       }
       self.timer_.expires_after(std::chrono::milliseconds(timeout_ms));
-      self.timer_.async_wait([weak, gen](const asio::error_code& ec) {
+      self.timer_.async_wait([weak, gen](const net::error_code& ec) {
         if (auto s = weak.lock()) s->on_timeout(gen, ec);
       });
       return 0;
@@ -451,8 +448,8 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
 
   std::mutex mutex_;
   CURLM* multi_ = nullptr;
-  asio::any_io_executor ex_;
-  asio::steady_timer timer_;
+  net::any_io_executor ex_;
+  net::steady_timer timer_;
   std::uint64_t timer_generation_ = 0;
   std::uint64_t generation_ = 0;
   bool dead_ = false;
@@ -463,10 +460,10 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
   http::ConnectionStats stats_;
 };
 
-inline void CurlCancel::operator()(asio::cancellation_type_t type) const noexcept {
+inline void CurlCancel::operator()(net::cancellation_type_t type) const noexcept {
   // Total cancellation is refused: the request may already have had its effect.
-  constexpr auto handled = asio::cancellation_type::terminal | asio::cancellation_type::partial;
-  if ((type & handled) == asio::cancellation_type::none) return;
+  constexpr auto handled = net::cancellation_type::terminal | net::cancellation_type::partial;
+  if ((type & handled) == net::cancellation_type::none) return;
   const auto t = transfer_.lock();
   if (!t) return;
   if (const auto m = t->multi.lock()) m->abandon(t);
@@ -474,17 +471,17 @@ inline void CurlCancel::operator()(asio::cancellation_type_t type) const noexcep
 
 // One per execution context: a multi handle for each backend used on it, cleaned up when the
 // context shuts down (before the reactor, which is older, so that the watchers can still close).
-class CurlService final : public asio::execution_context::service {
+class CurlService final : public net::execution_context::service {
  public:
   using key_type = CurlService;
-  inline static asio::execution_context::id id;
+  inline static net::execution_context::id id;
 
-  explicit CurlService(asio::execution_context& ctx) : asio::execution_context::service(ctx) {
+  explicit CurlService(net::execution_context& ctx) : net::execution_context::service(ctx) {
     // Older than this service, so they shut down after it.
-    (void)asio::use_service<asio::detail::strand_executor_service>(ctx);
-    (void)asio::use_service<asio::detail::reactive_descriptor_service>(ctx);
-    (void)asio::use_service<asio::detail::deadline_timer_service<asio::detail::chrono_time_traits<
-        std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>>>>(ctx);
+    (void)net::use_service<net::detail::strand_executor_service>(ctx);
+    (void)net::use_service<net::detail::reactive_descriptor_service>(ctx);
+    (void)net::use_service<net::detail::deadline_timer_service<net::detail::chrono_time_traits<
+        std::chrono::steady_clock, net::wait_traits<std::chrono::steady_clock>>>>(ctx);
   }
 
   // The multi of `backend` here, made by `make()` the first time; null once shut down.
@@ -539,6 +536,8 @@ class CurlService final : public asio::execution_context::service {
   std::vector<Entry> entries_;
 };
 
-}  // namespace request_shadow::detail
+}  // namespace detail
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_DETAIL_CURL_MULTI_HPP

@@ -12,16 +12,11 @@
 
 #include <curl/curl.h>
 
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/associated_executor.hpp>
-#include <asio/cancellation_type.hpp>
-#include <asio/execution/outstanding_work.hpp>
-#include <asio/post.hpp>
-#include <asio/prefer.hpp>
 #include <cstddef>
 #include <exception>
 #include <memory>
 #include <optional>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/detail/adapter_op.hpp>
 #include <request_shadow/response_record.hpp>
 #include <stdexcept>
@@ -30,7 +25,9 @@
 #include <type_traits>
 #include <utility>
 
-namespace request_shadow::http {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace http {
 
 /// A transport failure: the request got no complete HTTP response.
 /**
@@ -49,9 +46,13 @@ class TransferError : public std::runtime_error {
   CURLcode code_;
 };
 
-}  // namespace request_shadow::http
+}  // namespace http
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
-namespace request_shadow::detail {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace detail {
 
 class CurlMulti;
 
@@ -225,7 +226,7 @@ class CurlCancel {
  public:
   explicit CurlCancel(std::weak_ptr<CurlTransfer> transfer) noexcept
       : transfer_(std::move(transfer)) {}
-  void operator()(asio::cancellation_type_t type) const noexcept;
+  void operator()(net::cancellation_type_t type) const noexcept;
 
  private:
   std::weak_ptr<CurlTransfer> transfer_;
@@ -236,9 +237,9 @@ template <class Handler>
 class CurlTransferFor final : public CurlTransfer {
  public:
   explicit CurlTransferFor(Handler&& handler)
-      : work_(asio::prefer(asio::get_associated_executor(handler),
-                           asio::execution::outstanding_work.tracked)),
-        slot_(asio::get_associated_cancellation_slot(handler)),
+      : work_(net::prefer(net::get_associated_executor(handler),
+                          net::execution::outstanding_work.tracked)),
+        slot_(net::get_associated_cancellation_slot(handler)),
         handler_(std::move(handler)) {}
 
   // Install the cancellation handler, before the transfer is handed to the multi.
@@ -249,9 +250,9 @@ class CurlTransferFor final : public CurlTransfer {
   void resume(std::exception_ptr error, ResponseRecord&& response) noexcept override {
     if (!handler_) return;
     try {
-      const auto ex = asio::get_associated_executor(*handler_);
-      asio::post(ex, AdapterResume<Handler>(std::move(*handler_), slot_, std::move(error),
-                                            std::move(response)));
+      const auto ex = net::get_associated_executor(*handler_);
+      net::post(ex, AdapterResume<Handler>(std::move(*handler_), slot_, std::move(error),
+                                           std::move(response)));
     } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory: the caller is destroyed
     }
     handler_.reset();
@@ -264,15 +265,17 @@ class CurlTransferFor final : public CurlTransfer {
   }
 
  private:
-  using executor_type = asio::associated_executor_t<Handler>;
-  using work_type = std::decay_t<decltype(asio::prefer(std::declval<const executor_type&>(),
-                                                       asio::execution::outstanding_work.tracked))>;
+  using executor_type = net::associated_executor_t<Handler>;
+  using work_type = std::decay_t<decltype(net::prefer(std::declval<const executor_type&>(),
+                                                      net::execution::outstanding_work.tracked))>;
 
   std::optional<work_type> work_;
-  asio::associated_cancellation_slot_t<Handler> slot_;
+  net::associated_cancellation_slot_t<Handler> slot_;
   std::optional<Handler> handler_;
 };
 
-}  // namespace request_shadow::detail
+}  // namespace detail
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_DETAIL_CURL_TRANSFER_HPP

@@ -21,22 +21,6 @@
 // shuts down: parked callers and idle workers are destroyed, the timer is destroyed.
 
 #include <algorithm>
-#include <asio/any_io_executor.hpp>
-#include <asio/awaitable.hpp>
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/cancellation_type.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/dispatch.hpp>
-#include <asio/execution_context.hpp>
-#include <asio/experimental/deferred.hpp>
-#include <asio/experimental/parallel_group.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -46,6 +30,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/detail/engine/budget.hpp>
 #include <request_shadow/detail/engine/deadline_queue.hpp>
 #include <request_shadow/detail/engine/lane.hpp>
@@ -61,7 +46,9 @@
 #include <utility>
 #include <vector>
 
-namespace request_shadow::detail {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace detail {
 
 // The type-independent part of the engine; Engine<Shadow> adds the backend and the worker body.
 class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineBase> {
@@ -70,18 +57,18 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
 
   // `shadow_executor`, when not empty, runs the workers instead of the callers' contexts.
   explicit EngineBase(std::size_t max_workers, bool measure = false,
-                      asio::any_io_executor shadow_executor = {})
+                      net::any_io_executor shadow_executor = {})
       : measure_(measure), shadow_executor_(std::move(shadow_executor)), budget_(max_workers) {}
 
   // Whether workers time their backend calls.
   const bool measure_;
   // Where workers run, if not on their callers' contexts.
-  const asio::any_io_executor shadow_executor_;
+  const net::any_io_executor shadow_executor_;
   EngineBase(const EngineBase&) = delete;
   EngineBase& operator=(const EngineBase&) = delete;
   virtual ~EngineBase() {
     for (Lane* lane = lanes_.head(); lane != nullptr; lane = lane->next_lane) {
-      if (lane->alive) asio::use_service<LaneRegistry>(*lane->context).remove(lane);
+      if (lane->alive) net::use_service<LaneRegistry>(*lane->context).remove(lane);
     }
   }
 
@@ -97,7 +84,7 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
 
   // Start a shadow leg for `input`. When `max_workers` legs are already busy the slot comes back
   // in state Shed, with nothing started.
-  Slot* submit(const asio::any_io_executor& caller, std::span<const std::byte> input,
+  Slot* submit(const net::any_io_executor& caller, std::span<const std::byte> input,
                Clock::duration timeout, std::uint64_t& gen) {
     std::shared_ptr<Worker> spawn;
     std::optional<Parked> parked_worker;
@@ -156,7 +143,7 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
     // The primary goes first: a parked worker is resumed by post and a new one starts by post, so
     // the shadow's synchronous work runs only once the caller suspends; an idle worker still
     // unwinding below the caller picks the job up when the caller suspends.
-    if (parked_worker) asio::post(std::move(*parked_worker));
+    if (parked_worker) net::post(std::move(*parked_worker));
     if (spawn) start_or_drop(std::move(spawn));
     if (dispatch != nullptr) post_dispatcher(dispatch);
     return &slot;
@@ -249,7 +236,7 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
   // The caller leaves with its primary: the engine finishes the call through `settler` when the
   // shadow answers or its deadline passes (at once, posted, if that already happened).
   void detach(Slot& slot, std::shared_ptr<Settler> settler, std::optional<std::string> key) {
-    asio::any_io_executor home;
+    net::any_io_executor home;
     {
       const std::lock_guard lock(slot.lane->mutex);
       slot.caller_gone = true;
@@ -264,7 +251,7 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
         slot.settler = std::move(settler);
       }
     }
-    if (home) asio::post(home, SettleLater{shared_from_this(), &slot, std::move(settler)});
+    if (home) net::post(home, SettleLater{shared_from_this(), &slot, std::move(settler)});
   }
 
   // Settles a detached call whose shadow settled before its caller left. Destroyed unrun (its
@@ -494,7 +481,7 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
       // `doomed` is destroyed here, after the lock was released.
     }
     try {
-      for (auto& h : wake) asio::post(std::move(h));
+      for (auto& h : wake) net::post(std::move(h));
       // A job queued while this worker was retiring found it still counted; start another.
       if (redispatch != nullptr) post_dispatcher(redispatch);
       // It left between finish() and take_job(), where it would have noticed an idle lane.
@@ -528,7 +515,7 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
   void shutdown_lane(Lane& lane) override {
     std::vector<Parked> doomed;
     std::vector<DroppedCall> settlers;
-    std::optional<asio::steady_timer> timer;
+    std::optional<net::steady_timer> timer;
     {
       const std::lock_guard lock(lane.mutex);
       if (!lane.alive) return;
@@ -544,7 +531,7 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
         drop_job(*job, settlers, nullptr, "shadow leg dropped at shutdown");
       budget_.give_back(lane.credits);
       timer = lane.timer.release();
-      lane.home = asio::any_io_executor();
+      lane.home = net::any_io_executor();
     }
     auto keep_alive = shared_from_this();
     settlers.clear();
@@ -583,26 +570,26 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
       if (next) arm(lane, *next);
     }
     for (auto& [w, job] : cancels) send_cancel(std::move(w), job.first, job.second);
-    for (auto& h : wake) asio::post(std::move(h));
+    for (auto& h : wake) net::post(std::move(h));
     for (Slot* slot : settle) settle_detached(*slot);
   }
 
  private:
-  static asio::any_io_executor home_executor(const asio::any_io_executor& caller) {
-    if (const auto* s = caller.target<asio::strand<asio::io_context::executor_type>>()) {
+  static net::any_io_executor home_executor(const net::any_io_executor& caller) {
+    if (const auto* s = caller.target<net::strand<net::io_context::executor_type>>()) {
       return s->get_inner_executor();
     }
     return caller;
   }
 
   // The live lane of the caller's execution context, made on first use.
-  Lane& lane_for(const asio::any_io_executor& caller) {
-    asio::execution_context* ctx = &asio::query(caller, asio::execution::context);
+  Lane& lane_for(const net::any_io_executor& caller) {
+    net::execution_context* ctx = &net::query(caller, net::execution::context);
     return lanes_.find_or_add(ctx, [&] {
       auto lane = std::make_unique<Lane>();
       lane->context = ctx;
       lane->home = home_executor(caller);
-      asio::use_service<LaneRegistry>(*ctx).add(weak_from_this(), lane.get());
+      net::use_service<LaneRegistry>(*ctx).add(weak_from_this(), lane.get());
       return lane;
     });
   }
@@ -646,12 +633,12 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
   // Post `f` to the lane's home executor; nothing once the lane's context has shut down.
   template <class F>
   static void post_home(Lane* lane, F f) {
-    asio::any_io_executor home;
+    net::any_io_executor home;
     {
       const std::lock_guard lock(lane->mutex);
       home = lane->home;
     }
-    if (home) asio::post(home, std::move(f));
+    if (home) net::post(home, std::move(f));
   }
 
   // Runs once the thread that queued jobs has moved on. Queued jobs go to idle workers; if some
@@ -677,7 +664,7 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
         again = !lane.pending.empty() && !std::exchange(lane.dispatch_posted, true);
       }
     }
-    for (auto& h : wake) asio::post(std::move(h));
+    for (auto& h : wake) net::post(std::move(h));
     if (spawn) start_or_drop(std::move(spawn));
     if (again) post_dispatcher(&lane);
   }
@@ -749,21 +736,19 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
     std::shared_ptr<EngineBase> engine;
     Lane* lane;
     std::uint64_t gen;
-    void operator()(const std::error_code& /*ec*/) const {
-      engine->sweep(*lane, gen, Clock::now());
-    }
+    void operator()(const error_code& /*ec*/) const { engine->sweep(*lane, gen, Clock::now()); }
   };
 
   // Ask the worker to stop its job, on the worker's strand, only if it is still on that job.
   void send_cancel(std::shared_ptr<Worker> w, Slot* job, std::uint64_t gen) {
     auto ex = w->ex;
-    asio::dispatch(ex, [engine = shared_from_this(), w = std::move(w), job, gen] {
+    net::dispatch(ex, [engine = shared_from_this(), w = std::move(w), job, gen] {
       {
         const std::lock_guard lock(w->lane->mutex);
         if (w->running != job || job->gen != gen) return;
       }
       w->cancel_sent = true;
-      w->cancel.emit(asio::cancellation_type::terminal);
+      w->cancel.emit(net::cancellation_type::terminal);
     });
   }
 
@@ -796,7 +781,7 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
       budget_.give_back(lane.credits);
       lane.timer.disarm();
     }
-    for (auto& h : wake) asio::post(std::move(h));
+    for (auto& h : wake) net::post(std::move(h));
   }
 
   AdmissionBudget budget_;
@@ -804,14 +789,14 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
 };
 
 // A second call of the primary side, for noise cancellation.
-using SecondaryCall = std::function<asio::awaitable<ResponseRecord>(std::span<const std::byte>)>;
+using SecondaryCall = std::function<net::awaitable<ResponseRecord>(std::span<const std::byte>)>;
 
 // The engine of one Shadower: the backend and the worker coroutine body.
 template <class Shadow>
 class Engine final : public EngineBase {
  public:
   Engine(std::shared_ptr<Shadow> backend, std::size_t max_workers, bool measure,
-         SecondaryCall secondary = {}, asio::any_io_executor shadow_executor = {})
+         SecondaryCall secondary = {}, net::any_io_executor shadow_executor = {})
       : EngineBase(max_workers, measure, std::move(shadow_executor)),
         backend_(std::move(backend)),
         secondary_(std::move(secondary)) {}
@@ -835,14 +820,14 @@ class Engine final : public EngineBase {
     void operator()(const std::exception_ptr& /*e*/) const {}
   };
 
-  static asio::awaitable<void> work(std::shared_ptr<Engine> engine, std::shared_ptr<Worker> self) {
+  static net::awaitable<void> work(std::shared_ptr<Engine> engine, std::shared_ptr<Worker> self) {
     const ExitGuard guard(engine, self);
     Worker& w = *self;
     for (;;) {
       Slot* job = engine->take_job(self);
       if (job == nullptr) {
         if (engine->retiring(w)) co_return;
-        co_await engine->async_wait_job(w, asio::use_awaitable);
+        co_await engine->async_wait_job(w, net::use_awaitable);
         continue;
       }
       ResponseRecord answer;
@@ -852,9 +837,9 @@ class Engine final : public EngineBase {
       // off, or been cancelled.
       if (w.cancel_sent) {
         w.cancel_sent = false;
-        co_await asio::this_coro::reset_cancellation_state();
+        co_await net::this_coro::reset_cancellation_state();
       }
-      co_await asio::this_coro::throw_if_cancelled(true);
+      co_await net::this_coro::throw_if_cancelled(true);
       const auto input = std::as_bytes(std::span(job->input.data(), job->input.size()));
       const auto started = engine->measure_ ? Clock::now() : Clock::time_point{};
       bool reported = false;  // the shadow's answer or failure is in the slot already
@@ -872,9 +857,9 @@ class Engine final : public EngineBase {
       if (w.cancel_sent) {
         // A cancelled coroutine throws at every later co_await until its state is reset.
         w.cancel_sent = false;
-        co_await asio::this_coro::reset_cancellation_state();
+        co_await net::this_coro::reset_cancellation_state();
       }
-      co_await asio::this_coro::throw_if_cancelled(true);
+      co_await net::this_coro::throw_if_cancelled(true);
       engine->finish(self, *job, error || reported ? nullptr : &answer, error, true, elapsed,
                      second ? &*second : nullptr);
     }
@@ -886,37 +871,36 @@ class Engine final : public EngineBase {
   // secondary); the group then waits for the secondary, which the engine's deadline bounds by
   // abandoning the whole job, so the secondary's lateness is never the shadow's. A secondary
   // that fails leaves `second` empty.
-  static asio::awaitable<void> call_both(Engine& engine, Slot& job,
-                                         std::span<const std::byte> input,
-                                         Clock::time_point started,
-                                         std::optional<ResponseRecord>& second) {
-    const auto ex = co_await asio::this_coro::executor;
+  static net::awaitable<void> call_both(Engine& engine, Slot& job, std::span<const std::byte> input,
+                                        Clock::time_point started,
+                                        std::optional<ResponseRecord>& second) {
+    const auto ex = co_await net::this_coro::executor;
     auto shadow_part = shadow_then_report(&engine, &job, input, started);
     auto secondary_part = call_secondary(&engine, input);
-    auto group = asio::experimental::make_parallel_group(
-        asio::co_spawn(ex, std::move(shadow_part), asio::experimental::deferred),
-        asio::co_spawn(ex, std::move(secondary_part), asio::experimental::deferred));
-    auto results = co_await group.async_wait(CancelOnShadowFailure{}, asio::use_awaitable);
+    auto group = net::experimental::make_parallel_group(
+        net::co_spawn(ex, std::move(shadow_part), detail::deferred),
+        net::co_spawn(ex, std::move(secondary_part), detail::deferred));
+    auto results = co_await group.async_wait(CancelOnShadowFailure{}, net::use_awaitable);
     if (!std::get<2>(results)) second.emplace(std::move(std::get<3>(results)));
   }
 
   // The group's cancellation condition: a failed shadow cancels the secondary; nothing else
   // cancels anything.
   struct CancelOnShadowFailure {
-    asio::cancellation_type_t operator()(const std::exception_ptr& shadow_error) const noexcept {
-      return shadow_error ? asio::cancellation_type::terminal : asio::cancellation_type::none;
+    net::cancellation_type_t operator()(const std::exception_ptr& shadow_error) const noexcept {
+      return shadow_error ? net::cancellation_type::terminal : net::cancellation_type::none;
     }
-    asio::cancellation_type_t operator()(const std::exception_ptr& /*secondary_error*/,
-                                         const ResponseRecord& /*secondary*/) const noexcept {
-      return asio::cancellation_type::none;
+    net::cancellation_type_t operator()(const std::exception_ptr& /*secondary_error*/,
+                                        const ResponseRecord& /*secondary*/) const noexcept {
+      return net::cancellation_type::none;
     }
   };
 
   // The shadow's part of `call_both`: call it and report its answer or failure to the slot at
   // once. Rethrows the failure, so that the group cancels the secondary.
-  static asio::awaitable<void> shadow_then_report(Engine* engine, Slot* job,
-                                                  std::span<const std::byte> input,
-                                                  Clock::time_point started) {
+  static net::awaitable<void> shadow_then_report(Engine* engine, Slot* job,
+                                                 std::span<const std::byte> input,
+                                                 Clock::time_point started) {
     ResponseRecord answer;
     std::exception_ptr error;
     try {
@@ -934,8 +918,8 @@ class Engine final : public EngineBase {
 
   // The secondary's part of `call_both`, in a coroutine of its own: a `call` that throws before
   // it returns an awaitable fails this part only, never the shadow's.
-  static asio::awaitable<ResponseRecord> call_secondary(Engine* engine,
-                                                        std::span<const std::byte> input) {
+  static net::awaitable<ResponseRecord> call_secondary(Engine* engine,
+                                                       std::span<const std::byte> input) {
     co_return co_await engine->secondary_(input);
   }
 
@@ -962,8 +946,8 @@ class Engine final : public EngineBase {
       try {
         auto strand = worker->ex;
         auto body = work(engine, worker);
-        auto done = asio::bind_cancellation_slot(worker->cancel.slot(), Exited{worker});
-        asio::co_spawn(strand, std::move(body), std::move(done));
+        auto done = net::bind_cancellation_slot(worker->cancel.slot(), Exited{worker});
+        net::co_spawn(strand, std::move(body), std::move(done));
         started = true;
       } catch (...) {  // NOLINT(bugprone-empty-catch): the destructor forgets the worker
       }
@@ -972,7 +956,7 @@ class Engine final : public EngineBase {
 
   void start_worker(std::shared_ptr<Worker> w) override {
     auto ex = w->ex;
-    asio::post(ex, StartWorker(std::static_pointer_cast<Engine>(shared_from_this()), std::move(w)));
+    net::post(ex, StartWorker(std::static_pointer_cast<Engine>(shared_from_this()), std::move(w)));
   }
 
   std::shared_ptr<Shadow> backend_;
@@ -1059,14 +1043,15 @@ class Lease {
 };
 
 // Start a shadow leg (or record that it was shed).
-inline Lease start_shadow(const std::shared_ptr<EngineBase>& engine,
-                          const asio::any_io_executor& ex, std::span<const std::byte> input,
-                          Clock::duration timeout) {
+inline Lease start_shadow(const std::shared_ptr<EngineBase>& engine, const net::any_io_executor& ex,
+                          std::span<const std::byte> input, Clock::duration timeout) {
   std::uint64_t gen = 0;
   Slot* slot = engine->submit(ex, input, timeout, gen);
   return Lease(engine.get(), slot, gen);
 }
 
-}  // namespace request_shadow::detail
+}  // namespace detail
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_DETAIL_ENGINE_HPP

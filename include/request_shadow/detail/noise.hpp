@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <request_shadow/config.hpp>
+#include <request_shadow/detail/flavour.hpp>
 #include <request_shadow/detail/noise_rates.hpp>
 #include <request_shadow/divergence.hpp>
 #include <request_shadow/pointer.hpp>
@@ -20,7 +21,9 @@
 #include <utility>
 #include <vector>
 
-namespace request_shadow::detail {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace detail {
 
 // What a comparison ignores: the config's headers and pointers plus the noise learned so far.
 struct IgnoreRules {
@@ -378,6 +381,8 @@ class NoiseTracker {
   std::map<std::pair<NoiseKind, std::string>, Count> counts_;
 };
 
-}  // namespace request_shadow::detail
+}  // namespace detail
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_DETAIL_NOISE_HPP

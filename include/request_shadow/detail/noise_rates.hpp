@@ -6,8 +6,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <request_shadow/config.hpp>
+#include <request_shadow/detail/flavour.hpp>
 
-namespace request_shadow::detail {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace detail {
 
 // What one place's window holds at a given time.
 struct PlaceWindow {
@@ -114,6 +117,8 @@ class PlaceRates {
   Counts previous_;  // the block before `block_`
 };
 
-}  // namespace request_shadow::detail
+}  // namespace detail
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_DETAIL_NOISE_RATES_HPP

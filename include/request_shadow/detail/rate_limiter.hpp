@@ -7,8 +7,11 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <request_shadow/detail/flavour.hpp>
 
-namespace request_shadow::detail {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace detail {
 
 // A token bucket with no lock, kept as one atomic "theoretical arrival time" (the generic cell
 // rate algorithm): a token is taken when that time, pushed one interval forward, is no further
@@ -50,6 +53,8 @@ class RateLimiter {
   std::atomic<std::int64_t> next_{std::numeric_limits<std::int64_t>::min() / 2};
 };
 
-}  // namespace request_shadow::detail
+}  // namespace detail
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_DETAIL_RATE_LIMITER_HPP

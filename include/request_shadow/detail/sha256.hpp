@@ -27,6 +27,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <memory>
+#include <request_shadow/detail/flavour.hpp>
 #include <span>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -37,7 +38,9 @@
 #define REQUEST_SHADOW_SHA_NI 0
 #endif
 
-namespace request_shadow::detail {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace detail {
 
 /// A SHA-256 digest.
 using Sha256Digest = std::array<unsigned char, 32>;
@@ -446,6 +449,8 @@ inline void sha256(std::span<const std::byte> data, Sha256Digest& out) noexcept 
   sha256({}, data, out);
 }
 
-}  // namespace request_shadow::detail
+}  // namespace detail
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_DETAIL_SHA256_HPP

@@ -8,17 +8,11 @@
 
 #include <curl/curl.h>
 
-#include <asio/async_result.hpp>
-#include <asio/awaitable.hpp>
-#include <asio/execution/context.hpp>
-#include <asio/execution_context.hpp>
-#include <asio/query.hpp>
-#include <asio/strand.hpp>
-#include <asio/use_awaitable.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <memory>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/detail/curl_multi.hpp>
 #include <request_shadow/detail/curl_transfer.hpp>
 #include <request_shadow/http/request.hpp>
@@ -29,7 +23,9 @@
 #include <string_view>
 #include <utility>
 
-namespace request_shadow::http {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace http {
 
 /// How an `http::Backend` connects and what it accepts.
 struct Options {
@@ -128,11 +124,11 @@ inline void prepare(request_shadow::detail::CurlTransfer& t, const HttpCore& cor
 
 // The executor under any strands: the multi's sockets and timer need no strand of a caller.
 template <class Executor>
-asio::any_io_executor base_executor(const Executor& ex) {
+net::any_io_executor base_executor(const Executor& ex) {
   if constexpr (requires { ex.get_inner_executor(); }) {
     return base_executor(ex.get_inner_executor());
   } else {
-    return asio::any_io_executor(ex);
+    return net::any_io_executor(ex);
   }
 }
 
@@ -143,9 +139,9 @@ struct HttpStart {
   template <class Handler>
   void operator()(Handler handler, Request request) const {
     using Transfer = request_shadow::detail::CurlTransferFor<Handler>;
-    const auto ex = asio::get_associated_executor(handler);
-    asio::execution_context& ctx = asio::query(ex, asio::execution::context);
-    auto& service = asio::use_service<request_shadow::detail::CurlService>(ctx);
+    const auto ex = net::get_associated_executor(handler);
+    net::execution_context& ctx = net::query(ex, net::execution::context);
+    auto& service = net::use_service<request_shadow::detail::CurlService>(ctx);
     std::shared_ptr<Transfer> t = std::make_shared<Transfer>(std::move(handler));
     try {
       prepare(*t, *core, std::move(request));
@@ -243,7 +239,7 @@ inline void global_init() {
  *
  * @par Per-Operation Cancellation
  * Terminal and partial cancellation remove the transfer from the multi handle at once and
- * complete with `asio::system_error(asio::error::operation_aborted)`. An unfinished HTTP/1.1
+ * complete with `net::system_error(net::error::operation_aborted)`. An unfinished HTTP/1.1
  * connection is then closed (never reused) with a reset, so abandoned calls leave no TIME_WAIT
  * sockets behind; an HTTP/2 connection only has the stream reset. Total cancellation is refused
  * (the request may already have had its effect). An abandoned `Shadower` leg is cancelled this
@@ -276,12 +272,12 @@ class Backend {
    * for a transport failure. The bytes are copied before the first suspension. See the class for
    * cancellation.
    */
-  [[nodiscard]] asio::awaitable<ResponseRecord> call(std::span<const std::byte> message) const {
+  [[nodiscard]] net::awaitable<ResponseRecord> call(std::span<const std::byte> message) const {
     return call(std::string_view(reinterpret_cast<const char*>(message.data()), message.size()));
   }
 
   /// Send this HTTP/1.1 request message, as text; see the byte overload.
-  [[nodiscard]] asio::awaitable<ResponseRecord> call(std::string_view message) const {
+  [[nodiscard]] net::awaitable<ResponseRecord> call(std::string_view message) const {
     // Parsed before the coroutine starts: a malformed message throws at the co_await.
     std::exception_ptr error;
     Request request;
@@ -294,7 +290,7 @@ class Backend {
   }
 
   /// Send a parsed request; see the byte overload.
-  [[nodiscard]] asio::awaitable<ResponseRecord> call(Request request) const {
+  [[nodiscard]] net::awaitable<ResponseRecord> call(Request request) const {
     return send(core_, std::move(request), nullptr);
   }
 
@@ -305,24 +301,26 @@ class Backend {
   [[nodiscard]] const Options& options() const noexcept { return core_->options; }
 
   /// What this backend's connections on `ctx` did so far (all zero if it never ran there).
-  [[nodiscard]] ConnectionStats connection_stats(asio::execution_context& ctx) const {
-    const auto multi = asio::use_service<request_shadow::detail::CurlService>(ctx).find(core_);
+  [[nodiscard]] ConnectionStats connection_stats(net::execution_context& ctx) const {
+    const auto multi = net::use_service<request_shadow::detail::CurlService>(ctx).find(core_);
     return multi ? multi->stats() : ConnectionStats{};
   }
 
  private:
-  static asio::awaitable<ResponseRecord> send(std::shared_ptr<const detail::HttpCore> core,
-                                              Request request, std::exception_ptr error) {
+  static net::awaitable<ResponseRecord> send(std::shared_ptr<const detail::HttpCore> core,
+                                             Request request, std::exception_ptr error) {
     if (error) std::rethrow_exception(error);
     detail::HttpStart start{std::move(core)};
-    co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&,
-                                            void(std::exception_ptr, ResponseRecord)>(
-        std::move(start), asio::use_awaitable, std::move(request));
+    co_return co_await net::async_initiate<const net::use_awaitable_t<>&,
+                                           void(std::exception_ptr, ResponseRecord)>(
+        std::move(start), net::use_awaitable, std::move(request));
   }
 
   std::shared_ptr<const detail::HttpCore> core_;
 };
 
-}  // namespace request_shadow::http
+}  // namespace http
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_HTTP_BACKEND_HPP

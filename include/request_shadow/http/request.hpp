@@ -9,13 +9,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <request_shadow/detail/flavour.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-namespace request_shadow::http {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace http {
 
 /// A malformed HTTP/1.1 request message; `what()` names what is wrong and where.
 class RequestError : public std::invalid_argument {
@@ -244,6 +247,8 @@ inline std::size_t parse_content_length(std::string_view v) {
   return out;
 }
 
-}  // namespace request_shadow::http
+}  // namespace http
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_HTTP_REQUEST_HPP

@@ -14,8 +14,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <request_shadow/detail/flavour.hpp>
 
-namespace request_shadow::detail {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace detail {
 
 // The admissions of one engine. A lane's `credits` are guarded by the lane's mutex; the budget
 // itself is atomic.
@@ -102,6 +105,8 @@ class AdmissionBudget {
   std::atomic<bool> reclaim_{false};
 };
 
-}  // namespace request_shadow::detail
+}  // namespace detail
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_DETAIL_ENGINE_BUDGET_HPP

@@ -10,16 +10,17 @@
 // is enough. A slot whose shadow answers unlinks itself in O(1); the timer fires about once per
 // timeout period instead of once per call.
 
-#include <asio/any_io_executor.hpp>
-#include <asio/steady_timer.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/detail/engine/slot.hpp>
 #include <utility>
 #include <vector>
 
-namespace request_shadow::detail {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace detail {
 
 // Slots waiting for their shadow, one FIFO per timeout value, each in start order. Guarded by
 // the lane's mutex. The clock is the caller's: `expire` takes the time, so it can be tested with
@@ -114,7 +115,7 @@ class DeadlineTimer {
 
   // Set the timer to `at` (made on `home` on first use) and return the generation the wait must
   // carry; the caller then starts `timer().async_wait`.
-  std::uint64_t set(const asio::any_io_executor& home, Clock::time_point at) {
+  std::uint64_t set(const net::any_io_executor& home, Clock::time_point at) {
     if (!timer_) timer_.emplace(home);
     armed_ = true;
     armed_at_ = at;
@@ -123,7 +124,7 @@ class DeadlineTimer {
   }
 
   // The timer, once set.
-  [[nodiscard]] asio::steady_timer& timer() noexcept { return *timer_; }
+  [[nodiscard]] net::steady_timer& timer() noexcept { return *timer_; }
 
   // Whether a wait armed with generation `gen` is the current one. If so, the timer counts as
   // no longer armed: the wait has fired.
@@ -145,19 +146,21 @@ class DeadlineTimer {
   void forget() noexcept { armed_ = false; }
 
   // Take the timer out, for destruction outside the lock; the current wait becomes stale.
-  std::optional<asio::steady_timer> release() noexcept {
+  std::optional<net::steady_timer> release() noexcept {
     armed_ = false;
     ++gen_;
     return std::exchange(timer_, std::nullopt);
   }
 
  private:
-  std::optional<asio::steady_timer> timer_;
+  std::optional<net::steady_timer> timer_;
   bool armed_ = false;
   Clock::time_point armed_at_{};
   std::uint64_t gen_ = 0;
 };
 
-}  // namespace request_shadow::detail
+}  // namespace detail
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_DETAIL_ENGINE_DEADLINE_QUEUE_HPP

@@ -11,31 +11,32 @@
 // only grows at its head.
 
 #include <algorithm>
-#include <asio/any_io_executor.hpp>
-#include <asio/execution_context.hpp>
 #include <atomic>
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/detail/engine/deadline_queue.hpp>
 #include <request_shadow/detail/engine/slot.hpp>
 #include <request_shadow/detail/engine/worker.hpp>
 #include <utility>
 #include <vector>
 
-namespace request_shadow::detail {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace detail {
 
 // One execution context's share of an engine: its slots, deadline queue, timer and workers,
 // under a lock of its own, so that calls on different contexts never meet.
 struct alignas(64) Lane {
   // Set before the lane is published; read without a lock by threads looking for their lane.
-  asio::execution_context* context = nullptr;
+  net::execution_context* context = nullptr;
   Lane* next_lane = nullptr;      // the engine's lanes, newest first
   std::atomic<bool> alive{true};  // false once the context has shut down; written under `mutex`
 
   // On a cache line of its own: the lines above are read by every thread looking for its lane.
   alignas(64) std::mutex mutex;  // guards the rest of the lane, its slots and its workers
-  asio::any_io_executor home;    // runs the timer, the dispatcher and the reaper
+  net::any_io_executor home;     // runs the timer, the dispatcher and the reaper
   DeadlineQueue deadlines;
   DeadlineTimer timer;
   SlotPool slots;
@@ -67,12 +68,12 @@ class LaneOwner {
 
 // One per execution_context: shuts down the lanes of that context when the context does (before
 // its pending handlers are destroyed), for every engine that is still alive.
-class LaneRegistry final : public asio::execution_context::service {
+class LaneRegistry final : public net::execution_context::service {
  public:
   using key_type = LaneRegistry;
-  inline static asio::execution_context::id id;
+  inline static net::execution_context::id id;
 
-  explicit LaneRegistry(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+  explicit LaneRegistry(net::execution_context& ctx) : net::execution_context::service(ctx) {}
 
   // Shut `lane` down with this context, if `owner` is alive then.
   void add(std::weak_ptr<LaneOwner> owner, Lane* lane) {
@@ -118,7 +119,7 @@ class LaneRegistry final : public asio::execution_context::service {
 class LaneList {
  public:
   // The live lane of `ctx`, or nullptr.
-  [[nodiscard]] Lane* find(asio::execution_context* ctx) const noexcept {
+  [[nodiscard]] Lane* find(net::execution_context* ctx) const noexcept {
     for (Lane* l = head(); l != nullptr; l = l->next_lane) {
       if (l->context == ctx && l->alive.load(std::memory_order_relaxed)) return l;
     }
@@ -128,7 +129,7 @@ class LaneList {
   // The live lane of `ctx`; if there is none, `make()` makes one (a unique_ptr<Lane> with its
   // context set), which is published at the head. `make` runs under the list's mutex.
   template <class Make>
-  Lane& find_or_add(asio::execution_context* ctx, Make&& make) {
+  Lane& find_or_add(net::execution_context* ctx, Make&& make) {
     if (Lane* lane = find(ctx)) return *lane;
     const std::lock_guard lock(mutex_);
     if (Lane* lane = find(ctx)) return *lane;  // another thread made it meanwhile
@@ -149,6 +150,8 @@ class LaneList {
   std::atomic<Lane*> head_{nullptr};
 };
 
-}  // namespace request_shadow::detail
+}  // namespace detail
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_DETAIL_ENGINE_LANE_HPP

@@ -11,24 +11,19 @@
 // resumes it after releasing the mutex. A caller parks on its slot (woken by its worker's report,
 // the deadline sweep or its own cancellation); an idle worker parks on itself (woken by a job).
 
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/async_result.hpp>
-#include <asio/cancellation_type.hpp>
-#include <asio/dispatch.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/strand.hpp>
-#include <asio/use_awaitable.hpp>
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <request_shadow/asio.hpp>
 #include <type_traits>
 #include <utility>
 
-namespace request_shadow::detail {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace detail {
 
 // The completion handler of a coroutine suspended in one of our `void()` operations.
-using Parked = asio::async_result<asio::use_awaitable_t<>, void()>::handler_type;
+using Parked = net::async_result<net::use_awaitable_t<>, void()>::handler_type;
 
 // The handler in `spot`, if any, leaving the spot empty. Under the spot's mutex.
 [[nodiscard]] inline std::optional<Parked> unpark(std::optional<Parked>& spot) noexcept {
@@ -49,15 +44,15 @@ inline void unpark_into(std::optional<Parked>& spot, std::optional<Parked>& out)
 }
 
 // Resume a parked coroutine: inline when its executor is an io_context's (or a strand of one)
-// that this thread is running already, else as asio::dispatch does. Never under a lock.
+// that this thread is running already, else as net::dispatch does. Never under a lock.
 inline void resume(Parked h) {
   const auto& ex = h.get_executor();
-  if (const auto* io = ex.target<asio::io_context::executor_type>()) {
+  if (const auto* io = ex.target<net::io_context::executor_type>()) {
     if (io->running_in_this_thread()) return std::move(h)();
-  } else if (const auto* s = ex.target<asio::strand<asio::io_context::executor_type>>()) {
+  } else if (const auto* s = ex.target<net::strand<net::io_context::executor_type>>()) {
     if (s->running_in_this_thread()) return std::move(h)();
   }
-  asio::dispatch(std::move(h));
+  net::dispatch(std::move(h));
 }
 
 // Cancels a parked coroutine: takes its handler out of the spot and posts it, unless the spot was
@@ -69,9 +64,9 @@ class ParkCancel {
              std::uint64_t expected) noexcept
       : mutex_(mutex), spot_(spot), gen_(gen), expected_(expected) {}
 
-  void operator()(asio::cancellation_type type) const {
-    if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
-                 asio::cancellation_type::total)) == asio::cancellation_type::none) {
+  void operator()(net::cancellation_type type) const {
+    if ((type & (net::cancellation_type::terminal | net::cancellation_type::partial |
+                 net::cancellation_type::total)) == net::cancellation_type::none) {
       return;
     }
     std::optional<Parked> h;
@@ -80,7 +75,7 @@ class ParkCancel {
       if (*gen_ == expected_) unpark_into(*spot_, h);
     }
     // Posted, not invoked: we are inside the canceller's emit().
-    if (h) asio::post(std::move(*h));
+    if (h) net::post(std::move(*h));
   }
 
  private:
@@ -97,11 +92,11 @@ class ParkCancel {
 template <class Token, class Ready>
 auto async_park(std::mutex& mutex, std::optional<Parked>& spot, Ready ready,
                 const std::uint64_t* gen, std::uint64_t expected, Token&& token) {
-  return asio::async_initiate<Token, void()>(
+  return net::async_initiate<Token, void()>(
       [&mutex, &spot, ready, gen, expected](auto handler) {
         static_assert(std::is_same_v<decltype(handler), Parked>);
         if (gen != nullptr) {
-          auto cancel_slot = asio::get_associated_cancellation_slot(handler);
+          auto cancel_slot = net::get_associated_cancellation_slot(handler);
           if (cancel_slot.is_connected()) {
             // Installed before the handler is published: it may be resumed on another thread.
             cancel_slot.template emplace<ParkCancel>(&mutex, &spot, gen, expected);
@@ -110,7 +105,7 @@ auto async_park(std::mutex& mutex, std::optional<Parked>& spot, Ready ready,
         std::unique_lock lock(mutex);
         if (ready()) {
           lock.unlock();
-          asio::post(std::move(handler));
+          net::post(std::move(handler));
           return;
         }
         spot.emplace(std::move(handler));
@@ -118,6 +113,8 @@ auto async_park(std::mutex& mutex, std::optional<Parked>& spot, Ready ready,
       token);
 }
 
-}  // namespace request_shadow::detail
+}  // namespace detail
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_DETAIL_ENGINE_PARK_HPP

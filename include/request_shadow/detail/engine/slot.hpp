@@ -46,12 +46,15 @@
 #include <memory>
 #include <optional>
 #include <request_shadow/detail/engine/park.hpp>
+#include <request_shadow/detail/flavour.hpp>
 #include <request_shadow/outcome.hpp>
 #include <request_shadow/response_record.hpp>
 #include <string>
 #include <utility>
 
-namespace request_shadow::detail {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace detail {
 
 using Clock = std::chrono::steady_clock;
 
@@ -234,6 +237,8 @@ class SlotPool {
   Slot* free_ = nullptr;
 };
 
-}  // namespace request_shadow::detail
+}  // namespace detail
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_DETAIL_ENGINE_SLOT_HPP

@@ -10,26 +10,25 @@
 // recently idle, whose frame is warm, is used first) and its waiting jobs in a FIFO.
 
 #include <algorithm>
-#include <asio/any_io_executor.hpp>
-#include <asio/cancellation_signal.hpp>
-#include <asio/io_context.hpp>
-#include <asio/strand.hpp>
 #include <memory>
 #include <optional>
+#include <request_shadow/asio.hpp>
 #include <request_shadow/detail/engine/park.hpp>
 #include <request_shadow/detail/engine/slot.hpp>
 #include <utility>
 #include <vector>
 
-namespace request_shadow::detail {
+namespace request_shadow {
+inline namespace REQUEST_SHADOW_ABI {
+namespace detail {
 
 // A long-lived shadow worker coroutine: takes a job, runs the backend, reports, waits for more.
 // Shared by its coroutine (which keeps it alive while it runs) and the engine's operations.
 struct Worker : std::enable_shared_from_this<Worker> {
-  explicit Worker(asio::any_io_executor e) : ex(std::move(e)) {}
-  asio::any_io_executor ex;          // the worker's own strand
-  asio::cancellation_signal cancel;  // bound to the worker coroutine; emitted on `ex` only
-  bool cancel_sent = false;          // a cancel reached the current job (touched on `ex` only)
+  explicit Worker(net::any_io_executor e) : ex(std::move(e)) {}
+  net::any_io_executor ex;          // the worker's own strand
+  net::cancellation_signal cancel;  // bound to the worker coroutine; emitted on `ex` only
+  bool cancel_sent = false;         // a cancel reached the current job (touched on `ex` only)
   // Guarded by its lane's mutex.
   Lane* lane = nullptr;
   Slot* job = nullptr;           // assigned, not yet taken
@@ -48,14 +47,14 @@ inline void assign(Slot& job, Worker& w) noexcept {
 
 // A worker's own strand on the caller's execution context, so any idle worker can serve any
 // caller of that context and a cancel can be delivered without racing the worker.
-[[nodiscard]] inline asio::any_io_executor worker_executor(const asio::any_io_executor& caller) {
-  if (const auto* io = caller.target<asio::io_context::executor_type>()) {
-    return asio::make_strand(*io);
+[[nodiscard]] inline net::any_io_executor worker_executor(const net::any_io_executor& caller) {
+  if (const auto* io = caller.target<net::io_context::executor_type>()) {
+    return net::make_strand(*io);
   }
-  if (const auto* s = caller.target<asio::strand<asio::io_context::executor_type>>()) {
-    return asio::make_strand(s->get_inner_executor());
+  if (const auto* s = caller.target<net::strand<net::io_context::executor_type>>()) {
+    return net::make_strand(s->get_inner_executor());
   }
-  return asio::make_strand(caller);
+  return net::make_strand(caller);
 }
 
 // Jobs waiting for a worker, oldest first, linked through Slot::next_pending. Guarded by the
@@ -128,6 +127,8 @@ class IdleWorkers {
   std::vector<Worker*> stack_;
 };
 
-}  // namespace request_shadow::detail
+}  // namespace detail
+}  // namespace REQUEST_SHADOW_ABI
+}  // namespace request_shadow
 
 #endif  // REQUEST_SHADOW_DETAIL_ENGINE_WORKER_HPP
