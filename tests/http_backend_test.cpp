@@ -227,7 +227,7 @@ TEST(HttpBackend, CancellationRemovesTheTransferAtOnceAndNeverReusesItsConnectio
       net::bind_cancellation_slot(signal.slot(),
                                   [&](std::exception_ptr e, const ResponseRecord&) { ended = e; }));
   net::steady_timer timer(ctx, 100ms);
-  timer.async_wait([&](const net::error_code&) {
+  timer.async_wait([&](const request_shadow::error_code&) {
     EXPECT_EQ(backend.connection_stats(ctx).transfers_running, 1U);
     signal.emit(net::cancellation_type::terminal);
     EXPECT_EQ(backend.connection_stats(ctx).transfers_running, 0U);  // removed at once
@@ -238,7 +238,7 @@ TEST(HttpBackend, CancellationRemovesTheTransferAtOnceAndNeverReusesItsConnectio
   EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
   try {
     std::rethrow_exception(*ended);
-  } catch (const net::system_error& e) {
+  } catch (const request_shadow::system_error& e) {
     EXPECT_EQ(e.code(), net::error::operation_aborted);
   } catch (...) {
     ADD_FAILURE() << "not operation_aborted";
@@ -274,7 +274,7 @@ std::optional<std::pair<std::string, net::ip::address>> resolvable_loopback_name
   if (gethostname(name, sizeof name - 1) != 0) return std::nullopt;
   net::io_context ctx;
   net::ip::tcp::resolver resolver(ctx);
-  net::error_code ec;
+  request_shadow::error_code ec;
   for (const auto& entry : resolver.resolve(net::ip::tcp::v4(), name, "80", ec)) {
     const auto address = entry.endpoint().address();
     if (address.is_loopback()) return std::make_pair(std::string(name), address);

@@ -113,7 +113,7 @@ class HttpTestServer {
           out = response("200 OK", std::string(std::stoul(path.substr(5)), 'x'));
         } else if (path.starts_with("/hang")) {
           std::string rest;
-          net::error_code ec;  // until the client goes
+          request_shadow::error_code ec;  // until the client goes
           co_await net::async_read(socket, net::dynamic_buffer(rest),
                                    net::redirect_error(net::use_awaitable, ec));
           co_return;

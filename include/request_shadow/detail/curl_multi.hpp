@@ -261,14 +261,14 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
     const std::uint64_t gen = w.generation;
     if ((w.want & CURL_POLL_IN) != 0 && !w.reading) {
       w.descriptor.async_wait(net::posix::stream_descriptor::wait_read,
-                              [weak, fd, gen](const net::error_code& ec) {
+                              [weak, fd, gen](const error_code& ec) {
                                 if (auto self = weak.lock()) self->on_ready(fd, gen, true, ec);
                               });
       w.reading = true;
     }
     if ((w.want & CURL_POLL_OUT) != 0 && !w.writing) {
       w.descriptor.async_wait(net::posix::stream_descriptor::wait_write,
-                              [weak, fd, gen](const net::error_code& ec) {
+                              [weak, fd, gen](const error_code& ec) {
                                 if (auto self = weak.lock()) self->on_ready(fd, gen, false, ec);
                               });
       w.writing = true;
@@ -276,7 +276,7 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
   }
 
   // A wait on a socket completed: tell libcurl, then re-arm.
-  void on_ready(curl_socket_t fd, std::uint64_t gen, bool read, const net::error_code& ec) {
+  void on_ready(curl_socket_t fd, std::uint64_t gen, bool read, const error_code& ec) {
     std::vector<Done> done;
     {
       const std::lock_guard lock(mutex_);
@@ -303,7 +303,7 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
   }
 
   // The timer fired: let libcurl handle its timeouts.
-  void on_timeout(std::uint64_t gen, const net::error_code& ec) {
+  void on_timeout(std::uint64_t gen, const error_code& ec) {
     std::vector<Done> done;
     {
       const std::lock_guard lock(mutex_);
@@ -398,12 +398,12 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
         ++self.stats_.zero_timeouts;
         self.timer_.cancel();
         net::post(self.ex_, [weak, gen] {
-          if (auto s = weak.lock()) s->on_timeout(gen, net::error_code());
+          if (auto s = weak.lock()) s->on_timeout(gen, error_code());
         });
         return 0;
       }
       self.timer_.expires_after(std::chrono::milliseconds(timeout_ms));
-      self.timer_.async_wait([weak, gen](const net::error_code& ec) {
+      self.timer_.async_wait([weak, gen](const error_code& ec) {
         if (auto s = weak.lock()) s->on_timeout(gen, ec);
       });
       return 0;

@@ -239,11 +239,11 @@ inline void global_init() {
  *
  * @par Per-Operation Cancellation
  * Terminal and partial cancellation remove the transfer from the multi handle at once and
- * complete with `net::system_error(net::error::operation_aborted)`. An unfinished HTTP/1.1
- * connection is then closed (never reused) with a reset, so abandoned calls leave no TIME_WAIT
- * sockets behind; an HTTP/2 connection only has the stream reset. Total cancellation is refused
- * (the request may already have had its effect). An abandoned `Shadower` leg is cancelled this
- * way at its deadline.
+ * complete with `request_shadow::system_error(net::error::operation_aborted)`. An unfinished
+ * HTTP/1.1 connection is then closed (never reused) with a reset, so abandoned calls leave no
+ * TIME_WAIT sockets behind; an HTTP/2 connection only has the stream reset. Total cancellation is
+ * refused (the request may already have had its effect). An abandoned `Shadower` leg is cancelled
+ * this way at its deadline.
  *
  * Cheap to copy: copies share the base URL and options (and so the connection pools).
  */
