@@ -185,11 +185,7 @@ struct HangOn {
     const rs::test::FrameGuard frame(probe);
     const std::string key = rs::test::text(input);
     if (key.starts_with(hang)) {
-      const auto ex = co_await net::this_coro::executor;
-      co_await net::this_coro::throw_if_cancelled(false);
-      net::steady_timer forever(ex, 1h);
-      co_await forever.async_wait(
-          net::bind_cancellation_slot(net::cancellation_slot(), net::use_awaitable));
+      co_await rs::test::hang_ignoring_cancellation();
     }
     co_return ResponseRecord::success(key);
   }

@@ -29,10 +29,7 @@ struct MixedShadow {
     const std::string key = rs::test::text(input);
     const auto ex = co_await net::this_coro::executor;
     if (key.find("hang") != std::string::npos) {
-      co_await net::this_coro::throw_if_cancelled(false);
-      net::steady_timer forever(ex, 1h);
-      co_await forever.async_wait(
-          net::bind_cancellation_slot(net::cancellation_slot(), net::use_awaitable));
+      co_await rs::test::hang_ignoring_cancellation();
     } else if (key.find("slow") != std::string::npos) {
       net::steady_timer t(ex, 1ms);
       co_await t.async_wait(net::use_awaitable);

@@ -206,6 +206,16 @@ inline BodyComparator kv_comparator(bool any = false, bool paths = false) {
   return c;
 }
 
+// A shadow that hangs: suspends for an hour, ignoring cancellation (and so keeping the awaiting
+// coroutine from throwing on cancellation).
+inline net::awaitable<void> hang_ignoring_cancellation() {
+  const auto ex = co_await net::this_coro::executor;
+  co_await net::this_coro::throw_if_cancelled(false);
+  net::steady_timer forever(ex, std::chrono::hours(1));
+  co_await forever.async_wait(
+      net::bind_cancellation_slot(net::cancellation_slot(), net::use_awaitable));
+}
+
 // Of the calls 0 to `calls - 1` of a caller whose keys mix outcomes (call 7 of every 50 hangs,
 // the other odd ones diverge), how many hang and how many diverge.
 struct MixedCounts {
