@@ -6,6 +6,8 @@
 //   BM_ShadowerCall        an inline Shadower::call, nginx as primary and as shadow
 //   BM_ShadowerCallDetached  Shadower::call_detached, the same
 //   BM_ShadowerCallDetachedOnPool  the same, the candidate on a thread pool of its own
+//   BM_ShadowerCallDetachedAfterPrimary  the same, the candidate started once the primary has
+//                                        answered (ShadowConfig::start_shadow_after_primary)
 // Each of these runs its calls back to back: the caller's thread is saturated, so whatever work
 // the candidate leaves on it (its transfer, the comparison) lands on the next call. The
 // BM_OpenLoop/* cases instead start a call every 200 us, on a schedule, and count each call's
@@ -221,6 +223,20 @@ void BM_ShadowerCallDetachedOnPool(benchmark::State& state) {
 }
 BENCHMARK(BM_ShadowerCallDetachedOnPool)->UseRealTime();
 
+void BM_ShadowerCallDetachedAfterPrimary(benchmark::State& state) {
+  net::io_context ctx;
+  const rs::Shadower shadower(http::Backend(nginx().url()), http::Backend(nginx().url()),
+                              rs::ShadowConfig::full_sample()
+                                  .shadow_timeout(std::chrono::milliseconds(200))
+                                  .ignore_noisy_headers()
+                                  .start_shadow_after_primary(true));
+  run_loop(state, ctx, [&shadower]() { return shadower.call_detached(std::string_view(request)); });
+  const auto stats = shadower.stats();
+  state.counters["shadow_ok"] = static_cast<double>(stats.shadow_ok);
+  state.counters["shed"] = static_cast<double>(stats.shed);
+}
+BENCHMARK(BM_ShadowerCallDetachedAfterPrimary)->UseRealTime();
+
 // Open loop: one call every `period`, on a schedule; a call's latency counts from its scheduled
 // start, so time spent waiting behind the previous call (or the candidate's work) is counted.
 constexpr auto period = std::chrono::microseconds(200);
@@ -243,7 +259,23 @@ net::awaitable<void> open_loop(benchmark::State& state, Call call, std::vector<d
   }
 }
 
-enum class Open { direct, detached, detached_on_pool };
+// The direct call, then (once it has returned) a second call on another backend, not awaited.
+net::awaitable<void> discard(const http::Backend& b) {
+  try {
+    (void)co_await b.call(std::string_view(request));
+  } catch (...) {  // NOLINT(bugprone-empty-catch): a baseline's failure shows in its latency
+  }
+}
+
+net::awaitable<rs::ResponseRecord> then_second(const http::Backend& first,
+                                               const http::Backend& second,
+                                               net::any_io_executor ex) {
+  rs::ResponseRecord r = co_await first.call(std::string_view(request));
+  net::co_spawn(ex, discard(second), net::detached);
+  co_return r;
+}
+
+enum class Open { direct, direct_then_second, detached, detached_on_pool, detached_after_primary };
 
 void BM_OpenLoop(benchmark::State& state, Open mode) {
   (void)cpus_awake();
@@ -255,10 +287,12 @@ void BM_OpenLoop(benchmark::State& state, Open mode) {
   {
     net::io_context ctx;
     const http::Backend direct(nginx().url());
+    const http::Backend second(nginx().url());
     auto config = rs::ShadowConfig::full_sample()
                       .shadow_timeout(std::chrono::milliseconds(200))
                       .ignore_noisy_headers();
     if (mode == Open::detached_on_pool) config.shadow_executor(pool.get_executor());
+    if (mode == Open::detached_after_primary) config.start_shadow_after_primary(true);
     const rs::Shadower shadower(http::Backend(nginx().url()), http::Backend(nginx().url()),
                                 std::move(config));
     if (mode == Open::direct) {
@@ -267,6 +301,17 @@ void BM_OpenLoop(benchmark::State& state, Open mode) {
           open_loop(
               state, [&direct]() { return direct.call(std::string_view(request)); }, ns, late),
           net::detached);
+    } else if (mode == Open::direct_then_second) {
+      // The work of a candidate started after the primary, without the library: once the timed
+      // call has returned, a second call to another backend (its own connection), not awaited.
+      net::co_spawn(ctx,
+                    open_loop(
+                        state,
+                        [&direct, &second, &ctx]() {
+                          return then_second(direct, second, ctx.get_executor());
+                        },
+                        ns, late),
+                    net::detached);
     } else {
       net::co_spawn(
           ctx,
@@ -276,7 +321,7 @@ void BM_OpenLoop(benchmark::State& state, Open mode) {
           net::detached);
     }
     ctx.run();
-    if (mode != Open::direct) {
+    if (mode != Open::direct && mode != Open::direct_then_second) {
       const auto stats = shadower.stats();
       state.counters["shadow_ok"] = static_cast<double>(stats.shadow_ok);
       state.counters["shed"] = static_cast<double>(stats.shed);
@@ -290,7 +335,9 @@ void BM_OpenLoop(benchmark::State& state, Open mode) {
   }
 }
 BENCHMARK_CAPTURE(BM_OpenLoop, direct, Open::direct)->UseRealTime();
+BENCHMARK_CAPTURE(BM_OpenLoop, direct_then_second, Open::direct_then_second)->UseRealTime();
 BENCHMARK_CAPTURE(BM_OpenLoop, detached, Open::detached)->UseRealTime();
 BENCHMARK_CAPTURE(BM_OpenLoop, detached_on_pool, Open::detached_on_pool)->UseRealTime();
+BENCHMARK_CAPTURE(BM_OpenLoop, detached_after_primary, Open::detached_after_primary)->UseRealTime();
 
 }  // namespace

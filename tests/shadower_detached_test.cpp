@@ -11,6 +11,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <request_shadow/asio.hpp>
 #include <string>
 #include <thread>
@@ -248,4 +249,97 @@ TEST(ShadowerDetached, JobQueuedWhileTheWorkerRetiresStillRuns) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(sh.stats().shed, 0U);
   EXPECT_EQ(sh.stats().matched, static_cast<std::uint64_t>(calls));
+}
+
+// ShadowConfig::start_shadow_after_primary: the candidate sees the request only once the caller
+// has the primary's response; by default both legs start together.
+namespace {
+
+template <class P, class S>
+net::awaitable<int> shadow_calls_seen_by_caller(rs::Shadower<P, S> sh,
+                                                std::shared_ptr<rs::test::Probe> probe,
+                                                std::string input) {
+  (void)co_await sh.call_detached(input);
+  co_return probe->calls.load();  // read the moment the caller is resumed
+}
+
+}  // namespace
+
+TEST(ShadowerDetachedAfterPrimary, ShadowStartsOnlyOnceTheCallerHasThePrimary) {
+  for (const bool after : {false, true}) {
+    SCOPED_TRACE(after ? "after the primary" : "together");
+    net::io_context ctx;
+    auto primary = std::make_shared<DelayedBackend>(DelayedBackend{200ms, true});
+    primary->response = ResponseRecord::success("req");
+    auto shadow = std::make_shared<EchoBackend>();
+    auto seen = std::make_shared<Seen>();
+    rs::Shadower sh(
+        primary, shadow,
+        ShadowConfig::full_sample().shadow_timeout(5s).start_shadow_after_primary(after));
+    sh.on_outcome([seen](const rs::ShadowOutcome& out) { (*seen)(out); });
+    std::optional<int> at_return;
+    net::co_spawn(ctx, shadow_calls_seen_by_caller(sh, shadow->probe, "req"),
+                  [&](std::exception_ptr e, int n) {
+                    if (!e) at_return = n;
+                  });
+    ctx.run_for(50ms);  // the primary is still waiting for its 200 ms
+    EXPECT_EQ(primary->probe->calls.load(), 1);
+    EXPECT_EQ(shadow->probe->calls.load(), after ? 0 : 1);
+    run_until(ctx, [&] { return seen->count.load() == 1; });
+    ASSERT_TRUE(at_return.has_value());
+    EXPECT_EQ(*at_return, after ? 0 : 1);  // the caller was resumed before the candidate started
+    ASSERT_EQ(seen->count.load(), 1);
+    EXPECT_EQ(shadow->probe->calls.load(), 1);
+    EXPECT_EQ(seen->outcomes[0].primary.body, "req");
+    ASSERT_TRUE(seen->outcomes[0].shadow);
+    EXPECT_EQ(seen->outcomes[0].shadow->body, "req");
+    const auto s = sh.stats();
+    EXPECT_EQ(s.calls, 1U);
+    EXPECT_EQ(s.matched, 1U);
+    EXPECT_EQ(s.sampled_in_progress, 0U);
+  }
+}
+
+TEST(ShadowerDetachedAfterPrimary, FailedPrimaryStartsNoShadow) {
+  net::io_context ctx;
+  auto shadow = std::make_shared<EchoBackend>();
+  rs::Shadower sh(std::make_shared<ThrowingBackend<std::runtime_error>>(
+                      ThrowingBackend<std::runtime_error>{"down"}),
+                  shadow, ShadowConfig::full_sample().start_shadow_after_primary(true));
+  EXPECT_THROW((void)call_detached(ctx, sh, "req"), std::runtime_error);
+  ctx.restart();
+  ctx.run();
+  EXPECT_EQ(shadow->probe->calls.load(), 0);
+  const auto s = sh.stats();
+  EXPECT_EQ(s.calls, 1U);
+  EXPECT_EQ(s.primary_failed, 1U);
+  EXPECT_EQ(s.shadow_abandoned, 1U);
+  EXPECT_EQ(s.sampled_in_progress, 0U);
+  EXPECT_EQ(sh.in_flight_shadows(), 0U);
+}
+
+// The leg started late still has its deadline, against a candidate that ignores cancellation,
+// and the bound on legs in flight still sheds.
+TEST(ShadowerDetachedAfterPrimary, DeadlineAndBoundStillHold) {
+  auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{1h, false});
+  auto seen = std::make_shared<Seen>();
+  rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
+                  ShadowConfig::full_sample()
+                      .shadow_timeout(20ms)
+                      .max_in_flight_shadows(2)
+                      .start_shadow_after_primary(true));
+  sh.on_outcome([seen](const rs::ShadowOutcome& out) { (*seen)(out); });
+  {
+    net::io_context ctx;
+    for (int i = 0; i < 5; ++i)
+      EXPECT_EQ(call_detached(ctx, sh, "r" + std::to_string(i)).body, "r" + std::to_string(i));
+    run_until(ctx, [&] { return seen->count.load() == 5; });
+    ASSERT_EQ(seen->count.load(), 5);
+    const auto s = sh.stats();
+    EXPECT_EQ(s.shadow_timed_out, 2U);
+    EXPECT_EQ(s.shed, 3U);
+    EXPECT_EQ(shadow->probe->frames.load(), 2);  // still running, abandoned
+  }
+  EXPECT_EQ(shadow->probe->frames.load(), 0);
+  EXPECT_EQ(sh.in_flight_shadows(), 0U);
 }

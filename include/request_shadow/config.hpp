@@ -363,6 +363,30 @@ class ShadowConfig {
     return shadow_executor_;
   }
 
+  /// Start a detached call's shadow leg only once its primary has answered (off by default).
+  /**
+   * By default both legs of a call start together. On a thread that does both, the candidate's
+   * synchronous work (building and sending its request, for an HTTP backend) then runs while the
+   * primary is in flight, and part of it before the primary's answer is handled: a detached
+   * caller waits for some of the candidate's work. With this on, a `call_detached` hands the
+   * primary's response to its caller first and starts the shadow leg after, with the same request
+   * and its own deadline from then; the caller's latency is the primary's plus the hand-over.
+   *
+   * The price: the candidate sees each request later, by the primary's latency, so the two legs
+   * no longer race (a candidate that reads state the primary writes sees it written). A call whose
+   * primary throws or is cancelled starts no shadow and counts as `shadow_abandoned`. Inline
+   * `call`s, which wait for both legs anyway, always start both at once.
+   */
+  ShadowConfig& start_shadow_after_primary(bool on) noexcept {
+    start_shadow_after_primary_ = on;
+    return *this;
+  }
+
+  /// Whether a detached call starts its shadow leg only once the primary has answered.
+  [[nodiscard]] bool start_shadow_after_primary() const noexcept {
+    return start_shadow_after_primary_;
+  }
+
   /// Stop shadowing by itself while the candidate keeps failing (off by default).
   ShadowConfig& auto_stop(AutoStop rule) noexcept {
     auto_stop_ = rule;
@@ -592,6 +616,7 @@ class ShadowConfig {
   std::vector<std::string> ignored_headers_;
   bool raise_on_mismatch_ = false;
   bool latency_histograms_ = false;
+  bool start_shadow_after_primary_ = false;
   bool compare_framing_headers_ = false;
   std::optional<AutoStop> auto_stop_;
   std::optional<NoiseCancellation> noise_;

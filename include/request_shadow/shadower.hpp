@@ -159,6 +159,9 @@ class Shadower {
     std::uint64_t probe = 0;
     const Decision d = decide(input, key, probe);
     if (d != Decision::Sampled && d != Decision::Probe) return run_primary<true>(state_, input, d);
+    if (state_->config.start_shadow_after_primary()) {
+      return run_after_primary(Ticket(state_, probe), input, std::move(key));
+    }
     return run_sampled<true>(Ticket(state_, probe), input, std::move(key));
   }
 
@@ -875,6 +878,48 @@ class Shadower {
       if (out.divergence && s.config.raise_on_mismatch()) throw MismatchError(std::move(out));
       co_return std::move(out);  // before the lease gives the slot back
     }
+  }
+
+  // A sampled detached call whose shadow leg starts once the primary has answered
+  // (`ShadowConfig::start_shadow_after_primary`). `call` is closed as in `run_sampled`.
+  static net::awaitable<ResponseRecord> run_after_primary(Ticket call,
+                                                          std::span<const std::byte> input,
+                                                          std::optional<std::string> key) {
+    State& s = call.state();
+    call.start();
+    const bool timed = s.config.latency_histograms();
+    const auto primary_started =
+        timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    ResponseRecord primary;
+    std::exception_ptr error;
+    try {
+      primary = co_await s.primary->call(input);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (error) {
+      const auto cs = co_await net::this_coro::cancellation_state;
+      primary_failed(s, nullptr, cs.cancelled() != net::cancellation_type::none);
+      abandoned(s, call.probe());  // its shadow was never started
+      call.close();
+      std::rethrow_exception(error);
+    }
+    if (timed) {
+      s.counters.local().primary_latency.record(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                               primary_started));
+    }
+    const auto ex = co_await net::this_coro::executor;
+    detail::Lease lease = begin_shadow(s, ex, input);
+    if (!lease) {
+      // Not even submitted: counted as failed already, and a probe learnt nothing.
+      if (call.probe() != 0) judge(s, detail::Breaker::Result::Unknown, call.probe());
+      call.close();
+    } else if (call.probe() != 0) {
+      lease.mark_probe(call.probe());
+    }
+    lease.outcome().primary = std::move(primary);
+    co_return hand_over(call, lease, std::move(key), input);
   }
 
   // The caller's copy of the primary; the engine finishes the call with the slot's copy (and
