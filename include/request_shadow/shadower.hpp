@@ -821,13 +821,7 @@ class Shadower {
       const auto ex = co_await net::this_coro::executor;
       lease = begin_shadow(s, ex, input);
     }
-    if (!lease) {
-      // Not even submitted: counted as failed already, and a probe learnt nothing.
-      if (call.probe() != 0) judge(s, detail::Breaker::Result::Unknown, call.probe());
-      call.close();
-    } else if (call.probe() != 0) {
-      lease.mark_probe(call.probe());
-    }
+    submitted(call, lease);
     ShadowOutcome& out = lease.outcome();
 
     const bool timed = s.config.latency_histograms();
@@ -839,11 +833,7 @@ class Shadower {
     } catch (...) {
       error = std::current_exception();
     }
-    if (timed && !error) {
-      s.counters.local().primary_latency.record(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
-                                                               primary_started));
-    }
+    if (timed && !error) record_primary_latency(s, primary_started);
     // Read once: nothing below replaces the coroutine's cancellation state (the primary, which
     // could, has returned), and each `co_await` costs the frame room for its temporaries, which
     // must stay under Asio's limit for recycled frames (see "Small frames" in README.md).
@@ -880,6 +870,23 @@ class Shadower {
     }
   }
 
+  // After `begin_shadow`: a leg not even submitted (counted as failed already) closes the call,
+  // and its probe learnt nothing; a submitted one carries the probe.
+  static void submitted(Ticket& call, detail::Lease& lease) noexcept {
+    if (!lease) {
+      if (call.probe() != 0) judge(call.state(), detail::Breaker::Result::Unknown, call.probe());
+      call.close();
+    } else if (call.probe() != 0) {
+      lease.mark_probe(call.probe());
+    }
+  }
+
+  static void record_primary_latency(State& s,
+                                     std::chrono::steady_clock::time_point started) noexcept {
+    s.counters.local().primary_latency.record(std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::steady_clock::now() - started));
+  }
+
   // A sampled detached call whose shadow leg starts once the primary has answered
   // (`ShadowConfig::start_shadow_after_primary`). `call` is closed as in `run_sampled`.
   static net::awaitable<ResponseRecord> run_after_primary(Ticket call,
@@ -904,20 +911,10 @@ class Shadower {
       call.close();
       std::rethrow_exception(error);
     }
-    if (timed) {
-      s.counters.local().primary_latency.record(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
-                                                               primary_started));
-    }
+    if (timed) record_primary_latency(s, primary_started);
     const auto ex = co_await net::this_coro::executor;
     detail::Lease lease = begin_shadow(s, ex, input);
-    if (!lease) {
-      // Not even submitted: counted as failed already, and a probe learnt nothing.
-      if (call.probe() != 0) judge(s, detail::Breaker::Result::Unknown, call.probe());
-      call.close();
-    } else if (call.probe() != 0) {
-      lease.mark_probe(call.probe());
-    }
+    submitted(call, lease);
     lease.outcome().primary = std::move(primary);
     co_return hand_over(call, lease, std::move(key), input);
   }
