@@ -300,22 +300,62 @@ TEST(ShadowerDetachedAfterPrimary, ShadowStartsOnlyOnceTheCallerHasThePrimary) {
   }
 }
 
+// A primary that throws once it has suspended: the default mode has started the shadow by then.
+struct LateThrowingBackend {
+  std::shared_ptr<rs::test::Probe> probe = std::make_shared<rs::test::Probe>();
+
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> /*input*/) {
+    ++probe->calls;
+    const auto ex = co_await net::this_coro::executor;
+    net::steady_timer timer(ex, 20ms);
+    co_await timer.async_wait(net::use_awaitable);
+    throw std::runtime_error("down");
+  }
+};
+
 TEST(ShadowerDetachedAfterPrimary, FailedPrimaryStartsNoShadow) {
+  for (const bool after : {false, true}) {
+    SCOPED_TRACE(after ? "after the primary" : "together");
+    net::io_context ctx;
+    auto shadow = std::make_shared<EchoBackend>();
+    auto seen = std::make_shared<Seen>();
+    rs::Shadower sh(std::make_shared<LateThrowingBackend>(), shadow,
+                    ShadowConfig::full_sample().start_shadow_after_primary(after));
+    sh.on_outcome([seen](const rs::ShadowOutcome& out) { (*seen)(out); });
+    EXPECT_THROW((void)call_detached(ctx, sh, "req"), std::runtime_error);
+    ctx.restart();
+    ctx.run();
+    EXPECT_EQ(shadow->probe->calls.load(), after ? 0 : 1);
+    EXPECT_EQ(seen->count.load(), 0);  // a call whose primary threw reaches no observer
+    const auto s = sh.stats();
+    EXPECT_EQ(s.calls, 1U);
+    EXPECT_EQ(s.primary_failed, 1U);
+    EXPECT_EQ(s.shadow_abandoned, 1U);
+    EXPECT_EQ(s.sampled_in_progress, 0U);
+    EXPECT_EQ(sh.in_flight_shadows(), 0U);
+  }
+}
+
+// The deadline counts from the start of the shadow leg, with the length in force when the call
+// started: a 100 ms primary, a 60 ms deadline and a 5 ms candidate match, even though the
+// deadline is long past the call's start when the candidate answers, and even though the
+// deadline was cut to 1 ms while the primary ran.
+TEST(ShadowerDetachedAfterPrimary, DeadlineCountsFromTheShadowsStart) {
   net::io_context ctx;
-  auto shadow = std::make_shared<EchoBackend>();
-  rs::Shadower sh(std::make_shared<ThrowingBackend<std::runtime_error>>(
-                      ThrowingBackend<std::runtime_error>{"down"}),
-                  shadow, ShadowConfig::full_sample().start_shadow_after_primary(true));
-  EXPECT_THROW((void)call_detached(ctx, sh, "req"), std::runtime_error);
-  ctx.restart();
-  ctx.run();
-  EXPECT_EQ(shadow->probe->calls.load(), 0);
-  const auto s = sh.stats();
-  EXPECT_EQ(s.calls, 1U);
-  EXPECT_EQ(s.primary_failed, 1U);
-  EXPECT_EQ(s.shadow_abandoned, 1U);
-  EXPECT_EQ(s.sampled_in_progress, 0U);
-  EXPECT_EQ(sh.in_flight_shadows(), 0U);
+  auto primary = std::make_shared<DelayedBackend>(DelayedBackend{100ms, true});
+  auto shadow = std::make_shared<DelayedBackend>(DelayedBackend{5ms, true});
+  auto seen = std::make_shared<Seen>();
+  rs::Shadower sh(
+      primary, shadow,
+      ShadowConfig::full_sample().shadow_timeout(60ms).start_shadow_after_primary(true));
+  sh.on_outcome([seen](const rs::ShadowOutcome& out) { (*seen)(out); });
+  net::co_spawn(ctx, detached_once(sh, "req"), net::detached);
+  ctx.run_for(20ms);  // the primary is still waiting for its 100 ms
+  sh.set_shadow_timeout(1ms);
+  run_until(ctx, [&] { return seen->count.load() == 1; });
+  ASSERT_EQ(seen->count.load(), 1);
+  EXPECT_FALSE(seen->outcomes[0].shadow_failed);
+  EXPECT_EQ(sh.stats().matched, 1U);
 }
 
 // The leg started late still has its deadline, against a candidate that ignores cancellation,
@@ -325,7 +365,7 @@ TEST(ShadowerDetachedAfterPrimary, DeadlineAndBoundStillHold) {
   auto seen = std::make_shared<Seen>();
   rs::Shadower sh(std::make_shared<EchoBackend>(), shadow,
                   ShadowConfig::full_sample()
-                      .shadow_timeout(20ms)
+                      .shadow_timeout(200ms)
                       .max_in_flight_shadows(2)
                       .start_shadow_after_primary(true));
   sh.on_outcome([seen](const rs::ShadowOutcome& out) { (*seen)(out); });

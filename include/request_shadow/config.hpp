@@ -368,14 +368,27 @@ class ShadowConfig {
    * By default both legs of a call start together. On a thread that does both, the candidate's
    * synchronous work (building and sending its request, for an HTTP backend) then runs while the
    * primary is in flight, and part of it before the primary's answer is handled: a detached
-   * caller waits for some of the candidate's work. With this on, a `call_detached` hands the
-   * primary's response to its caller first and starts the shadow leg after, with the same request
-   * and its own deadline from then; the caller's latency is the primary's plus the hand-over.
+   * caller waits for some of the candidate's work. With this on, a `call_detached` awaits its
+   * primary alone. Once the primary has answered, the call copies the request for the shadow
+   * (through `shadow_request`, if set), takes a slot (or is shed), arms the shadow's deadline and
+   * copies the primary's response for the comparison, then returns; the candidate's own work is
+   * posted and runs after the caller has resumed.
    *
-   * The price: the candidate sees each request later, by the primary's latency, so the two legs
-   * no longer race (a candidate that reads state the primary writes sees it written). A call whose
-   * primary throws or is cancelled starts no shadow and counts as `shadow_abandoned`. Inline
-   * `call`s, which wait for both legs anyway, always start both at once.
+   * The price, and what changes:
+   * - the candidate sees each request later, by the primary's latency, so the two legs no longer
+   *   race (a candidate that reads state the primary writes sees it written);
+   * - the deadline keeps the length in force when the call started, counted from the start of
+   *   the shadow leg;
+   * - a call whose primary throws (including `operation_aborted` from a primary that honours a
+   *   cancellation) starts no shadow and counts as `shadow_abandoned`; a primary that ignores a
+   *   cancellation and answers still gets its shadow;
+   * - `max_shadows_per_second` and `auto_stop` decide when the call starts, as always, but the
+   *   legs start a primary's latency later: after a spike in the primary's latency, admitted
+   *   legs may start together, and an `auto_stop` probe reports only after the primary's latency
+   *   plus the shadow's (a probe whose primary takes longer than the rule's cooldown may be
+   *   given up, its verdict then ignored, and another probe admitted).
+   *
+   * Inline `call`s, which wait for both legs anyway, always start both at once.
    */
   ShadowConfig& start_shadow_after_primary(bool on) noexcept {
     start_shadow_after_primary_ = on;

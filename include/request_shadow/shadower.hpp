@@ -137,11 +137,14 @@ class Shadower {
     return call(std::as_bytes(std::span(input.data(), input.size())));
   }
 
-  /// Call both backends, but complete as soon as the primary has answered: zero added latency.
+  /// Call both backends, but complete as soon as the primary has answered.
   /**
    * Like `call`, except that the caller gets the primary's response (or its exception) the moment
-   * the primary completes. The shadow leg, its deadline and the comparison go on in the
-   * background; their outcome reaches the counters, the log and the observers (`on_outcome`)
+   * the primary completes. The caller never waits for the shadow; on a thread that runs both
+   * legs, though, the candidate's synchronous work (building and sending its request) runs while
+   * the primary is in flight, unless `ShadowConfig::start_shadow_after_primary` defers the shadow
+   * leg until the primary has answered. The shadow leg, its deadline and the comparison go on in
+   * the background; their outcome reaches the counters, the log and the observers (`on_outcome`)
    * when the shadow answers or its deadline passes. The comparison needs the primary's response
    * too, so it is copied once. Test mode (`raise_on_mismatch`) does not apply.
    *
@@ -417,8 +420,18 @@ class Shadower {
   // outcome already says why; the primary goes on alone.
   static detail::Lease begin_shadow(State& s, const net::any_io_executor& ex,
                                     std::span<const std::byte> input) noexcept {
+    return begin_shadow(s, ex, input, current_timeout(s));
+  }
+
+  // The shadow deadline a call starting now gets (`set_shadow_timeout` changes it for later calls).
+  static std::chrono::steady_clock::duration current_timeout(const State& s) noexcept {
+    return std::chrono::steady_clock::duration(s.timeout.load(std::memory_order_relaxed));
+  }
+
+  static detail::Lease begin_shadow(State& s, const net::any_io_executor& ex,
+                                    std::span<const std::byte> input,
+                                    std::chrono::steady_clock::duration timeout) noexcept {
     try {
-      const std::chrono::steady_clock::duration timeout(s.timeout.load(std::memory_order_relaxed));
       if (s.config.shadow_request()) return begin_rewritten(s, ex, input, timeout);
       return detail::start_shadow(s.engine, ex, input, timeout);
     } catch (const std::exception& e) {
@@ -894,6 +907,9 @@ class Shadower {
                                                           std::optional<std::string> key) {
     State& s = call.state();
     call.start();
+    // The deadline's length is the one in force when the call started, counted from the start of
+    // the shadow leg.
+    const auto timeout = current_timeout(s);
     const bool timed = s.config.latency_histograms();
     const auto primary_started =
         timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
@@ -913,7 +929,7 @@ class Shadower {
     }
     if (timed) record_primary_latency(s, primary_started);
     const auto ex = co_await net::this_coro::executor;
-    detail::Lease lease = begin_shadow(s, ex, input);
+    detail::Lease lease = begin_shadow(s, ex, input, timeout);
     submitted(call, lease);
     lease.outcome().primary = std::move(primary);
     co_return hand_over(call, lease, std::move(key), input);
