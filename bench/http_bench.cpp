@@ -178,62 +178,55 @@ net::awaitable<rs::ResponseRecord> primary_of(
   co_return out.primary;
 }
 
+// Every shadowed case's configuration: all calls sampled, a 200 ms deadline, and the headers
+// that differ on every answer (date, say) left out of the comparison.
+rs::ShadowConfig bench_config() {
+  return rs::ShadowConfig::full_sample()
+      .shadow_timeout(std::chrono::milliseconds(200))
+      .ignore_noisy_headers();
+}
+
+template <class Shadower>
+void count_shadows(benchmark::State& state, const Shadower& shadower) {
+  const auto stats = shadower.stats();
+  state.counters["shadow_ok"] = static_cast<double>(stats.shadow_ok);
+  state.counters["shed"] = static_cast<double>(stats.shed);
+}
+
 void BM_ShadowerCall(benchmark::State& state) {
   net::io_context ctx;
   const rs::Shadower shadower(http::Backend(nginx().url()), http::Backend(nginx().url()),
-                              rs::ShadowConfig::full_sample()
-                                  .shadow_timeout(std::chrono::milliseconds(200))
-                                  .ignore_noisy_headers());
+                              bench_config());
   run_loop(state, ctx, [&shadower]() { return primary_of(shadower); });
   state.counters["diverged"] = static_cast<double>(shadower.stats().diverged);
 }
 BENCHMARK(BM_ShadowerCall)->UseRealTime();
 
-void BM_ShadowerCallDetached(benchmark::State& state) {
+// Detached calls back to back with `config`; `pool`, if any, is where `config` runs the shadow:
+// it is joined before the counters are read, so that its last legs have settled.
+void run_detached(benchmark::State& state, rs::ShadowConfig config,
+                  net::thread_pool* pool = nullptr) {
   net::io_context ctx;
   const rs::Shadower shadower(http::Backend(nginx().url()), http::Backend(nginx().url()),
-                              rs::ShadowConfig::full_sample()
-                                  .shadow_timeout(std::chrono::milliseconds(200))
-                                  .ignore_noisy_headers());
+                              std::move(config));
   run_loop(state, ctx, [&shadower]() { return shadower.call_detached(std::string_view(request)); });
-  const auto stats = shadower.stats();
-  state.counters["shadow_ok"] = static_cast<double>(stats.shadow_ok);
-  state.counters["shed"] = static_cast<double>(stats.shed);
+  if (pool != nullptr) pool->join();  // idle workers leave the pool
+  count_shadows(state, shadower);
 }
+
+void BM_ShadowerCallDetached(benchmark::State& state) { run_detached(state, bench_config()); }
 BENCHMARK(BM_ShadowerCallDetached)->UseRealTime();
 
 // The same, with the candidate's transfers on a thread of their own (ShadowConfig::
 // shadow_executor): its sockets, libcurl's work and the comparison leave the caller's thread.
 void BM_ShadowerCallDetachedOnPool(benchmark::State& state) {
   net::thread_pool pool(1);
-  {
-    net::io_context ctx;
-    const rs::Shadower shadower(http::Backend(nginx().url()), http::Backend(nginx().url()),
-                                rs::ShadowConfig::full_sample()
-                                    .shadow_timeout(std::chrono::milliseconds(200))
-                                    .ignore_noisy_headers()
-                                    .shadow_executor(pool.get_executor()));
-    run_loop(state, ctx,
-             [&shadower]() { return shadower.call_detached(std::string_view(request)); });
-    pool.join();  // the last legs settle; idle workers leave the pool
-    const auto stats = shadower.stats();
-    state.counters["shadow_ok"] = static_cast<double>(stats.shadow_ok);
-    state.counters["shed"] = static_cast<double>(stats.shed);
-  }
+  run_detached(state, bench_config().shadow_executor(pool.get_executor()), &pool);
 }
 BENCHMARK(BM_ShadowerCallDetachedOnPool)->UseRealTime();
 
 void BM_ShadowerCallDetachedAfterPrimary(benchmark::State& state) {
-  net::io_context ctx;
-  const rs::Shadower shadower(http::Backend(nginx().url()), http::Backend(nginx().url()),
-                              rs::ShadowConfig::full_sample()
-                                  .shadow_timeout(std::chrono::milliseconds(200))
-                                  .ignore_noisy_headers()
-                                  .start_shadow_after_primary(true));
-  run_loop(state, ctx, [&shadower]() { return shadower.call_detached(std::string_view(request)); });
-  const auto stats = shadower.stats();
-  state.counters["shadow_ok"] = static_cast<double>(stats.shadow_ok);
-  state.counters["shed"] = static_cast<double>(stats.shed);
+  run_detached(state, bench_config().start_shadow_after_primary(true));
 }
 BENCHMARK(BM_ShadowerCallDetachedAfterPrimary)->UseRealTime();
 
@@ -292,9 +285,7 @@ void BM_OpenLoop(benchmark::State& state, Open mode) {
     net::io_context ctx;
     const http::Backend direct(nginx().url());
     const http::Backend second(nginx().url());
-    auto config = rs::ShadowConfig::full_sample()
-                      .shadow_timeout(std::chrono::milliseconds(200))
-                      .ignore_noisy_headers();
+    auto config = bench_config();
     if (mode == Open::detached_on_pool) config.shadow_executor(pool.get_executor());
     if (mode == Open::detached_after_primary) config.start_shadow_after_primary(true);
     const rs::Shadower shadower(http::Backend(nginx().url()), http::Backend(nginx().url()),
@@ -326,11 +317,7 @@ void BM_OpenLoop(benchmark::State& state, Open mode) {
     }
     ctx.run();
     pool.join();  // the last legs on the pool settle; idle workers leave it
-    if (mode != Open::direct && mode != Open::direct_then_second) {
-      const auto stats = shadower.stats();
-      state.counters["shadow_ok"] = static_cast<double>(stats.shadow_ok);
-      state.counters["shed"] = static_cast<double>(stats.shed);
-    }
+    if (mode != Open::direct && mode != Open::direct_then_second) count_shadows(state, shadower);
   }
   report(state, ns);
   if (!late.empty()) {
