@@ -8,14 +8,17 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <request_shadow/asio.hpp>
+#include <request_shadow/detail/adaptive_mutex.hpp>
 #include <request_shadow/detail/engine/budget.hpp>
 #include <request_shadow/detail/engine/deadline_queue.hpp>
 #include <request_shadow/detail/engine/park.hpp>
@@ -23,6 +26,7 @@
 #include <request_shadow/detail/engine/worker.hpp>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 namespace net = request_shadow::net;
@@ -271,7 +275,7 @@ TEST(IdleWorkers, TheMostRecentlyIdleWorkerGoesFirst) {
 
 TEST(IdleWorkers, RetiringWakesTheParkedOnesAndMarksEveryOne) {
   net::io_context ctx;
-  std::mutex mutex;
+  d::AdaptiveMutex mutex;
   auto w = std::make_shared<d::Worker>(ctx.get_executor());
   d::Worker other(ctx.get_executor());
   d::IdleWorkers idle;
@@ -305,7 +309,7 @@ TEST(IdleWorkers, RetiringWakesTheParkedOnesAndMarksEveryOne) {
 // ---- the park operation -------------------------------------------------------------------
 
 struct Spot {
-  std::mutex mutex;
+  d::AdaptiveMutex mutex;
   std::optional<d::Parked> parked;
   std::uint64_t gen = 1;
   bool ready = false;
@@ -445,6 +449,81 @@ TEST(AdmissionBudget, AnEmptyBudgetTakesBackOtherLanesSpares) {
   // While the budget is low, a lane whose leg ends keeps no spare.
   budget.done(b, true);
   EXPECT_EQ(b, 0U);
+}
+
+// ---- the lane's mutex ---------------------------------------------------------------------
+
+TEST(AdaptiveMutex, TryLockFailsWhileHeldAndSucceedsOnceFree) {
+  d::AdaptiveMutex m;
+  ASSERT_TRUE(m.try_lock());
+  EXPECT_FALSE(m.try_lock());
+  m.unlock();
+  EXPECT_TRUE(m.try_lock());
+  m.unlock();
+  {
+    const std::unique_lock lock(m, std::try_to_lock);
+    EXPECT_TRUE(lock.owns_lock());
+    EXPECT_FALSE(m.try_lock());
+  }
+  EXPECT_TRUE(m.try_lock());
+  m.unlock();
+}
+
+TEST(AdaptiveMutex, ThreadsNeverOverlapInsideIt) {
+  d::AdaptiveMutex m;
+  std::atomic<int> inside{0};
+  std::atomic<int> overlaps{0};
+  long total = 0;  // plain: only ever touched under the mutex
+  constexpr int threads = 4;
+  constexpr int rounds = 50'000;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (int i = 0; i < rounds; ++i) {
+        const std::lock_guard lock(m);
+        if (inside.fetch_add(1, std::memory_order_relaxed) != 0) overlaps.fetch_add(1);
+        ++total;
+        inside.fetch_sub(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  EXPECT_EQ(overlaps.load(), 0);
+  EXPECT_EQ(total, long{threads} * rounds);
+}
+
+// Waiters held out far longer than they spin go to sleep; each unlock must wake one of them.
+TEST(AdaptiveMutex, SleepingWaitersAreWokenOneUnlockAfterAnother) {
+  auto m = std::make_shared<d::AdaptiveMutex>();  // shared: a thread left behind keeps it alive
+  constexpr int waiters = 3;
+  std::vector<std::future<void>> got;
+  std::vector<std::thread> pool;
+  m->lock();
+  for (int i = 0; i < waiters; ++i) {
+    std::promise<void> p;
+    got.push_back(p.get_future());
+    pool.emplace_back([m, p = std::move(p)]() mutable {
+      m->lock();
+      p.set_value();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the others sleep meanwhile
+      m->unlock();
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // long past any spinning
+  for (auto& f : got) EXPECT_EQ(f.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  m->unlock();
+  bool all = true;
+  for (auto& f : got) {
+    all = all && f.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  }
+  EXPECT_TRUE(all) << "a waiter was never woken";
+  for (auto& t : pool) {
+    if (all) {
+      t.join();
+    } else {
+      t.detach();
+    }
+  }
 }
 
 // ---- lanes and their shutdown service -----------------------------------------------------

@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <request_shadow/asio.hpp>
+#include <request_shadow/detail/adaptive_mutex.hpp>
 #include <request_shadow/detail/engine/deadline_queue.hpp>
 #include <request_shadow/detail/engine/slot.hpp>
 #include <request_shadow/detail/engine/worker.hpp>
@@ -35,8 +36,10 @@ struct alignas(64) Lane {
   std::atomic<bool> alive{true};  // false once the context has shut down; written under `mutex`
 
   // On a cache line of its own: the lines above are read by every thread looking for its lane.
-  alignas(64) std::mutex mutex;  // guards the rest of the lane, its slots and its workers
-  net::any_io_executor home;     // runs the timer, the dispatcher and the reaper
+  // Guards the rest of the lane, its slots and its workers. It spins before it sleeps: threads
+  // that share one io_context share its lane (adaptive_mutex.hpp says why).
+  alignas(64) AdaptiveMutex mutex;
+  net::any_io_executor home;  // runs the timer, the dispatcher and the reaper
   DeadlineQueue deadlines;
   DeadlineTimer timer;
   SlotPool slots;

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <request_shadow/asio.hpp>
+#include <request_shadow/detail/adaptive_mutex.hpp>
 #include <type_traits>
 #include <utility>
 
@@ -60,7 +61,7 @@ inline void resume(Parked h) {
 // cleared when the coroutine resumes; whoever owns the spot must keep it alive until then.
 class ParkCancel {
  public:
-  ParkCancel(std::mutex* mutex, std::optional<Parked>* spot, const std::uint64_t* gen,
+  ParkCancel(AdaptiveMutex* mutex, std::optional<Parked>* spot, const std::uint64_t* gen,
              std::uint64_t expected) noexcept
       : mutex_(mutex), spot_(spot), gen_(gen), expected_(expected) {}
 
@@ -79,7 +80,7 @@ class ParkCancel {
   }
 
  private:
-  std::mutex* mutex_;
+  AdaptiveMutex* mutex_;
   std::optional<Parked>* spot_;
   const std::uint64_t* gen_;
   std::uint64_t expected_;
@@ -90,7 +91,7 @@ class ParkCancel {
 // per-operation cancellation (terminal, partial or total): the cancel completes it, posted, if
 // `*gen` still equals `expected`; with `gen` null a cancellation is ignored.
 template <class Token, class Ready>
-auto async_park(std::mutex& mutex, std::optional<Parked>& spot, Ready ready,
+auto async_park(AdaptiveMutex& mutex, std::optional<Parked>& spot, Ready ready,
                 const std::uint64_t* gen, std::uint64_t expected, Token&& token) {
   return net::async_initiate<Token, void()>(
       [&mutex, &spot, ready, gen, expected](auto handler) {

@@ -26,9 +26,11 @@
 //                       the worker's body; Lease: a caller's hold on its slot.
 //
 // Locks. The only lock on a call's path is its lane's mutex: it guards the lane, its slots and
-// its workers (fields marked "guarded"). Two more locks are taken off the path: the engine's
-// `lanes_mutex_` to add a lane, and the LaneRegistry's to register one. Completion handlers are
-// never invoked with a lock held; no thread holds two lane mutexes at once except with try_lock.
+// its workers (fields marked "guarded"). It is a detail::AdaptiveMutex (../adaptive_mutex.hpp),
+// which spins briefly before it sleeps, as the threads of one io_context share a lane. Two more
+// locks are taken off the path: the LaneList's mutex to add a lane, and the LaneRegistry's to
+// register one. Completion handlers are never invoked with a lock held; no thread holds two lane
+// mutexes at once except with try_lock.
 //
 // One inline call's path: Shadower::call -> EngineBase::submit (the caller's lane, found without
 // a lock; a slot from the SlotPool; an admission from the budget; the request copied into the
