@@ -13,6 +13,9 @@
 // BM_OpenLoop/* cases instead start a call every 200 us, on a schedule, and count each call's
 // latency from its scheduled start: the latency a service sees below saturation. Their counter
 // `late_median_us` is how late the schedule's timer woke the caller, the same in every mode.
+// Their detached cases run the candidate on the caller's thread, on a pool thread of its own
+// (`_on_pool`), started with the primary or after it (`_after_primary`). HTTP_BENCH_POOL_CPU=n
+// puts the pool's thread on CPU n, so that `taskset -c 0` can keep the caller alone on CPU 0.
 //
 // The binary starts its own nginx with tests/nginx/fixture.sh (free ports, files in a temporary
 // directory) and stops it at exit. The figure that matters is a ratio to BM_HttpBackendDirect
@@ -25,15 +28,19 @@
 // and reports whether it could as the counter `cpus_awake`.
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <request_shadow/asio.hpp>
 #include <request_shadow/http/backend.hpp>
 #include <request_shadow/shadower.hpp>
@@ -272,11 +279,37 @@ net::awaitable<rs::ResponseRecord> then_second(const http::Backend& first,
   co_return r;
 }
 
-enum class Open { direct, direct_then_second, detached, detached_on_pool, detached_after_primary };
+enum class Open {
+  direct,
+  direct_then_second,
+  detached,
+  detached_on_pool,
+  detached_after_primary,
+  detached_after_primary_on_pool
+};
+
+// With HTTP_BENCH_POOL_CPU=n in the environment, the pool's thread runs on CPU n only, whatever
+// CPUs the rest of the process may use (`taskset -c 0 ./http_bench` keeps the caller on CPU 0
+// while the candidate's thread has CPU n).
+void pin_pool(net::thread_pool& pool) {
+  const char* cpu = std::getenv("HTTP_BENCH_POOL_CPU");
+  if (cpu == nullptr) return;
+  const std::size_t n = std::strtoul(cpu, nullptr, 10);
+  std::promise<void> pinned;
+  net::post(pool, [n, &pinned] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(n, &set);
+    (void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    pinned.set_value();
+  });
+  pinned.get_future().wait();
+}
 
 void BM_OpenLoop(benchmark::State& state, Open mode) {
   (void)cpus_awake();
   net::thread_pool pool(1);
+  pin_pool(pool);
   std::vector<double> ns;
   std::vector<double> late;
   ns.reserve(1 << 16);
@@ -286,8 +319,12 @@ void BM_OpenLoop(benchmark::State& state, Open mode) {
     const http::Backend direct(nginx().url());
     const http::Backend second(nginx().url());
     auto config = bench_config();
-    if (mode == Open::detached_on_pool) config.shadow_executor(pool.get_executor());
-    if (mode == Open::detached_after_primary) config.start_shadow_after_primary(true);
+    if (mode == Open::detached_on_pool || mode == Open::detached_after_primary_on_pool) {
+      config.shadow_executor(pool.get_executor());
+    }
+    if (mode == Open::detached_after_primary || mode == Open::detached_after_primary_on_pool) {
+      config.start_shadow_after_primary(true);
+    }
     const rs::Shadower shadower(http::Backend(nginx().url()), http::Backend(nginx().url()),
                                 std::move(config));
     if (mode == Open::direct) {
@@ -330,5 +367,7 @@ BENCHMARK_CAPTURE(BM_OpenLoop, direct_then_second, Open::direct_then_second)->Us
 BENCHMARK_CAPTURE(BM_OpenLoop, detached, Open::detached)->UseRealTime();
 BENCHMARK_CAPTURE(BM_OpenLoop, detached_on_pool, Open::detached_on_pool)->UseRealTime();
 BENCHMARK_CAPTURE(BM_OpenLoop, detached_after_primary, Open::detached_after_primary)->UseRealTime();
+BENCHMARK_CAPTURE(BM_OpenLoop, detached_after_primary_on_pool, Open::detached_after_primary_on_pool)
+    ->UseRealTime();
 
 }  // namespace
