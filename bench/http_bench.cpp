@@ -327,30 +327,17 @@ void BM_OpenLoop(benchmark::State& state, Open mode) {
     }
     const rs::Shadower shadower(http::Backend(nginx().url()), http::Backend(nginx().url()),
                                 std::move(config));
+    const auto start = [&](auto call) {
+      net::co_spawn(ctx, open_loop(state, std::move(call), ns, late), net::detached);
+    };
     if (mode == Open::direct) {
-      net::co_spawn(
-          ctx,
-          open_loop(
-              state, [&direct]() { return direct.call(std::string_view(request)); }, ns, late),
-          net::detached);
+      start([&direct]() { return direct.call(std::string_view(request)); });
     } else if (mode == Open::direct_then_second) {
       // The work of a candidate started after the primary, without the library: once the timed
       // call has returned, a second call to another backend (its own connection), not awaited.
-      net::co_spawn(ctx,
-                    open_loop(
-                        state,
-                        [&direct, &second, &ctx]() {
-                          return then_second(direct, second, ctx.get_executor());
-                        },
-                        ns, late),
-                    net::detached);
+      start([&direct, &second, &ctx]() { return then_second(direct, second, ctx.get_executor()); });
     } else {
-      net::co_spawn(
-          ctx,
-          open_loop(
-              state, [&shadower]() { return shadower.call_detached(std::string_view(request)); },
-              ns, late),
-          net::detached);
+      start([&shadower]() { return shadower.call_detached(std::string_view(request)); });
     }
     ctx.run();
     pool.join();  // the last legs on the pool settle; idle workers leave it

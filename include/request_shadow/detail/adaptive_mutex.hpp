@@ -36,12 +36,7 @@ class AdaptiveMutex {
   AdaptiveMutex& operator=(const AdaptiveMutex&) = delete;
 
   void lock() noexcept {
-    int free = 0;
-    if (state_.compare_exchange_strong(free, 1, std::memory_order_acquire,
-                                       std::memory_order_relaxed)) {
-      return;
-    }
-    lock_contended();
+    if (!try_lock()) lock_contended();
   }
 
   [[nodiscard]] bool try_lock() noexcept {
