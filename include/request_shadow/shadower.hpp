@@ -418,11 +418,9 @@ class Shadower {
 
   // Start the shadow leg. If even that fails (out of memory), the lease holds no slot and its
   // outcome already says why; the primary goes on alone.
-  // With `defer`, a leg not started by the time the primary has answered is run by the caller
-  // (Lease::start_deferred).
   static detail::Lease begin_shadow(State& s, const net::any_io_executor& ex,
-                                    std::span<const std::byte> input, bool defer) noexcept {
-    return begin_shadow(s, ex, input, current_timeout(s), defer);
+                                    std::span<const std::byte> input) noexcept {
+    return begin_shadow(s, ex, input, current_timeout(s));
   }
 
   // The shadow deadline a call starting now gets (`set_shadow_timeout` changes it for later calls).
@@ -432,11 +430,10 @@ class Shadower {
 
   static detail::Lease begin_shadow(State& s, const net::any_io_executor& ex,
                                     std::span<const std::byte> input,
-                                    std::chrono::steady_clock::duration timeout,
-                                    bool defer = false) noexcept {
+                                    std::chrono::steady_clock::duration timeout) noexcept {
     try {
-      if (s.config.shadow_request()) return begin_rewritten(s, ex, input, timeout, defer);
-      return detail::start_shadow(s.engine, ex, input, timeout, defer);
+      if (s.config.shadow_request()) return begin_rewritten(s, ex, input, timeout);
+      return detail::start_shadow(s.engine, ex, input, timeout);
     } catch (const std::exception& e) {
       detail::Counters::bump(s.counters.local().shadow_failed);
       try {
@@ -454,7 +451,7 @@ class Shadower {
   // until the engine has copied it into the leg's own buffer.
   static detail::Lease begin_rewritten(State& s, const net::any_io_executor& ex,
                                        std::span<const std::byte> input,
-                                       std::chrono::steady_clock::duration timeout, bool defer) {
+                                       std::chrono::steady_clock::duration timeout) {
     std::string rewritten;
     try {
       rewritten = s.config.shadow_request()(
@@ -469,7 +466,7 @@ class Shadower {
       return detail::Lease(std::move(spare));
     }
     return detail::start_shadow(
-        s.engine, ex, std::as_bytes(std::span(rewritten.data(), rewritten.size())), timeout, defer);
+        s.engine, ex, std::as_bytes(std::span(rewritten.data(), rewritten.size())), timeout);
   }
 
   // The primary threw: count it and abandon the shadow leg.
@@ -835,7 +832,7 @@ class Shadower {
     detail::Lease lease;
     {
       const auto ex = co_await net::this_coro::executor;
-      lease = begin_shadow(s, ex, input, !Detached);
+      lease = begin_shadow(s, ex, input);
     }
     submitted(call, lease);
     ShadowOutcome& out = lease.outcome();
@@ -863,8 +860,6 @@ class Shadower {
       co_return hand_over(call, lease, std::move(key), input);
     } else {
       bool cancelled = false;
-      // A worker left waiting for this caller runs its leg here (no-op when it has started).
-      if (cs.cancelled() == net::cancellation_type::none) lease.start_deferred();
       if (!lease.settled()) {
         // A cancellation that arrived while the primary ran reached only the primary; a primary
         // that ignored it may also have turned off throw-on-cancel. Check before waiting.

@@ -10,17 +10,6 @@
 // pooled slot, is linked in its lane's deadline queue, is run by a pooled worker, and its caller
 // parks on the slot until the worker's report or the deadline's sweep.
 //
-// Who runs a leg on one thread. A worker that reports to a parked caller resumes it inline, on
-// top of itself, and the caller's next call parks so that the worker below runs the new job. For
-// shadows that answer at once that park (an Asio frame and a handler) is pure cost, so such a
-// worker (Worker::sync_hint) parks first and then resumes the caller from its park. The caller's
-// next call leaves its job with that parked worker (Worker::deferred) and, once its primary has
-// answered, runs the worker itself until it suspends (start_deferred): a shadow that answers at
-// once has then settled, and the caller does not park. If the primary suspends first, the
-// worker's park, still below on the stack (the lane's kicker, `kicker_lane`), starts the job at
-// that moment (drain_deferred), so the two legs overlap as before. A worker run by someone else
-// is off its strand until it suspends: a cancel for it waits until then (run_borrowed).
-//
 // Locking: every operation below takes the mutex of one lane (the caller's, or the slot's or the
 // worker's, which is the same lane for life), and never invokes a completion handler while
 // holding it. The engine itself keeps only the list of lanes and the budget of admissions.
@@ -54,18 +43,12 @@
 #include <span>
 #include <string>
 #include <tuple>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace request_shadow {
 inline namespace REQUEST_SHADOW_ABI {
 namespace detail {
-
-// The lane whose deferred workers something lower on this thread's stack starts once the code
-// above it suspends or returns (EngineBase::drain_deferred), or nullptr. Set by a worker that
-// parked and then resumed its caller inline (EngineBase::AfterPark).
-inline thread_local Lane* kicker_lane = nullptr;
 
 // The type-independent part of the engine; Engine<Shadow> adds the backend and the worker body.
 class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineBase> {
@@ -100,11 +83,9 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
   // ---- caller side ------------------------------------------------------------------------
 
   // Start a shadow leg for `input`. When `max_workers` legs are already busy the slot comes back
-  // in state Shed, with nothing started. With `defer`, a parked worker given the job may be left
-  // parked for the caller to start (start_deferred) once its primary has answered, when a kicker
-  // below on this thread would start it first if the primary suspends.
+  // in state Shed, with nothing started.
   Slot* submit(const net::any_io_executor& caller, std::span<const std::byte> input,
-               Clock::duration timeout, std::uint64_t& gen, bool defer = false) {
+               Clock::duration timeout, std::uint64_t& gen) {
     std::shared_ptr<Worker> spawn;
     std::optional<Parked> parked_worker;
     Lane* dispatch = nullptr;
@@ -151,11 +132,7 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
       assign(slot, *spawn);
     } else if (Worker* worker = lane.idle.pop()) {
       assign(slot, *worker);
-      if (defer && kicker_lane == &lane && worker->parked) {
-        lane.deferred.push(*worker);  // no post: its caller or the kicker starts it
-      } else {
-        unpark_into(worker->parked, parked_worker);
-      }
+      unpark_into(worker->parked, parked_worker);
     } else {
       // Every worker is busy: queue the job. A busy worker takes it when it finishes; if the
       // workers are suspended in their backends, the dispatcher adds one (see dispatch_pending).
@@ -179,88 +156,6 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
     } catch (...) {
       worker_exit(*w);
     }
-  }
-
-  // The caller's primary has answered: if the slot's worker still waits to start it (deferred),
-  // run it here, on the caller's thread, until it first suspends. A shadow that answers at once
-  // has then settled the slot, and the caller need not park.
-  void start_deferred(Slot& slot) {
-    std::optional<Parked> h;
-    Worker* w = nullptr;
-    std::uint64_t ticket = 0;
-    {
-      const std::lock_guard lock(slot.lane->mutex);
-      w = slot.worker;
-      if (w == nullptr || !w->deferred || w->job != &slot || !w->parked) return;
-      // Expired while the primary ran: the kicker lets the worker report it (take_job).
-      if (slot.state != Slot::State::Running) return;
-      w->deferred = false;  // still listed: the kicker skips it
-      w->stolen = true;
-      hand(*w, slot);
-      unpark_into(w->parked, h);
-      ticket = borrow(*w);
-    }
-    // The worker cannot exit meanwhile: this caller's call is in flight, so no reaper retires it.
-    run_borrowed(*w, std::move(*h), ticket);
-  }
-
-  // Under the lock: number a borrowing of the parked `w` and mark it borrowed.
-  static std::uint64_t borrow(Worker& w) noexcept {
-    const std::uint64_t ticket = ++w.borrows;
-    w.borrowed.store(ticket, std::memory_order_relaxed);  // published by the unlock
-    return ticket;
-  }
-
-  // Run a worker taken out of `parked` (borrowing number `ticket`) on this thread, outside its
-  // strand, until it suspends or parks again; then send it any cancel that came meanwhile, on its
-  // strand. A worker that parked ended the borrowing itself, and may be borrowed again already.
-  void run_borrowed(Worker& w, Parked h, std::uint64_t ticket) {
-    std::move(h)();
-    if (!w.borrowed.compare_exchange_strong(ticket, 0, std::memory_order_seq_cst)) return;
-    if (!w.cancel_waiting.load(std::memory_order_seq_cst)) return;
-    Slot* job = nullptr;
-    std::uint64_t gen = 0;
-    std::shared_ptr<Worker> keep;
-    {
-      const std::lock_guard lock(w.lane->mutex);
-      if (w.cancel_waiting.exchange(false)) {
-        job = std::exchange(w.cancel_job, nullptr);
-        gen = w.cancel_gen;
-        keep = w.shared_from_this();
-      }
-    }
-    if (job != nullptr) send_cancel(std::move(keep), job, gen);
-  }
-
-  // Start the lane's deferred workers whose callers suspended before starting them. Runs where a
-  // kicker was set, once the code above it has suspended or returned.
-  void drain_deferred(Lane& lane) {
-    for (;;) {
-      std::optional<Parked> h;
-      std::shared_ptr<Worker> w;
-      std::uint64_t ticket = 0;
-      {
-        const std::lock_guard lock(lane.mutex);
-        Worker* next = lane.deferred.pop();
-        if (next == nullptr) return;
-        unpark_into(next->parked, h);
-        if (!h) continue;
-        if (next->job != nullptr && next->job->state == Slot::State::Running) {
-          hand(*next, *next->job);
-        }  // else take_job reports it unrun
-        ticket = borrow(*next);
-        w = next->shared_from_this();  // its caller may be gone: nothing else keeps it here
-      }
-      run_borrowed(*w, std::move(*h), ticket);
-    }
-  }
-
-  // Under the lock: the parked `w` is about to be resumed to run its assigned `job`: mark it
-  // running now, so that the worker need not take the lock again to find it (Worker::handed).
-  static void hand(Worker& w, Slot& job) noexcept {
-    w.job = nullptr;
-    w.running = &job;
-    w.handed = &job;
   }
 
   // Whether the shadow reported or the deadline passed.
@@ -427,82 +322,39 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
         job = w.lane->pending.pop();
         if (job != nullptr) job->worker = &w;
       }
-      if (job == nullptr) return nullptr;  // the worker parks next (async_wait_job)
+      if (job == nullptr) {
+        // About to wait: the lane's last call, if that was it, has run whatever its caller did
+        // synchronously after it (a caller resumed inline from finish() starts its next call
+        // before this), so this is where an idle lane is noticed, rather than posting a reaper
+        // on each call that leaves no other in flight.
+        const bool reap = reap_due(*w.lane);
+        lock.unlock();
+        if (reap) post_reaper(w.lane);
+        return nullptr;
+      }
       if (job->state == Slot::State::Running) {
         w.running = job;
         return job;
       }
       lock.unlock();
-      // Settled already (abandoned or expired): nobody is parked on it.
-      if (auto done = finish(worker, *job, nullptr, nullptr, false); done.caller) {
-        resume(std::move(*done.caller));
-      }
+      finish(worker, *job, nullptr, nullptr, false);
     }
   }
 
-  // Wait for a job, or for retirement (not cancellable): park the worker, the way park.hpp parks
-  // a caller. Waking at once (posted) when a job is assigned already or it retires, when it sets
-  // `leave` if it is to exit. A caller in `then` (taken out of it) is resumed once the worker is
-  // parked, so that its next call can start this worker itself (see finish).
+  // Wait for a job, or for retirement (park.hpp; not cancellable).
   template <class Token>
-  auto async_wait_job(Worker& w, std::optional<Parked>& then, Token&& token) {
-    AfterPark after{this, w.lane, {}};
-    unpark_into(then, after.caller);
-    return net::async_initiate<Token, void()>(
-        [this, &w](auto handler, AfterPark next) {
-          static_assert(std::is_same_v<decltype(handler), Parked>);
-          Lane& lane = *w.lane;
-          bool wake = false;
-          std::shared_ptr<EngineBase> reaper;
-          {
-            const std::lock_guard lock(lane.mutex);
-            stop_unwinding(w);
-            w.borrowed.store(0, std::memory_order_seq_cst);  // parked: back under its strand
-            w.leave = w.retire && w.job == nullptr;
-            wake = w.job != nullptr || w.retire;
-            // About to wait: the lane's last call, if that was it, has run whatever its caller
-            // did synchronously after it (a caller resumed inline from finish() starts its next
-            // call before this), so this is where an idle lane is noticed, rather than posting a
-            // reaper on each call that leaves no other in flight.
-            if (!wake && reap_due(lane)) reaper = shared_from_this();  // outlives the worker
-            if (!wake) w.parked.emplace(std::move(handler));
-          }
-          // Published: the worker may run (and exit) on another thread from here on.
-          if (wake) net::post(std::move(handler));
-          if (reaper) reaper->post_reaper(&lane);
-          std::move(next)();
-        },
-        token, std::move(after));
+  auto async_wait_job(Worker& w, Token&& token) {
+    const Worker* p = &w;
+    return detail::async_park(
+        w.lane->mutex, w.parked, [p] { return p->job != nullptr || p->retire; }, nullptr, 0,
+        std::forward<Token>(token));
   }
 
-  // Resumes a caller inline once its worker is parked, as the lane's kicker: what the caller
-  // leaves deferred when it suspends is started here after.
-  struct AfterPark {
-    EngineBase* engine;
-    Lane* lane;
-    std::optional<Parked> caller;
-
-    void operator()() {
-      if (!caller) return;
-      // The caller's frame keeps the engine alive until it is resumed; this keeps it after.
-      const auto keep = engine->shared_from_this();
-      const KickerScope scope(lane);
-      resume(std::move(*caller));
-      engine->drain_deferred(*lane);
-    }
-  };
-
-  // Makes this thread's kicker `lane` for as long as it lives.
-  class KickerScope {
-   public:
-    explicit KickerScope(Lane* lane) noexcept : outer_(std::exchange(kicker_lane, lane)) {}
-    KickerScope(const KickerScope&) = delete;
-    KickerScope& operator=(const KickerScope&) = delete;
-    ~KickerScope() { kicker_lane = outer_; }
-
-   private:
-    Lane* outer_;
-  };
+  // Whether the worker should exit rather than wait.
+  [[nodiscard]] bool retiring(Worker& w) {
+    const std::lock_guard lock(w.lane->mutex);
+    return w.retire && w.job == nullptr;
+  }
 
   // The shadow answered while its secondary is still out: keep the answer in the slot, so that
   // the deadline settles the call with it instead of as a timeout.
@@ -531,36 +383,18 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
 
   // Report the job's outcome, wake its caller, and make the worker idle. A job whose shadow
   // reported already (`shadow_reported`) passes neither `response` nor `error`.
-  //
-  // A parked caller is resumed inline, on top of this worker, unless the worker is going idle and
-  // its jobs tend to answer at once (`sync_hint`): then the caller is returned, for the worker to
-  // resume once it has parked (async_wait_job). Its next call then finds the worker parked and
-  // runs the job itself after its primary (start_deferred), and no longer parks at all when the
-  // shadow answers at once. A caller resumed on top of a working worker must park for the worker
-  // below it to run its next job, even one that answers at once.
-  //
-  // Returns that caller, if any, and whether the worker went idle without resuming anyone here
-  // (then nothing can have given it a job it has not been told of: it may park without looking).
-  struct Finished {
-    std::optional<Parked> caller;  // to resume once the worker is parked
-    bool idle = false;
-  };
-  [[nodiscard]] Finished finish(const std::shared_ptr<Worker>& worker, Slot& job,
-                                ResponseRecord* response, const std::exception_ptr& error, bool ran,
-                                Clock::duration elapsed = {}, ResponseRecord* secondary = nullptr) {
+  void finish(const std::shared_ptr<Worker>& worker, Slot& job, ResponseRecord* response,
+              const std::exception_ptr& error, bool ran, Clock::duration elapsed = {},
+              ResponseRecord* secondary = nullptr) {
     Worker& w = *worker;
     std::optional<Parked> caller;
     bool settle = false;
-    bool caller_first = false;
-    bool idle = false;
     const std::string error_text = error_text_of(error);
     Lane* lane = w.lane;
     {
       const std::lock_guard lock(lane->mutex);
       if (ran) {
         w.running = nullptr;
-        w.cancel_job = nullptr;  // a cancel kept while it was borrowed is for this job: moot
-        w.cancel_waiting.store(false, std::memory_order_relaxed);
       }
       settle_locked(job, response, error ? &error_text : nullptr, elapsed, secondary, caller,
                     settle);
@@ -569,8 +403,6 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
       if (job.caller_gone && !job.settling) give_back(job);
       leg_done(*lane);
       if (!std::exchange(w.unwinding, true)) ++lane->unwinding;
-      // A job its caller started answered before the caller needed it, or did not.
-      if (std::exchange(w.stolen, false)) w.sync_hint = !caller;
       if (lane->alive && !w.retire) {
         if (Slot* next = lane->pending.pop()) {
           assign(*next, w);  // stay busy: the queue drains without waking anyone
@@ -580,24 +412,16 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
           // context busy for ever. It exits instead.
           w.retire = true;
         } else {
-          lane->idle.push(w);  // its park, next, posts the reaper if the lane is idle then
-          idle = true;
-          // Now and then the caller-first order is tried again, to learn whether it pays.
-          caller_first = caller && !shadow_executor_ && (w.sync_hint || ++w.probe == 0);
+          lane->idle.push(w);  // take_job, next, posts the reaper if the lane is idle then
         }
       } else {
         w.retire = true;
       }
     }
     if (settle) settle_detached(job);
-    if (caller_first && resumes_inline(*caller)) return {std::move(caller), idle};
     // Inline when the caller's executor allows it: the caller then often starts its next call
     // on this same worker before the worker would have parked.
-    if (caller) {
-      resume(std::move(*caller));
-      return {std::nullopt, false};
-    }
-    return {std::nullopt, idle && !settle};
+    if (caller) resume(std::move(*caller));
   }
 
   static std::string error_text_of(const std::exception_ptr& error) noexcept {
@@ -678,7 +502,6 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
       redispatch = &lane;
     }
     lane.idle.remove(w);
-    lane.deferred.remove(w);
     try {
       wake.reserve(2);
       doomed.reserve(2);
@@ -704,10 +527,6 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
         if (s.caller_gone && s.worker_gone && !s.settling && !s.free) give_back(s);
       }
       lane.idle.retire_all(doomed);
-      while (Worker* w = lane.deferred.pop()) {
-        w->retire = true;
-        if (auto h = unpark(w->parked)) doomed.push_back(std::move(*h));
-      }
       while (Slot* job = lane.pending.pop())
         drop_job(*job, settlers, nullptr, "shadow leg dropped at shutdown");
       budget_.give_back(lane.credits);
@@ -920,22 +739,13 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
     void operator()(const error_code& /*ec*/) const { engine->sweep(*lane, gen, Clock::now()); }
   };
 
-  // Ask the worker to stop its job, on the worker's strand, only if it is still on that job. A
-  // worker borrowed by another thread (run_borrowed) is not in its strand: the cancel is kept
-  // for whoever borrowed it to send again once the worker has suspended.
+  // Ask the worker to stop its job, on the worker's strand, only if it is still on that job.
   void send_cancel(std::shared_ptr<Worker> w, Slot* job, std::uint64_t gen) {
     auto ex = w->ex;
     net::dispatch(ex, [engine = shared_from_this(), w = std::move(w), job, gen] {
       {
         const std::lock_guard lock(w->lane->mutex);
         if (w->running != job || job->gen != gen) return;
-        w->cancel_job = job;
-        w->cancel_gen = gen;
-        // Either this sees the borrower's end, or the borrower sees this (both are seq_cst).
-        w->cancel_waiting.store(true, std::memory_order_seq_cst);
-        if (w->borrowed.load(std::memory_order_seq_cst) != 0) return;
-        w->cancel_waiting.store(false, std::memory_order_relaxed);
-        w->cancel_job = nullptr;
       }
       w->cancel_sent = true;
       w->cancel.emit(net::cancellation_type::terminal);
@@ -1013,18 +823,13 @@ class Engine final : public EngineBase {
   static net::awaitable<void> work(std::shared_ptr<Engine> engine, std::shared_ptr<Worker> self) {
     const ExitGuard guard(engine, self);
     Worker& w = *self;
-    std::optional<Parked> then;  // a caller to resume once this worker is parked (finish)
-    bool look = true;            // whether a job may be waiting that it has not been told of
     for (;;) {
-      Slot* job = look ? engine->take_job(self) : nullptr;
-      look = true;
+      Slot* job = engine->take_job(self);
       if (job == nullptr) {
-        co_await engine->async_wait_job(w, then, net::use_awaitable);
-        if (w.leave) co_return;
-        job = std::exchange(w.handed, nullptr);  // started by its caller or a kicker
-        if (job == nullptr) continue;
+        if (engine->retiring(w)) co_return;
+        co_await engine->async_wait_job(w, net::use_awaitable);
+        continue;
       }
-      if (then) resume(*unpark(then));  // a job came first: resume the caller now
       ResponseRecord answer;
       std::optional<ResponseRecord> second;
       std::exception_ptr error;
@@ -1055,10 +860,8 @@ class Engine final : public EngineBase {
         co_await net::this_coro::reset_cancellation_state();
       }
       co_await net::this_coro::throw_if_cancelled(true);
-      auto done = engine->finish(self, *job, error || reported ? nullptr : &answer, error, true,
-                                 elapsed, second ? &*second : nullptr);
-      if (done.caller) then.emplace(std::move(*done.caller));
-      look = !done.idle;
+      engine->finish(self, *job, error || reported ? nullptr : &answer, error, true, elapsed,
+                     second ? &*second : nullptr);
     }
   }
 
@@ -1204,16 +1007,6 @@ class Lease {
   // What the shadow produced, if it settled; a running shadow is abandoned.
   EngineBase::Result collect() { return engine_->collect(*slot_); }
 
-  // Run the shadow leg here if its worker still waits for this caller to start it. If that fails
-  // (out of memory), the caller waits for the leg as usual.
-  void start_deferred() noexcept {
-    if (slot_ == nullptr) return;
-    try {
-      engine_->start_deferred(*slot_);
-    } catch (...) {  // NOLINT(bugprone-empty-catch): the kicker or the deadline settles it
-    }
-  }
-
   // Mark this call as the auto-stop probe with this ticket.
   void mark_probe(std::uint64_t ticket) noexcept {
     if (slot_ != nullptr) slot_->probe = ticket;
@@ -1250,13 +1043,10 @@ class Lease {
 };
 
 // Start a shadow leg (or record that it was shed).
-// With `defer`, the caller runs the leg itself after its primary if it has not started by then
-// (Lease::start_deferred).
 inline Lease start_shadow(const std::shared_ptr<EngineBase>& engine, const net::any_io_executor& ex,
-                          std::span<const std::byte> input, Clock::duration timeout,
-                          bool defer = false) {
+                          std::span<const std::byte> input, Clock::duration timeout) {
   std::uint64_t gen = 0;
-  Slot* slot = engine->submit(ex, input, timeout, gen, defer);
+  Slot* slot = engine->submit(ex, input, timeout, gen);
   return Lease(engine.get(), slot, gen);
 }
 

@@ -45,7 +45,6 @@ struct alignas(64) Lane {
   SlotPool slots;
   JobQueue pending;  // jobs waiting for a worker
   IdleWorkers idle;
-  DeferredWorkers deferred;  // workers given a job they have not started (Worker::deferred)
   bool dispatch_posted = false;
   std::size_t workers = 0;    // worker coroutines alive on this lane
   std::size_t in_flight = 0;  // callers holding a slot, and detached calls not yet settled

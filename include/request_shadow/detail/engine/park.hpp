@@ -9,8 +9,7 @@
 // A parked coroutine is only its completion handler, kept in a "spot" (a std::optional<Parked>)
 // guarded by a mutex. Whoever completes the wait takes the handler out under that mutex and
 // resumes it after releasing the mutex. A caller parks on its slot (woken by its worker's report,
-// the deadline sweep or its own cancellation); an idle worker parks on itself (woken by a job, or
-// run by the caller whose job it was given, see EngineBase::start_deferred).
+// the deadline sweep or its own cancellation); an idle worker parks on itself (woken by a job).
 
 #include <cstdint>
 #include <mutex>
@@ -45,22 +44,15 @@ inline void unpark_into(std::optional<Parked>& spot, std::optional<Parked>& out)
   }
 }
 
-// Whether resume(h) runs `h` inline, here and now.
-[[nodiscard]] inline bool resumes_inline(const Parked& h) noexcept {
-  const auto& ex = h.get_executor();
-  if (const auto* io = ex.target<net::io_context::executor_type>()) {
-    return io->running_in_this_thread();
-  }
-  if (const auto* s = ex.target<net::strand<net::io_context::executor_type>>()) {
-    return s->running_in_this_thread();
-  }
-  return false;
-}
-
 // Resume a parked coroutine: inline when its executor is an io_context's (or a strand of one)
 // that this thread is running already, else as net::dispatch does. Never under a lock.
 inline void resume(Parked h) {
-  if (resumes_inline(h)) return std::move(h)();
+  const auto& ex = h.get_executor();
+  if (const auto* io = ex.target<net::io_context::executor_type>()) {
+    if (io->running_in_this_thread()) return std::move(h)();
+  } else if (const auto* s = ex.target<net::strand<net::io_context::executor_type>>()) {
+    if (s->running_in_this_thread()) return std::move(h)();
+  }
   net::dispatch(std::move(h));
 }
 

@@ -35,12 +35,10 @@
 // One inline call's path: Shadower::call -> EngineBase::submit (the caller's lane, found without
 // a lock; a slot from the SlotPool; an admission from the budget; the request copied into the
 // slot; the slot linked in the DeadlineQueue; the job given to an idle Worker, or queued) ->
-// the caller runs its primary -> if its Worker was left parked for it (a "deferred" worker, see
-// EngineBase::start_deferred), the caller runs it here until it suspends -> unless the slot has
-// settled, async_park on it -> the Worker runs the backend and `finish`es (slot Done, unlinked,
-// parked caller resumed) or the DeadlineTimer's sweep expires the slot first (TimedOut, caller
-// resumed, worker sent a cancel) -> the caller `collect`s and compares -> the Lease gives the
-// slot back to the pool.
+// the caller runs its primary -> async_park on its slot -> the Worker runs the backend and
+// `finish`es (slot Done, unlinked, parked caller resumed) or the DeadlineTimer's sweep expires
+// the slot first (TimedOut, caller resumed, worker sent a cancel) -> the caller `collect`s and
+// compares -> the Lease gives the slot back to the pool.
 
 #include <atomic>
 #include <chrono>

@@ -10,8 +10,6 @@
 // recently idle, whose frame is warm, is used first) and its waiting jobs in a FIFO.
 
 #include <algorithm>
-#include <atomic>
-#include <cstdint>
 #include <memory>
 #include <optional>
 #include <request_shadow/asio.hpp>
@@ -39,27 +37,6 @@ struct Worker : std::enable_shared_from_this<Worker> {
   bool idle = false;             // in its lane's idle stack
   bool retire = false;           // exit instead of waiting
   bool unwinding = false;        // between finish() and its next take_job() (Lane::unwinding)
-  // Given a job while parked, on a thread where something below the caller will look again once
-  // the caller suspends (a "kicker", see EngineBase::submit): its handler stays in `parked`, and
-  // its own caller starts it once the primary has answered, or the kicker does.
-  bool deferred = false;
-  bool listed = false;  // in its lane's DeferredWorkers (maybe no longer deferred)
-  Worker* next_listed = nullptr;
-  Slot* handed = nullptr;  // a job whoever started it took for it: it runs it without take_job
-  bool leave = false;      // its last wait found it retiring: it exits
-  bool stolen = false;     // its current job was started by that job's own caller
-  bool sync_hint = true;   // its last stolen job answered before its caller needed the answer
-  std::uint8_t probe = 0;  // counts the finishes that did not try the caller-first order
-  // A cancel for `cancel_job` (of generation `cancel_gen`) that arrived while the worker was
-  // borrowed; whoever borrowed it sends it again once it is back on its strand.
-  Slot* cancel_job = nullptr;
-  std::uint64_t cancel_gen = 0;
-  std::uint64_t borrows = 0;  // how many times it was borrowed (numbers each borrowing)
-  // Not guarded. While it runs on the thread of whoever started it from `parked` (a caller or a
-  // kicker), outside its strand, until it first suspends or parks: that borrowing's number, else
-  // 0. A cancel must wait for it to be back on its strand.
-  std::atomic<std::uint64_t> borrowed{0};
-  std::atomic<bool> cancel_waiting{false};  // `cancel_job` is set
 };
 
 // Give `job` to `w`; the worker takes it when it next looks (take_job).
@@ -105,47 +82,6 @@ class JobQueue {
  private:
   Slot* head_ = nullptr;
   Slot* tail_ = nullptr;
-};
-
-// A lane's deferred workers, for its kicker to start. A worker started by its caller first only
-// stops being `deferred`; it stays listed until popped, so that no worker is ever linked twice.
-// Guarded by the lane's mutex.
-class DeferredWorkers {
- public:
-  void push(Worker& w) noexcept {
-    w.deferred = true;
-    if (std::exchange(w.listed, true)) return;
-    w.next_listed = head_;
-    head_ = &w;
-  }
-
-  // The next worker still deferred, no longer deferred nor listed; nullptr when there is none.
-  Worker* pop() noexcept {
-    while (head_ != nullptr) {
-      Worker* w = head_;
-      head_ = std::exchange(w->next_listed, nullptr);
-      w->listed = false;
-      if (std::exchange(w->deferred, false)) return w;
-    }
-    return nullptr;
-  }
-
-  // Take `w` out, wherever it is (it is exiting).
-  void remove(Worker& w) noexcept {
-    w.deferred = false;
-    if (!std::exchange(w.listed, false)) return;
-    for (Worker** p = &head_; *p != nullptr; p = &(*p)->next_listed) {
-      if (*p == &w) {
-        *p = std::exchange(w.next_listed, nullptr);
-        return;
-      }
-    }
-  }
-
-  [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
-
- private:
-  Worker* head_ = nullptr;
 };
 
 // A lane's idle workers, most recently idle on top. Guarded by the lane's mutex.
