@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <request_shadow/asio.hpp>
@@ -389,6 +390,161 @@ TEST(ShadowerEngine, PrimaryStartsFirstEvenOnANewWorker) {
   ASSERT_EQ(order->events.size(), 2U);
   EXPECT_EQ(order->events[0], "primary");
   EXPECT_EQ(order->events[1], "shadow");
+}
+
+namespace {
+
+// Shared by a primary that waits for the shadow leg to begin and the shadow that tells it.
+struct Rendezvous {
+  std::mutex mutex;
+  bool shadow_entered = false;
+  net::steady_timer* primary_wait = nullptr;  // set while the primary waits
+};
+
+// "wait": waits (up to 5 s) until the shadow leg has begun; anything else answers at once.
+struct WaitForShadow {
+  std::shared_ptr<Rendezvous> r;
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    const std::string key = rs::test::text(input);
+    if (key == "wait") {
+      const auto ex = co_await net::this_coro::executor;
+      net::steady_timer t(ex, 5s);
+      {
+        std::lock_guard lock(r->mutex);
+        if (!r->shadow_entered) r->primary_wait = &t;
+      }
+      rs::error_code ec;
+      co_await t.async_wait(net::redirect_error(net::use_awaitable, ec));
+      std::lock_guard lock(r->mutex);
+      r->primary_wait = nullptr;
+    }
+    co_return ResponseRecord::success(key);
+  }
+};
+
+// Answers at once, after telling a waiting primary that it began.
+struct TellPrimary {
+  std::shared_ptr<Rendezvous> r;
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    {
+      std::lock_guard lock(r->mutex);
+      r->shadow_entered = true;
+      if (r->primary_wait != nullptr) r->primary_wait->cancel();
+    }
+    co_return ResponseRecord::success(rs::test::text(input));
+  }
+};
+
+}  // namespace
+
+// The shadow leg runs while the primary waits, also on a worker that has just served the same
+// caller's earlier calls (it runs below the caller and takes the job when the caller suspends).
+TEST(ShadowerEngine, TheShadowRunsWhileThePrimaryWaits) {
+  net::io_context ctx;
+  auto r = std::make_shared<Rendezvous>();
+  rs::Shadower sh(WaitForShadow{r}, TellPrimary{r});
+  const auto elapsed =
+      rs::test::run(ctx,
+                    [](rs::Shadower<WaitForShadow, TellPrimary> s,
+                       std::shared_ptr<Rendezvous> rv) -> net::awaitable<Clock::duration> {
+                      for (int i = 0; i < 3; ++i)
+                        (void)co_await s.call("quick");  // sets the order up
+                      {
+                        std::lock_guard lock(rv->mutex);
+                        rv->shadow_entered = false;
+                      }
+                      const auto start = Clock::now();
+                      const auto out = co_await s.call("wait");
+                      EXPECT_TRUE(out.shadow);
+                      co_return Clock::now() - start;
+                    }(sh, r));
+  EXPECT_LT(elapsed, 2s);  // 5 s if the shadow began only after the primary
+  EXPECT_EQ(sh.stats().matched, 4U);
+}
+
+namespace {
+
+// "spin": runs 1 s without suspending, then waits 10 s, honouring cancellation; anything else
+// answers at once.
+struct SpinThenWait {
+  std::shared_ptr<Probe> probe = std::make_shared<Probe>();
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    const std::string key = rs::test::text(input);
+    if (key == "spin") {
+      ++probe->calls;
+      const auto until = Clock::now() + 1s;
+      while (Clock::now() < until) {
+      }
+      const auto ex = co_await net::this_coro::executor;
+      net::steady_timer t(ex, 10s);
+      try {
+        co_await t.async_wait(net::use_awaitable);
+      } catch (...) {
+        ++probe->cancelled;
+        throw;
+      }
+    }
+    co_return ResponseRecord::success(key);
+  }
+};
+
+}  // namespace
+
+// On an io_context run by two threads, a shadow busy in synchronous work holds one thread; the
+// deadline, swept on the other, releases the caller there at once, and its cancel reaches the
+// shadow as soon as the shadow suspends. (A design that ran the shadow on its caller's own stack
+// held the caller for the whole synchronous part.)
+TEST(ShadowerEngine, ADeadlineReleasesTheCallerOfAShadowBusyOnTheOtherThread) {
+  net::io_context ctx;
+  SpinThenWait shadow;
+  auto probe = shadow.probe;
+  rs::Shadower sh(EchoBackend{}, shadow, ShadowConfig::full_sample().shadow_timeout(50ms));
+  auto work = net::make_work_guard(ctx);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) threads.emplace_back([&ctx] { ctx.run(); });
+  std::promise<rs::ShadowOutcome> done;
+  auto outcome = done.get_future();
+  auto spin_time = std::make_shared<Clock::duration>();
+  net::co_spawn(
+      ctx,
+      [](rs::Shadower<EchoBackend, SpinThenWait> s,
+         std::shared_ptr<Clock::duration> elapsed) -> net::awaitable<rs::ShadowOutcome> {
+        for (int i = 0; i < 3; ++i) (void)co_await s.call("quick");  // the worker is warm
+        const auto start = Clock::now();
+        auto out = co_await s.call("spin");
+        *elapsed = Clock::now() - start;
+        co_return out;
+      }(sh, spin_time),
+      [&done](const std::exception_ptr& e, rs::ShadowOutcome o) {
+        if (e) {
+          done.set_exception(e);
+        } else {
+          done.set_value(std::move(o));
+        }
+      });
+  const auto stop = [&] {
+    work.reset();
+    ctx.stop();
+    for (auto& t : threads) t.join();
+  };
+  if (outcome.wait_for(5s) != std::future_status::ready) {
+    stop();
+    FAIL() << "the call did not end";
+  }
+  rs::ShadowOutcome out;
+  try {
+    out = outcome.get();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << e.what();
+  }
+  EXPECT_TRUE(out.shadow_failed && out.shadow_failed->timed_out());
+  EXPECT_LT(*spin_time, 700ms);  // the deadline is 50 ms; the shadow's synchronous part 1 s
+  const auto deadline = Clock::now() + 5s;
+  while (sh.in_flight_shadows() != 0 && Clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(sh.in_flight_shadows(), 0U);  // 10 s if the cancel was lost
+  EXPECT_EQ(probe->calls.load(), 1);
+  EXPECT_EQ(probe->cancelled.load(), 1);
+  stop();
 }
 
 namespace {
