@@ -448,7 +448,7 @@ TEST(ShadowerEngine, TheShadowRunsWhileThePrimaryWaits) {
                     [](rs::Shadower<WaitForShadow, TellPrimary> s,
                        std::shared_ptr<Rendezvous> rv) -> net::awaitable<Clock::duration> {
                       for (int i = 0; i < 3; ++i)
-                        (void)co_await s.call("quick");  // sets the order up
+                        (void)co_await s.call("quick");  // the worker is warm
                       {
                         std::lock_guard lock(rv->mutex);
                         rv->shadow_entered = false;
@@ -504,7 +504,7 @@ TEST(ShadowerEngine, ADeadlineReleasesTheCallerOfAShadowBusyOnTheOtherThread) {
   for (int i = 0; i < 2; ++i) threads.emplace_back([&ctx] { ctx.run(); });
   std::promise<rs::ShadowOutcome> done;
   auto outcome = done.get_future();
-  auto spin_time = std::make_shared<Clock::duration>();
+  auto call_time = std::make_shared<Clock::duration>();
   net::co_spawn(
       ctx,
       [](rs::Shadower<EchoBackend, SpinThenWait> s,
@@ -514,7 +514,7 @@ TEST(ShadowerEngine, ADeadlineReleasesTheCallerOfAShadowBusyOnTheOtherThread) {
         auto out = co_await s.call("spin");
         *elapsed = Clock::now() - start;
         co_return out;
-      }(sh, spin_time),
+      }(sh, call_time),
       [&done](const std::exception_ptr& e, rs::ShadowOutcome o) {
         if (e) {
           done.set_exception(e);
@@ -538,7 +538,7 @@ TEST(ShadowerEngine, ADeadlineReleasesTheCallerOfAShadowBusyOnTheOtherThread) {
     ADD_FAILURE() << e.what();
   }
   EXPECT_TRUE(out.shadow_failed && out.shadow_failed->timed_out());
-  EXPECT_LT(*spin_time, 700ms);  // the deadline is 50 ms; the shadow's synchronous part 1 s
+  EXPECT_LT(*call_time, 700ms);  // the deadline is 50 ms; the shadow's synchronous part 1 s
   const auto deadline = Clock::now() + 5s;
   while (sh.in_flight_shadows() != 0 && Clock::now() < deadline) std::this_thread::sleep_for(5ms);
   EXPECT_EQ(sh.in_flight_shadows(), 0U);  // 10 s if the cancel was lost
