@@ -93,7 +93,7 @@ class CustomError : public std::runtime_error {
 // Whether the coroutine runs on the strand of an io_context it was spawned on.
 net::awaitable<bool> on_its_strand() {
   const auto ex = co_await net::this_coro::executor;
-  const auto* strand = ex.target<net::strand<net::io_context::executor_type>>();
+  const auto* strand = rs::detail::target_as<net::strand<net::io_context::executor_type>>(ex);
   co_return strand != nullptr && strand->running_in_this_thread();
 }
 

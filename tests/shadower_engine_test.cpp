@@ -751,3 +751,46 @@ TEST(ShadowerEngine, LegsThatExpireInTheQueueAreNotTheCandidatesTimeouts) {
   EXPECT_EQ(s.shadow_timed_out + s.expired_in_queue, static_cast<std::uint64_t>(calls));
   EXPECT_GE(s.expired_in_queue, static_cast<std::uint64_t>(calls / 2));
 }
+
+namespace {
+
+// Calls on the strand `on`, and counts the calls that resumed off it.
+net::awaitable<void> calls_on_strand(rs::Shadower<EchoBackend, EchoBackend> sh,
+                                     net::strand<net::io_context::executor_type> on, int id,
+                                     int calls, int* off_strand, int* together) {
+  for (int i = 0; i < calls; ++i) {
+    const std::string key = "c" + std::to_string(id) + "-" + std::to_string(i);
+    const auto out = co_await sh.call(key);
+    EXPECT_EQ(out.primary.body, key);
+    if (!on.running_in_this_thread()) ++*off_strand;
+    ++*together;  // not atomic: the strand is what orders these callers
+  }
+}
+
+}  // namespace
+
+// Callers that share a strand are resumed on it, never outside it, though the worker that answers
+// one of them runs on a strand of its own, maybe on the same thread: the callers' own state,
+// guarded by their strand alone, is never touched by two of them at once. One thread, then two.
+TEST(ShadowerEngine, CallersOnAStrandAreResumedOnIt) {
+  for (const int threads : {1, 2}) {
+    net::io_context ctx;
+    rs::Shadower sh(EchoBackend{}, EchoBackend{});
+    auto strand = net::make_strand(ctx);
+    constexpr int callers = 4;
+    constexpr int calls = 200;
+    int off_strand = 0;
+    int together = 0;
+    for (int id = 0; id < callers; ++id) {
+      net::co_spawn(strand, calls_on_strand(sh, strand, id, calls, &off_strand, &together),
+                    net::detached);
+    }
+    std::vector<std::thread> runners;
+    for (int t = 1; t < threads; ++t) runners.emplace_back([&ctx] { ctx.run(); });
+    ctx.run();
+    for (auto& r : runners) r.join();
+    EXPECT_EQ(off_strand, 0) << threads << " thread(s)";
+    EXPECT_EQ(together, callers * calls) << threads << " thread(s)";
+    EXPECT_EQ(sh.stats().shadow_ok, static_cast<std::uint64_t>(callers * calls));
+  }
+}

@@ -93,6 +93,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <system_error>
+#include <typeinfo>
 #endif
 
 namespace request_shadow {
@@ -126,6 +127,21 @@ using deferred_t = net::experimental::deferred_t;
 #endif
 /// The completion token that makes an operation a deferred one (for a parallel group).
 inline constexpr deferred_t deferred{};
+
+/// The executor of type `T` inside `ex`, or nullptr if `ex` holds another type. Standalone Asio
+/// 1.22, the minimum, does not check the type in `any_io_executor::target`: it casts whatever `ex`
+/// holds (Boost 1.81's Asio checks it). Without run-time type information no type is recognised.
+template <class T>
+[[nodiscard]] const T* target_as(const net::any_io_executor& ex) noexcept {
+#if REQUEST_SHADOW_BOOST_ASIO
+  return ex.template target<T>();
+#elif defined(ASIO_NO_TYPEID)
+  (void)ex;
+  return nullptr;
+#else
+  return ex.target_type() == typeid(T) ? ex.template target<T>() : nullptr;
+#endif
+}
 
 }  // namespace detail
 

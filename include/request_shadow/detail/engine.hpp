@@ -576,7 +576,7 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
 
  private:
   static net::any_io_executor home_executor(const net::any_io_executor& caller) {
-    if (const auto* s = caller.target<net::strand<net::io_context::executor_type>>()) {
+    if (const auto* s = target_as<net::strand<net::io_context::executor_type>>(caller)) {
       return s->get_inner_executor();
     }
     return caller;

@@ -48,9 +48,9 @@ inline void unpark_into(std::optional<Parked>& spot, std::optional<Parked>& out)
 // that this thread is running already, else as net::dispatch does. Never under a lock.
 inline void resume(Parked h) {
   const auto& ex = h.get_executor();
-  if (const auto* io = ex.target<net::io_context::executor_type>()) {
+  if (const auto* io = target_as<net::io_context::executor_type>(ex)) {
     if (io->running_in_this_thread()) return std::move(h)();
-  } else if (const auto* s = ex.target<net::strand<net::io_context::executor_type>>()) {
+  } else if (const auto* s = target_as<net::strand<net::io_context::executor_type>>(ex)) {
     if (s->running_in_this_thread()) return std::move(h)();
   }
   net::dispatch(std::move(h));

@@ -48,10 +48,10 @@ inline void assign(Slot& job, Worker& w) noexcept {
 // A worker's own strand on the caller's execution context, so any idle worker can serve any
 // caller of that context and a cancel can be delivered without racing the worker.
 [[nodiscard]] inline net::any_io_executor worker_executor(const net::any_io_executor& caller) {
-  if (const auto* io = caller.target<net::io_context::executor_type>()) {
+  if (const auto* io = target_as<net::io_context::executor_type>(caller)) {
     return net::make_strand(*io);
   }
-  if (const auto* s = caller.target<net::strand<net::io_context::executor_type>>()) {
+  if (const auto* s = target_as<net::strand<net::io_context::executor_type>>(caller)) {
     return net::make_strand(s->get_inner_executor());
   }
   return net::make_strand(caller);
