@@ -221,4 +221,122 @@ TEST(ShadowExecutor, ShutdownWithLegsInFlightOnThePoolIsClean) {
   EXPECT_EQ(sh.in_flight_shadows(), 0U);
 }
 
+// An io_context's executor whose posts from threads outside the context take `delay` before they
+// reach it: the window in which a thread outside a context holds a copy of its executor. It does
+// not track outstanding work: a coroutine spawned on it keeps run() going only while it has an
+// operation pending (the test below has the deadline's timer).
+struct SlowFromOutside {
+  net::io_context::executor_type inner;
+  std::chrono::milliseconds delay;
+
+  [[nodiscard]] net::execution_context& query(net::execution::context_t /*p*/) const noexcept {
+    return inner.context();
+  }
+  static constexpr net::execution::blocking_t query(net::execution::blocking_t /*p*/) noexcept {
+    return net::execution::blocking.never;
+  }
+  [[nodiscard]] SlowFromOutside require(net::execution::blocking_t::never_t /*p*/) const noexcept {
+    return *this;
+  }
+  template <class F>
+  void execute(F&& f) const {
+    if (!inner.running_in_this_thread()) std::this_thread::sleep_for(delay);
+    net::post(inner, std::forward<F>(f));
+  }
+  friend bool operator==(const SlowFromOutside& a, const SlowFromOutside& b) noexcept {
+    return a.inner == b.inner && a.delay == b.delay;
+  }
+};
+
+// The callers' context is destroyed once its run() has returned, while a worker on the pool is on
+// its way out of a leg that the deadline settled: what the worker sends to the context then (the
+// reaper) is posted while the context is destroyed. The destruction must wait for that post: a
+// post that reached a destroyed context is what the sanitizer builds catch here. (The engine must
+// recognise the caller's executor as not an io_context's own for the post to take the slow path.)
+TEST(ShadowExecutor, TheCallersContextOutlivesAPostFromThePool) {
+  struct Released {
+    std::shared_ptr<std::atomic<bool>> go;
+    net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+      const auto give_up = Clock::now() + 10s;  // never hangs the suite
+      while (!go->load() && Clock::now() < give_up) {
+      }
+      co_return ResponseRecord::success(rs::test::text(input));
+    }
+  };
+  net::thread_pool pool(1);
+  auto go = std::make_shared<std::atomic<bool>>(false);
+  bool primary = false;
+  {
+    net::io_context ctx;
+    rs::Shadower sh(
+        EchoBackend{}, Released{go},
+        rs::ShadowConfig::full_sample().shadow_timeout(200ms).shadow_executor(pool.get_executor()));
+    net::co_spawn(
+        SlowFromOutside{ctx.get_executor(), 300ms},
+        [&sh, &primary]() -> net::awaitable<void> {
+          const auto out = co_await sh.call_detached(std::string("key"));
+          primary = out.body == "key";
+        },
+        net::detached);
+    ctx.run();  // returns once the deadline has settled the call; the leg still runs
+    EXPECT_TRUE(primary);
+    EXPECT_EQ(sh.stats().shadow_timed_out, 1U);  // in the backend, not in the queue
+    // The leg ends, and its worker posts the reaper; the context is destroyed meanwhile.
+    go->store(true);
+    std::this_thread::sleep_for(50ms);
+  }
+  pool.join();  // the worker retires: its lane has no call in flight
+}
+
+// A primary that owns an I/O object of the callers' context.
+struct TimerPrimary {
+  std::shared_ptr<net::steady_timer> timer;
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    co_return ResponseRecord::success(rs::test::text(input));
+  }
+};
+
+// Every copy of a Shadower is gone while its detached call's leg still runs on the pool, so the
+// call's settling, on the pool, releases the last hold on the Shadower's state and with it the
+// primary's timer of the callers' context; an observer makes that settling last 300 ms, and the
+// context is destroyed meanwhile. The destruction must wait for the settling.
+TEST(ShadowExecutor, TheCallersContextOutlivesADetachedCallSettlingOnThePool) {
+  struct Released {
+    std::shared_ptr<std::atomic<bool>> go;
+    net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+      const auto give_up = Clock::now() + 10s;  // never hangs the suite
+      while (!go->load() && Clock::now() < give_up) {
+      }
+      co_return ResponseRecord::success(rs::test::text(input));
+    }
+  };
+  net::thread_pool pool(1);
+  auto go = std::make_shared<std::atomic<bool>>(false);
+  auto observed = std::make_shared<std::atomic<int>>(0);
+  {
+    net::io_context ctx;
+    {
+      rs::Shadower sh(
+          TimerPrimary{std::make_shared<net::steady_timer>(ctx)}, Released{go},
+          rs::ShadowConfig::full_sample().shadow_timeout(10s).shadow_executor(pool.get_executor()));
+      sh.on_outcome([observed](const rs::ShadowOutcome& /*out*/) {
+        std::this_thread::sleep_for(300ms);
+        ++*observed;
+      });
+      net::co_spawn(
+          ctx,
+          [sh]() -> net::awaitable<void> {
+            const auto primary = co_await sh.call_detached(std::string("key"));
+            EXPECT_EQ(primary.body, "key");
+          },
+          net::detached);
+      ctx.run_for(100ms);  // the caller has its primary; the leg waits for `go`
+    }
+    go->store(true);
+    std::this_thread::sleep_for(50ms);  // the settling is under way
+  }
+  EXPECT_EQ(observed->load(), 1);
+  pool.join();
+}
+
 }  // namespace

@@ -387,6 +387,7 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
               const std::exception_ptr& error, bool ran, Clock::duration elapsed = {},
               ResponseRecord* secondary = nullptr) {
     Worker& w = *worker;
+    std::optional<OutsidePost> visit;  // declared first: ends once `caller` is gone
     std::optional<Parked> caller;
     bool settle = false;
     const std::string error_text = error_text_of(error);
@@ -398,6 +399,11 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
       }
       settle_locked(job, response, error ? &error_text : nullptr, elapsed, secondary, caller,
                     settle);
+      // A worker on a shadow executor is outside its caller's context, which must outlive the
+      // caller's wake-up and the detached call's settling (whose settler may release the last
+      // hold on the Shadower's state, and with it the backends' I/O objects on that context).
+      // The lane is alive: its shutdown takes the parked callers and drops the detached calls.
+      if ((caller || settle) && shadow_executor_) visit.emplace(*lane);
       job.worker = nullptr;
       job.worker_gone = true;
       if (job.caller_gone && !job.settling) give_back(job);
@@ -419,9 +425,14 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
       }
     }
     if (settle) settle_detached(job);
-    // Inline when the caller's executor allows it: the caller then often starts its next call
-    // on this same worker before the worker would have parked.
-    if (caller) resume(std::move(*caller));
+    if (caller && visit) {
+      net::post(std::move(*caller));
+      caller.reset();
+    } else if (caller) {
+      // Inline when the caller's executor allows it: the caller then often starts its next call
+      // on this same worker before the worker would have parked.
+      resume(std::move(*caller));
+    }
   }
 
   static std::string error_text_of(const std::exception_ptr& error) noexcept {
@@ -473,11 +484,12 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
   // on). A caller parked on its job is woken with the job failed.
   void worker_exit(Worker& w) noexcept {
     Lane* redispatch = nullptr;
+    std::optional<OutsidePost> visit;  // declared first: ends once `wake` is gone
     std::vector<Parked> wake;
     bool reap = false;
     {
       std::vector<DroppedCall> doomed;
-      worker_exit_locked(w, doomed, redispatch, wake, reap);
+      worker_exit_locked(w, doomed, redispatch, wake, reap, visit);
       // `doomed` is destroyed here, after the lock was released.
     }
     try {
@@ -486,12 +498,14 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
       if (redispatch != nullptr) post_dispatcher(redispatch);
       // It left between finish() and take_job(), where it would have noticed an idle lane.
       if (reap) post_reaper(w.lane);
-    } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the deadline releases them
+    } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the callers not yet woken are
+                     // destroyed with `wake`, which releases their slots
     }
   }
 
   void worker_exit_locked(Worker& w, std::vector<DroppedCall>& doomed, Lane*& redispatch,
-                          std::vector<Parked>& wake, bool& reap) noexcept {
+                          std::vector<Parked>& wake, bool& reap,
+                          std::optional<OutsidePost>& visit) noexcept {
     Lane& lane = *w.lane;
     const std::lock_guard lock(lane.mutex);
     const bool unwinding = w.unwinding;
@@ -509,6 +523,10 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
     }
     if (Slot* job = std::exchange(w.job, nullptr)) drop_job(*job, doomed, &wake);
     if (Slot* job = std::exchange(w.running, nullptr)) drop_job(*job, doomed, &wake);
+    // The worker may be outside the context of the callers it wakes and of the detached calls it
+    // drops (whose settlers may release the last hold on the Shadower's state); the lane is
+    // alive if there are any: its shutdown takes the parked callers and drops the detached calls.
+    if (!wake.empty() || !doomed.empty()) visit.emplace(lane);
   }
 
   // The lane's context is shutting down: destroy what waits on it, outside the lock.
@@ -533,6 +551,8 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
       timer = lane.timer.release();
       lane.home = net::any_io_executor();
     }
+    // A worker outside this context may be posting to it: the context outlives that post.
+    lane.wait_for_outside_posts();
     auto keep_alive = shared_from_this();
     settlers.clear();
     doomed.clear();  // destroys the parked coroutines, which release their slots
@@ -630,15 +650,19 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
     post_home(lane, [engine = shared_from_this(), lane] { engine->dispatch_pending(*lane); });
   }
 
-  // Post `f` to the lane's home executor; nothing once the lane's context has shut down.
+  // Post `f` to the lane's home executor; nothing once the lane's context has shut down. The
+  // caller may be a worker outside that context, which another thread may be destroying.
   template <class F>
   static void post_home(Lane* lane, F f) {
+    std::optional<OutsidePost> visit;  // declared first: ends once `home` is gone
     net::any_io_executor home;
     {
       const std::lock_guard lock(lane->mutex);
+      if (!lane->alive) return;
+      visit.emplace(*lane);
       home = lane->home;
     }
-    if (home) net::post(home, std::move(f));
+    net::post(home, std::move(f));
   }
 
   // Runs once the thread that queued jobs has moved on. Queued jobs go to idle workers; if some

@@ -20,6 +20,7 @@
 #include <request_shadow/detail/engine/deadline_queue.hpp>
 #include <request_shadow/detail/engine/slot.hpp>
 #include <request_shadow/detail/engine/worker.hpp>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -56,6 +57,32 @@ struct alignas(64) Lane {
   // Legs in flight on this lane (queued, assigned or running): written under `mutex`, read
   // without it by the engine's in_flight().
   std::atomic<std::size_t> busy{0};
+  // Posts to this lane's context under way from threads that may be outside it (OutsidePost).
+  std::atomic<std::size_t> outside_posts{0};
+
+  // Once `alive` was cleared (under `mutex`), wait, unlocked, until the posts under way are done.
+  void wait_for_outside_posts() const noexcept {
+    while (outside_posts.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  }
+};
+
+// A post to a lane's context from a thread that may be outside it (a worker on a shadow executor
+// waking its caller, settling a detached call, posting the reaper or the dispatcher). Another
+// thread may be destroying that context meanwhile; the lane's shutdown, which runs before the
+// context's scheduler shuts down, waits for every OutsidePost to end. Made under the lane's lock
+// while the lane is alive; ended, unlocked, once the post is done and every copy of the context's
+// executor or handler is gone.
+class OutsidePost {
+ public:
+  explicit OutsidePost(Lane& lane) noexcept : lane_(&lane) {
+    lane.outside_posts.fetch_add(1, std::memory_order_relaxed);  // under the lane's lock
+  }
+  OutsidePost(const OutsidePost&) = delete;
+  OutsidePost& operator=(const OutsidePost&) = delete;
+  ~OutsidePost() { lane_->outside_posts.fetch_sub(1, std::memory_order_release); }
+
+ private:
+  Lane* lane_;
 };
 
 // The engine as the registry sees it: what shuts a lane down.

@@ -30,7 +30,9 @@
 // which spins briefly before it sleeps, as the threads of one io_context share a lane. Two more
 // locks are taken off the path: the LaneList's mutex to add a lane, and the LaneRegistry's to
 // register one. Completion handlers are never invoked with a lock held; no thread holds two lane
-// mutexes at once except with try_lock.
+// mutexes at once except with try_lock. A post to a lane's context from a worker that may be
+// outside it (on a shadow executor) is counted in the lane under its mutex (OutsidePost), and the
+// lane's shutdown waits for it: the context is not destroyed under the post.
 //
 // One inline call's path: Shadower::call -> EngineBase::submit (the caller's lane, found without
 // a lock; a slot from the SlotPool; an admission from the budget; the request copied into the
