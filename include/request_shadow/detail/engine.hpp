@@ -66,11 +66,10 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
   const net::any_io_executor shadow_executor_;
   EngineBase(const EngineBase&) = delete;
   EngineBase& operator=(const EngineBase&) = delete;
-  virtual ~EngineBase() {
-    for (Lane* lane = lanes_.head(); lane != nullptr; lane = lane->next_lane) {
-      if (lane->alive) net::use_service<LaneRegistry>(*lane->context).remove(lane);
-    }
-  }
+  // Touches no execution context: the last hold on the engine may be released on a thread of
+  // the shadow executor while a callers' context is being destroyed. The registries hold the
+  // engine weakly and skip (then forget) its lanes.
+  virtual ~EngineBase() = default;
 
   /// Shadow legs running now (including abandoned ones still inside the backend).
   [[nodiscard]] std::size_t in_flight() const noexcept {

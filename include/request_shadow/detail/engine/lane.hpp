@@ -105,19 +105,15 @@ class LaneRegistry final : public net::execution_context::service {
 
   explicit LaneRegistry(net::execution_context& ctx) : net::execution_context::service(ctx) {}
 
-  // Shut `lane` down with this context, if `owner` is alive then.
+  // Shut `lane` down with this context, if `owner` is alive then. The lanes of owners destroyed
+  // since (an engine never calls back into a context from its destructor) are forgotten here.
   void add(std::weak_ptr<LaneOwner> owner, Lane* lane) {
     const std::lock_guard lock(mutex_);
+    std::erase_if(entries_, [](const Entry& e) { return e.owner.expired(); });
     entries_.push_back({std::move(owner), lane});
   }
 
-  // Forget `lane` (its engine is being destroyed first).
-  void remove(Lane* lane) {
-    const std::lock_guard lock(mutex_);
-    std::erase_if(entries_, [lane](const Entry& e) { return e.lane == lane; });
-  }
-
-  // How many lanes are registered.
+  // How many lanes are registered (some may belong to owners destroyed since the last add).
   [[nodiscard]] std::size_t size() {
     const std::lock_guard lock(mutex_);
     return entries_.size();
