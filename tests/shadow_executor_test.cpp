@@ -248,21 +248,23 @@ struct SlowFromOutside {
   }
 };
 
+// Answers once `go` is set, spinning on its thread until then (never more than 10 s).
+struct Released {
+  std::shared_ptr<std::atomic<bool>> go;
+  net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
+    const auto give_up = Clock::now() + 10s;  // never hangs the suite
+    while (!go->load() && Clock::now() < give_up) {
+    }
+    co_return ResponseRecord::success(rs::test::text(input));
+  }
+};
+
 // The callers' context is destroyed once its run() has returned, while a worker on the pool is on
 // its way out of a leg that the deadline settled: what the worker sends to the context then (the
 // reaper) is posted while the context is destroyed. The destruction must wait for that post: a
 // post that reached a destroyed context is what the sanitizer builds catch here. (The engine must
 // recognise the caller's executor as not an io_context's own for the post to take the slow path.)
 TEST(ShadowExecutor, TheCallersContextOutlivesAPostFromThePool) {
-  struct Released {
-    std::shared_ptr<std::atomic<bool>> go;
-    net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
-      const auto give_up = Clock::now() + 10s;  // never hangs the suite
-      while (!go->load() && Clock::now() < give_up) {
-      }
-      co_return ResponseRecord::success(rs::test::text(input));
-    }
-  };
   net::thread_pool pool(1);
   auto go = std::make_shared<std::atomic<bool>>(false);
   bool primary = false;
@@ -301,15 +303,6 @@ struct TimerPrimary {
 // primary's timer of the callers' context; an observer makes that settling last 300 ms, and the
 // context is destroyed meanwhile. The destruction must wait for the settling.
 TEST(ShadowExecutor, TheCallersContextOutlivesADetachedCallSettlingOnThePool) {
-  struct Released {
-    std::shared_ptr<std::atomic<bool>> go;
-    net::awaitable<ResponseRecord> call(std::span<const std::byte> input) {
-      const auto give_up = Clock::now() + 10s;  // never hangs the suite
-      while (!go->load() && Clock::now() < give_up) {
-      }
-      co_return ResponseRecord::success(rs::test::text(input));
-    }
-  };
   net::thread_pool pool(1);
   auto go = std::make_shared<std::atomic<bool>>(false);
   auto observed = std::make_shared<std::atomic<int>>(0);
