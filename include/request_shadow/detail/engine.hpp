@@ -424,14 +424,10 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
       }
     }
     if (settle) settle_detached(job);
-    if (caller && visit) {
-      net::post(std::move(*caller));
-      caller.reset();
-    } else if (caller) {
-      // Inline when the caller's executor allows it: the caller then often starts its next call
-      // on this same worker before the worker would have parked.
-      resume(std::move(*caller));
-    }
+    // Inline when the caller's executor allows it: the caller then often starts its next call
+    // on this same worker before the worker would have parked. (A worker on a shadow executor is
+    // not on that executor: it posts, under `visit`.)
+    if (caller) resume(std::move(*caller));
   }
 
   static std::string error_text_of(const std::exception_ptr& error) noexcept {
