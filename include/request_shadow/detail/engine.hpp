@@ -99,7 +99,7 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
     Slot& slot = lane.slots.take(&lane);  // may throw (memory): nothing is counted yet
     if (!admit(lane)) {
       // Shed: the caller still gets a slot, to keep its outcome, but no worker and no deadline.
-      slot.state = Slot::State::Shed;
+      slot.state.store(Slot::State::Shed, std::memory_order_release);
       slot.worker_gone = true;
       ++lane.in_flight;
       gen = slot.gen;
@@ -692,7 +692,7 @@ class EngineBase : public LaneOwner, public std::enable_shared_from_this<EngineB
   static void give_back(Slot& s) noexcept { s.lane->slots.give_back(s, s.lane->alive); }
 
   static void abandon(Slot& slot, std::shared_ptr<Worker>& cancel_worker, std::uint64_t& gen) {
-    slot.state = Slot::State::Abandoned;
+    slot.state.store(Slot::State::Abandoned, std::memory_order_release);
     slot.lane->deadlines.unlink(slot);
     if (slot.worker != nullptr && slot.worker->running == &slot) {
       cancel_worker = slot.worker->shared_from_this();

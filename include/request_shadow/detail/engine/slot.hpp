@@ -103,7 +103,9 @@ struct Slot {
   bool expired_in_queue = false;
   std::string error;
   bool failed = false;
-  std::atomic<State> state{State::Running};  // written under the mutex, readable without it
+  // Written under the mutex (never seq_cst: release where a reader may go without the lock),
+  // readable without it.
+  std::atomic<State> state{State::Running};
   bool detached = false;  // the caller left with its primary; `settler` finishes the call
   bool settling = false;  // `settler` is running: the slot is not given back until it is done
   std::shared_ptr<Settler> settler;
@@ -184,7 +186,9 @@ class SlotPool {
     }
     s->free = false;
     s->next_free = nullptr;
-    s->state = Slot::State::Running;
+    // A plain store: only the lane's lock publishes the slot, and a seq_cst one would cost a
+    // locked instruction on every call.
+    s->state.store(Slot::State::Running, std::memory_order_relaxed);
     s->detached = false;
     s->settling = false;
     s->probe = 0;
