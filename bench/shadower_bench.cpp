@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <optional>
 #include <request_shadow/asio.hpp>
 #include <request_shadow/http_rules.hpp>
 #include <request_shadow/shadower.hpp>
@@ -179,6 +180,91 @@ void BM_ShadowerCallDetached(benchmark::State& state) {
 }
 void BM_ShadowerCallUnsampled(benchmark::State& state) { shadower_call(state, 0); }
 
+// ---- the mechanism's floor: Asio's coroutines alone, nothing of the library ------------------
+//
+// The mechanics of a sampled inline call written as barely as Asio's public API allows, with
+// none of the library: one long-lived worker coroutine runs the shadow; the caller reads the
+// clock (any deadline needs the start), hands the worker its job, runs its primary and parks
+// (one async_initiate with use_awaitable) until the worker has answered and resumed it inline;
+// both answers are moved into a ShadowOutcome returned through an awaitable, as
+// Shadower::call's are. No lock, no deadline queue, no comparison, no counter: one thread, one
+// caller, backends that are never abandoned. What BM_ShadowerCall adds over this is the
+// library's own work; what this adds over BM_DirectPrimaryCall is the coroutines' price.
+struct FloorLegs {
+  using Parked = net::async_result<net::use_awaitable_t<>, void()>::handler_type;
+  TrivialBackend primary;
+  TrivialBackend shadow;
+  std::optional<Parked> worker_parked;
+  std::optional<Parked> caller_parked;
+  std::span<const std::byte> job;  // the worker's next input; empty when it has none
+  bool answered = false;
+  bool stop = false;
+  std::optional<rs::ResponseRecord> answer;
+  rs::ShadowOutcome outcome;
+  std::chrono::steady_clock::time_point started;
+};
+
+template <class Token>
+auto floor_park(std::optional<FloorLegs::Parked>& spot, Token&& token) {
+  return net::async_initiate<Token, void()>([&spot](auto h) { spot.emplace(std::move(h)); }, token);
+}
+
+// Take the parked coroutine out of `spot`, if there is one.
+std::optional<FloorLegs::Parked> floor_unpark(std::optional<FloorLegs::Parked>& spot) {
+  std::optional<FloorLegs::Parked> h;
+  if (spot) {
+    h.emplace(std::move(*spot));
+    spot.reset();
+  }
+  return h;
+}
+
+net::awaitable<void> floor_worker(FloorLegs& legs) {
+  while (!legs.stop) {
+    if (legs.job.empty()) {
+      co_await floor_park(legs.worker_parked, net::use_awaitable);
+      continue;
+    }
+    const auto input = std::exchange(legs.job, {});
+    auto answer = co_await legs.shadow.call(input);
+    legs.answer.emplace(std::move(answer));
+    legs.answered = true;
+    if (auto caller = floor_unpark(legs.caller_parked)) std::move (*caller)();
+  }
+}
+
+// The outcome is built outside the frame, as Shadower::call builds it in its slot: a frame
+// holding a ShadowOutcome would be constructed and destroyed on every call.
+net::awaitable<rs::ShadowOutcome> floor_call(FloorLegs& legs, std::span<const std::byte> input) {
+  legs.started = std::chrono::steady_clock::now();
+  legs.answered = false;
+  legs.job = input;
+  if (auto worker = floor_unpark(legs.worker_parked)) net::post(std::move(*worker));
+  legs.outcome.primary = co_await legs.primary.call(input);
+  if (!legs.answered) co_await floor_park(legs.caller_parked, net::use_awaitable);
+  legs.outcome.shadow = std::move(legs.answer);
+  co_return std::move(legs.outcome);
+}
+
+net::awaitable<void> floor_loop(FloorLegs& legs, std::string input, std::int64_t calls) {
+  const auto bytes = std::as_bytes(std::span(input.data(), input.size()));
+  for (std::int64_t i = 0; i < calls; ++i) {
+    auto out = co_await floor_call(legs, bytes);
+    benchmark::DoNotOptimize(out);
+  }
+  legs.stop = true;
+  if (auto worker = floor_unpark(legs.worker_parked)) net::post(std::move(*worker));
+}
+
+void BM_MechanismFloor(benchmark::State& state) {
+  FloorLegs legs;
+  run_callers(state, [&](net::io_context& ctx, const std::string& input, std::int64_t n) {
+    legs.stop = false;
+    net::co_spawn(ctx, floor_worker(legs), net::detached);
+    net::co_spawn(ctx, floor_loop(legs, input, n), net::detached);
+  });
+}
+
 void caller_args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"callers", "input"});
   for (std::int64_t callers : {1, 64}) {
@@ -260,6 +346,7 @@ BENCHMARK_CAPTURE(BM_PrimaryStartDelay, shadower, true)->UseManualTime();
 
 BENCHMARK(BM_DirectPrimaryCall)->Apply(caller_args);
 BENCHMARK(BM_ShadowerCall)->Apply(caller_args);
+BENCHMARK(BM_MechanismFloor)->ArgNames({"callers", "input"})->Args({1, 16})->Args({1, 4096});
 BENCHMARK(BM_ShadowerCallDetached)->Apply(caller_args);
 
 // ---- caller latency: manual time from before the call to its return -------------------------
