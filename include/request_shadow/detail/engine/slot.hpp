@@ -103,8 +103,8 @@ struct Slot {
   bool expired_in_queue = false;
   std::string error;
   bool failed = false;
-  // Written under the mutex (never seq_cst: release where a reader may go without the lock),
-  // readable without it.
+  // Written under the mutex, never seq_cst; read without it only by the slot's caller (acquire:
+  // Done and TimedOut are stored with release, after the result).
   std::atomic<State> state{State::Running};
   bool detached = false;  // the caller left with its primary; `settler` finishes the call
   bool settling = false;  // `settler` is running: the slot is not given back until it is done
@@ -186,8 +186,8 @@ class SlotPool {
     }
     s->free = false;
     s->next_free = nullptr;
-    // A plain store: only the lane's lock publishes the slot, and a seq_cst one would cost a
-    // locked instruction on every call.
+    // Relaxed: the only reader without the lock is the slot's own caller, which comes after
+    // this store; a seq_cst one would cost a locked instruction on every call.
     s->state.store(Slot::State::Running, std::memory_order_relaxed);
     s->detached = false;
     s->settling = false;
