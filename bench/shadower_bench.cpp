@@ -192,7 +192,8 @@ void BM_ShadowerCallUnsampled(benchmark::State& state) { shadower_call(state, 0)
 // caller, backends that are never abandoned. The worker resumes its caller inline without
 // checking that it runs on the caller's executor, which only one thread allows. What
 // BM_ShadowerCall adds over this is the library's own work; what this adds over
-// BM_DirectPrimaryCall is the coroutines' price, the shadow's own call and the clock read.
+// BM_DirectPrimaryCall is the coroutines' price, the shadow's own call, the clock read and the
+// copy.
 struct FloorLegs {
   using Parked = net::async_result<net::use_awaitable_t<>, void()>::handler_type;
   TrivialBackend primary;
