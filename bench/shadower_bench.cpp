@@ -195,7 +195,8 @@ void BM_ShadowerCallUnsampled(benchmark::State& state) { shadower_call(state, 0)
 // BM_DirectPrimaryCall is the coroutines' price, the shadow's own call, the clock read and the
 // copy.
 struct FloorLegs {
-  using Parked = net::async_result<net::use_awaitable_t<>, void()>::handler_type;
+  // The library's own type and unpark() (engine/park.hpp): a handler moved out of an optional.
+  using Parked = rs::detail::Parked;
   TrivialBackend primary;
   TrivialBackend shadow;
   std::optional<Parked> worker_parked;
@@ -214,16 +215,6 @@ auto floor_park(std::optional<FloorLegs::Parked>& spot, Token&& token) {
   return net::async_initiate<Token, void()>([&spot](auto h) { spot.emplace(std::move(h)); }, token);
 }
 
-// Take the parked coroutine out of `spot`, if there is one.
-std::optional<FloorLegs::Parked> floor_unpark(std::optional<FloorLegs::Parked>& spot) {
-  std::optional<FloorLegs::Parked> h;
-  if (spot) {
-    h.emplace(std::move(*spot));
-    spot.reset();
-  }
-  return h;
-}
-
 net::awaitable<void> floor_worker(FloorLegs& legs) {
   while (!legs.stop) {
     if (!legs.has_job) {
@@ -235,7 +226,7 @@ net::awaitable<void> floor_worker(FloorLegs& legs) {
     auto answer = co_await legs.shadow.call(input);
     legs.answer.emplace(std::move(answer));
     legs.answered = true;
-    if (auto caller = floor_unpark(legs.caller_parked)) std::move (*caller)();
+    if (auto caller = rs::detail::unpark(legs.caller_parked)) std::move (*caller)();
   }
 }
 
@@ -246,7 +237,7 @@ net::awaitable<rs::ShadowOutcome> floor_call(FloorLegs& legs, std::span<const st
   legs.answered = false;
   legs.copy.assign(reinterpret_cast<const char*>(input.data()), input.size());
   legs.has_job = true;
-  if (auto worker = floor_unpark(legs.worker_parked)) net::post(std::move(*worker));
+  if (auto worker = rs::detail::unpark(legs.worker_parked)) net::post(std::move(*worker));
   legs.outcome.primary = co_await legs.primary.call(input);
   if (!legs.answered) co_await floor_park(legs.caller_parked, net::use_awaitable);
   legs.outcome.shadow = std::move(legs.answer);
@@ -260,7 +251,7 @@ net::awaitable<void> floor_loop(FloorLegs& legs, std::string input, std::int64_t
     benchmark::DoNotOptimize(out);
   }
   legs.stop = true;
-  if (auto worker = floor_unpark(legs.worker_parked)) net::post(std::move(*worker));
+  if (auto worker = rs::detail::unpark(legs.worker_parked)) net::post(std::move(*worker));
 }
 
 // range(0): callers, which must be 1 (one worker, one pair of parking spots); range(1): input.
